@@ -1,0 +1,64 @@
+"""A pygame canvas shared by the environments' renderers.
+
+``rgb_array`` draws off screen and works headless (``SDL_VIDEODRIVER=dummy``);
+``human`` opens a window paced at the environment's ``render_fps``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+import pygame  # noqa: E402
+
+
+def asset_path(*parts: str) -> str:
+    """Path of a file shipped in ``hmarl.assets``."""
+    return str(resources.files("hmarl.assets").joinpath(*parts))
+
+
+@lru_cache(maxsize=None)
+def font(size: int) -> pygame.font.Font:
+    """The package's font at ``size`` points."""
+    if not pygame.font.get_init():
+        pygame.font.init()
+    return pygame.font.Font(asset_path("fonts", "DejaVuSans-Bold.ttf"), size)
+
+
+@lru_cache(maxsize=None)
+def sprite(name: str, size: int) -> pygame.Surface:
+    """The sprite ``assets/sprites/<name>.png`` scaled to ``size`` x ``size`` pixels."""
+    image = pygame.image.load(asset_path("sprites", f"{name}.png"))
+    return pygame.transform.smoothscale(image, (size, size))
+
+
+class Canvas:
+    """A drawing surface that is shown in a window or returned as an RGB frame."""
+
+    def __init__(self, size: tuple[int, int], mode: str, fps: int, caption: str) -> None:
+        self.mode = mode
+        self.fps = fps
+        if mode == "human":
+            pygame.display.init()
+            pygame.display.set_caption(caption)
+            self._window = pygame.display.set_mode(size)
+            self._clock = pygame.time.Clock()
+        self.surface = pygame.Surface(size)
+
+    def present(self) -> np.ndarray | None:
+        """Show the surface (``human``) or return it as an (H, W, 3) uint8 array."""
+        if self.mode == "human":
+            pygame.event.pump()
+            self._window.blit(self.surface, (0, 0))
+            pygame.display.flip()
+            self._clock.tick(self.fps)
+            return None
+        return np.ascontiguousarray(pygame.surfarray.pixels3d(self.surface).transpose(1, 0, 2))
+
+    def close(self) -> None:
+        if self.mode == "human":
+            pygame.display.quit()
