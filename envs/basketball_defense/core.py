@@ -1,0 +1,484 @@
+"""The batched core of basketball defense: ``n_players`` defenders (the agents) against
+a scripted offense on a half court, one possession per episode.
+
+All rules and constants are in :mod:`rules`; the offense's behaviour is in
+:mod:`offense`. Positions are metres, one step is 0.1 s.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hmarl.envs._base import BatchedCore, check_choice, check_int
+from hmarl.envs.basketball_defense import offense, rules
+
+#: Ball phases: held by ``holder`` (dribbling or at the check), a pass in flight to
+#: ``holder``, or ``holder`` in his shooting motion.
+HELD, PASS, SHOOTING = 0, 1, 2
+
+_ANGLES = np.arange(8) * np.pi / 4
+_DIRECTIONS = np.stack([np.cos(_ANGLES), np.sin(_ANGLES)], axis=1)
+#: Actions: noop, run in 8 directions, slide in 8 directions, steal, block. Angles
+#: are degrees counter-clockwise from +x; +y points from the baseline to half court.
+ACTION_NAMES = (
+    ("noop",)
+    + tuple(f"run_{45 * k}" for k in range(8))
+    + tuple(f"slide_{45 * k}" for k in range(8))
+    + ("steal", "block")
+)
+NOOP, STEAL, BLOCK = 0, 17, 18
+RUN_ACTIONS = np.arange(1, 9)
+SLIDE_ACTIONS = np.arange(9, 17)
+#: Displacement of each action over one step, coordinate first (2, n_actions).
+ACTION_DISPLACEMENT = (
+    np.concatenate(
+        [np.zeros((1, 2)), _DIRECTIONS * rules.RUN_SPEED, _DIRECTIONS * rules.SLIDE_SPEED, np.zeros((2, 2))]
+    ).T
+    * rules.DT
+)
+ACTION_STANCE = np.array(
+    [rules.STANCE_STILL] + [rules.STANCE_RUN] * 8 + [rules.STANCE_SLIDE] * 8 + [rules.STANCE_STILL] * 2
+)
+IS_MOVE = np.isin(np.arange(len(ACTION_NAMES)), np.concatenate([RUN_ACTIONS, SLIDE_ACTIONS]))
+
+_STOP_OUTCOMES = np.zeros(len(rules.OUTCOMES), dtype=bool)
+_STOP_OUTCOMES[[rules.MISS, rules.BLOCK, rules.STEAL, rules.SHOT_CLOCK]] = True
+_SHOT_OUTCOMES = np.zeros(len(rules.OUTCOMES), dtype=bool)
+_SHOT_OUTCOMES[[rules.MADE_2, rules.MADE_3, rules.MISS, rules.BLOCK]] = True
+_COURT_LOW = np.array([-rules.HALF_WIDTH, 0.0])[:, None, None]
+_COURT_HIGH = np.array([rules.HALF_WIDTH, rules.COURT_LENGTH])[:, None, None]
+_BASKET2 = rules.BASKET[:, None]
+_BASKET3 = rules.BASKET[:, None, None]
+_RECOVERY_SCALE = float(max(rules.BLOCK_RECOVERY, rules.STEAL_RECOVERY))
+
+
+class BasketballDefenseCore(BatchedCore):
+    """Half-court basketball defense: the agents are the defenders of a possession.
+
+    Keyword arguments: ``n_players`` (players per side, 1-5, default 3),
+    ``skill`` (the scripted offense: ``"easy" | "normal" | "hard"``, default
+    ``"normal"``), ``shot_clock_s`` (seconds, 1-60, default 20) and ``max_cycles``
+    (truncation limit in steps; by default the shot clock plus the longest shooting
+    motion, so a possession always ends on its own before it).
+
+    The possession ends with a made shot (2 or 3 points), a miss, a block, a steal
+    (of the dribble or a pass) or a shot-clock violation. The team reward, shared by
+    all defenders, is +1 for a stop, minus the points of a made shot, 0 otherwise.
+    ``infos`` at the end hold ``outcome`` (an index into ``OUTCOMES``),
+    ``points_allowed`` and the 0/1 flags ``shot`` (a shot was taken: made, missed or
+    blocked), ``miss``, ``block`` and ``steal``.
+    """
+
+    name = "basketball_defense_v0"
+    agent_prefix = "defender"
+    render_fps = rules.STEPS_PER_SECOND
+    episode_stat_names = ("outcome", "points_allowed", "shot", "miss", "block", "steal")
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        n_players: int = 3,
+        skill: str = "normal",
+        shot_clock_s: float = rules.DEFAULT_SHOT_CLOCK_S,
+        max_cycles: int | None = None,
+    ) -> None:
+        super().__init__(num_envs)
+        n = check_int("n_players", n_players, 1, 5)
+        check_choice("skill", skill, tuple(rules.SKILLS))
+        if isinstance(shot_clock_s, bool) or not isinstance(shot_clock_s, (int, float, np.number)):
+            raise TypeError(f"shot_clock_s must be a number of seconds, got {shot_clock_s!r}")
+        if not 1.0 <= shot_clock_s <= 60.0:
+            raise ValueError(f"shot_clock_s={shot_clock_s} is out of range; it must be in [1, 60]")
+        self.n_players = n
+        self.skill_name = skill
+        self.skill = rules.SKILLS[skill]
+        self.clock_steps = int(round(shot_clock_s * rules.STEPS_PER_SECOND))
+        default_cycles = self.clock_steps + rules.SHOT_MOTION_STEPS
+        self.max_cycles = default_cycles if max_cycles is None else check_int("max_cycles", max_cycles, 1)
+        self.n_agents = n
+        self.n_actions = len(ACTION_NAMES)
+        self.obs_dim = 11 + 10 * n
+        self.state_dim = 8 + 10 * n
+        self.goal_names = [f"guard_{k}" for k in range(n)] + ["double_team", "protect_rim", "steal", "block"]
+        self.goal_dim = len(self.goal_names) + 2
+        self._goal_primitive = np.full(len(self.goal_names), -1, dtype=np.int64)
+        self._goal_primitive[-2:] = [STEAL, BLOCK]
+        self._others = np.array([[j for j in range(n) if j != i] for i in range(n)], dtype=np.int64).reshape(n, n - 1)
+        self._agent_ids = np.eye(n, dtype=np.float32)
+
+        # Arrays keep the copies axis last (positions are (2, n, E): coordinate, player,
+        # copy) so that every operation runs over long contiguous rows.
+        E = self.num_envs
+        self.off_pos = np.zeros((2, n, E))
+        self.off_vel = np.zeros((2, n, E))
+        self.def_pos = np.zeros((2, n, E))
+        self.def_vel = np.zeros((2, n, E))
+        self.spots = np.zeros((2, n, E))
+        self.stance = np.zeros((n, E), dtype=np.int64)
+        self.recovery = np.zeros((n, E), dtype=np.int64)
+        self.cut_left = np.zeros((n, E), dtype=np.int64)
+        self.phase = np.zeros(E, dtype=np.int64)
+        self.holder = np.zeros(E, dtype=np.int64)
+        self.hold_steps = np.zeros(E, dtype=np.int64)
+        self.shot_step = np.zeros(E, dtype=np.int64)
+        self.pass_origin = np.zeros((2, E))
+        self.pass_left = np.zeros(E, dtype=np.int64)
+        self.pass_total = np.ones(E, dtype=np.int64)
+        self.outcome = np.zeros(E, dtype=np.int64)
+        self.points = np.zeros(E, dtype=np.int64)
+        self._reach: tuple[np.ndarray, ...] | None = None
+
+    # --- rules -------------------------------------------------------------------------
+    def _reset(self, idx: np.ndarray | slice) -> None:
+        self._reach = None
+        count = len(self.t[idx])
+        n = self.n_players
+        order = np.argsort(self.rng.random((n, count)), axis=0)
+        jitter = self.rng.uniform(-rules.SPOT_JITTER, rules.SPOT_JITTER, (2, n, count))
+        spots = np.clip(rules.SPOTS.T[:, order] + jitter, _COURT_LOW, _COURT_HIGH)
+        toward_basket, _ = offense.unit(_BASKET3 - spots)
+        gap = rules.START_GAP + self.rng.uniform(-rules.START_JITTER, rules.START_JITTER, (n, count))
+        self.spots[..., idx] = spots
+        self.off_pos[..., idx] = spots
+        self.off_vel[..., idx] = 0.0
+        self.def_pos[..., idx] = np.clip(spots + gap * toward_basket, _COURT_LOW, _COURT_HIGH)
+        self.def_vel[..., idx] = 0.0
+        self.stance[:, idx] = rules.STANCE_STILL
+        self.recovery[:, idx] = 0
+        self.cut_left[:, idx] = 0
+        self.phase[idx] = HELD
+        self.holder[idx] = np.argmin(order, axis=0)
+        self.hold_steps[idx] = 0
+        self.shot_step[idx] = 0
+        self.pass_left[idx] = 0
+        self.pass_total[idx] = 1
+        self.outcome[idx] = rules.NONE
+        self.points[idx] = 0
+
+    def _ball_position(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Where the ball is (2, E): with its holder, or on its way to the receiver."""
+        holder_pos = offense.pick(self.off_pos[..., idx], self.holder[idx])
+        fraction = self.pass_left[idx] / self.pass_total[idx]
+        in_flight = holder_pos + fraction * (self.pass_origin[:, idx] - holder_pos)
+        return np.where(self.phase[idx] == PASS, in_flight, holder_pos)
+
+    def _in_reach(self, idx: np.ndarray | slice = slice(None)) -> tuple[np.ndarray, ...]:
+        """Which defenders (n, E) may steal or block, and their distances to the ball's
+        holder (the shooter, or the receiver of a pass) and to the ball itself."""
+        if isinstance(idx, slice) and self._reach is not None:
+            return self._reach
+        def_pos = self.def_pos[..., idx]
+        phase = self.phase[idx]
+        holder_pos = offense.pick(self.off_pos[..., idx], self.holder[idx])
+        _, to_holder = offense.unit(def_pos - holder_pos[:, None, :])
+        _, to_ball = offense.unit(def_pos - self._ball_position(idx)[:, None, :])
+        ready = (self.recovery[:, idx] == 0) & (self.t[idx] >= rules.CHECK_STEPS)
+        can_steal = ready & (
+            ((phase == HELD) & (to_holder <= rules.STEAL_REACH))
+            | ((phase == PASS) & (to_ball <= rules.INTERCEPT_REACH))
+        )
+        can_block = ready & (phase == SHOOTING) & (to_holder <= rules.BLOCK_REACH)
+        reach = (ready, can_steal, can_block, to_holder, to_ball)
+        if isinstance(idx, slice):
+            self._reach = reach
+        return reach
+
+    def step_rules(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n = self.n_players
+        skill = self.skill
+        uniform = self.rng.random((2 * n + 1, self.num_envs))
+        u_defense, u_cut, u_offense = uniform[:n], uniform[n : 2 * n], uniform[2 * n]
+        live = self.t >= rules.CHECK_STEPS
+
+        # Defenders act on the situation they observed: reach is judged before moving.
+        _, can_steal, can_block, to_holder, to_ball = self._in_reach()
+        self._reach = None
+        actions = actions.T
+        recovering = self.recovery > 0
+        invalid = recovering & (actions != NOOP)
+        actions = np.where(recovering, NOOP, actions)
+        tries_steal = actions == STEAL
+        tries_block = actions == BLOCK
+        invalid |= (tries_steal & ~can_steal) | (tries_block & ~can_block)
+        tries_steal &= can_steal
+        tries_block &= can_block
+
+        if tries_steal.any() or tries_block.any():
+            holder_pos = offense.pick(self.off_pos, self.holder)
+            catching = np.where(self.hold_steps < rules.CATCH_STEPS, rules.CATCH_BONUS, 1.0)
+            p_steal = np.where(
+                self.phase == HELD,
+                rules.STEAL_MAX * rules.closeness(to_holder, rules.STEAL_REACH, rules.STEAL_FULL) * catching,
+                rules.INTERCEPT_MAX * rules.closeness(to_ball, rules.INTERCEPT_REACH, rules.INTERCEPT_FULL),
+            )
+            to_basket, _ = offense.unit(_BASKET2 - holder_pos)
+            rel = self.def_pos - holder_pos[:, None, :]
+            cos_front = (rel[0] * to_basket[0] + rel[1] * to_basket[1]) / np.maximum(to_holder, 1e-9)
+            timing = rules.BLOCK_TIMING[np.minimum(self.shot_step, rules.SHOT_MOTION_STEPS - 1)]
+            p_block = (
+                rules.BLOCK_MAX
+                * rules.closeness(to_holder, rules.BLOCK_REACH, rules.BLOCK_FULL)
+                * timing
+                * rules.front_factor(cos_front)
+            )
+            p_success = np.where(tries_steal, p_steal, np.where(tries_block, p_block, 0.0))
+            success = u_defense < p_success * skill.turnover
+            self.outcome[(success & tries_steal).any(axis=0)] = rules.STEAL
+            self.outcome[(success & tries_block).any(axis=0)] = rules.BLOCK
+            self.recovery = np.maximum(self.recovery - 1, 0)
+            self.recovery[tries_steal & ~success] = rules.STEAL_RECOVERY
+            self.recovery[tries_block & ~success] = rules.BLOCK_RECOVERY
+        else:
+            self.recovery = np.maximum(self.recovery - 1, 0)
+
+        wanted = ACTION_DISPLACEMENT[:, actions]
+        moved = np.clip(self.def_pos + wanted, _COURT_LOW, _COURT_HIGH)
+        shift = moved - self.def_pos
+        lost = wanted - shift
+        lost_sq = lost[0] * lost[0] + lost[1] * lost[1]
+        wanted_sq = wanted[0] * wanted[0] + wanted[1] * wanted[1]
+        invalid |= IS_MOVE[actions] & (lost_sq > rules.EDGE_BLOCK_FRACTION**2 * wanted_sq)
+        self.def_pos = moved
+        self.def_vel = shift / rules.DT
+        self.stance = np.where(self.recovery > 0, rules.STANCE_RECOVERING, ACTION_STANCE[actions])
+
+        self._offense_step(live, u_offense, u_cut)
+
+        rewards = np.where(_STOP_OUTCOMES[self.outcome], 1.0, -self.points.astype(np.float64))
+        rewards = np.repeat(rewards.astype(np.float32)[:, None], n, axis=1)
+        return rewards, self.outcome != rules.NONE, np.ascontiguousarray(invalid.T)
+
+    def _offense_step(self, live: np.ndarray, u_offense: np.ndarray, u_cut: np.ndarray) -> None:
+        """Advance the ball and the scripted offense by one step in every copy still playing."""
+        n = self.n_players
+        columns = np.arange(self.num_envs)
+        skill = self.skill
+        playing = self.outcome == rules.NONE
+        clock_left_s = (self.clock_steps - self.t - 1) / rules.STEPS_PER_SECOND
+
+        shooting = playing & (self.phase == SHOOTING)
+        self.shot_step[shooting] += 1
+        released = np.flatnonzero(shooting & (self.shot_step >= rules.SHOT_MOTION_STEPS))
+        if released.size:
+            shooter = self.off_pos[:, self.holder[released], released]
+            p_make, _ = offense.shot_expectation(
+                shooter, self.def_pos[..., released], self.stance[:, released], skill
+            )
+            made = u_offense[released] < p_make
+            points = rules.shot_points(shooter[0], shooter[1])
+            self.points[released] = np.where(made, points, 0)
+            self.outcome[released] = np.where(
+                made, np.where(points == 3, rules.MADE_3, rules.MADE_2), rules.MISS
+            )
+
+        passing = playing & (self.phase == PASS)
+        self.pass_left[passing] -= 1
+        caught = passing & (self.pass_left <= 0)
+        self.phase[caught] = HELD
+        self.hold_steps[caught] = 0
+
+        deciding = playing & live & (self.phase == HELD) & ~caught
+        shoot, passes, receiver = offense.handler_choice(
+            self.off_pos, self.def_pos, self.stance, self.holder, self.hold_steps,
+            clock_left_s, u_offense, skill,
+        )
+        shoot &= deciding
+        passes &= deciding
+        self.phase[shoot] = SHOOTING
+        self.shot_step[shoot] = 0
+        passers = np.flatnonzero(passes)
+        if passers.size:
+            origin = self.off_pos[:, self.holder[passers], passers]
+            target = self.off_pos[:, receiver[passers], passers]
+            _, length = offense.unit(target - origin)
+            flight = np.maximum(np.ceil(length / (rules.PASS_SPEED * rules.DT)), 1).astype(np.int64)
+            self.pass_origin[:, passers] = origin
+            self.pass_total[passers] = flight
+            self.pass_left[passers] = flight
+            self.holder[passers] = receiver[passers]
+            self.phase[passers] = PASS
+        self.hold_steps[self.phase == HELD] += 1
+
+        self.cut_left = np.maximum(self.cut_left - 1, 0)
+        has_ball = self.phase != PASS
+        is_handler = np.zeros((n, self.num_envs), dtype=bool)
+        is_handler[self.holder, columns] = has_ball
+        starts_cut = live & ~is_handler & (self.cut_left == 0) & (u_cut < rules.CUT_HAZARD)
+        self.cut_left[starts_cut] = rules.CUT_STEPS
+        targets = offense.off_ball_targets(self.spots, self.cut_left > 0)
+        velocity = offense.run_to(self.off_pos, targets, rules.OFF_BALL_SPEED * skill.speed)
+        drive = offense.drive_velocity(offense.pick(self.off_pos, self.holder), self.def_pos, self.stance, skill)
+        handler_velocity = np.where(live & (self.phase == HELD), drive, 0.0)
+        velocity[:, self.holder, columns] = np.where(has_ball, handler_velocity, velocity[:, self.holder, columns])
+        velocity *= playing
+        moved = np.clip(self.off_pos + velocity * rules.DT, _COURT_LOW, _COURT_HIGH)
+        self.off_vel = (moved - self.off_pos) / rules.DT
+        self.off_pos = moved
+
+        violation = (self.outcome == rules.NONE) & (self.phase != SHOOTING) & (clock_left_s <= 0.0)
+        self.outcome[violation] = rules.SHOT_CLOCK
+
+    # --- views -------------------------------------------------------------------------
+    def _ball_features(self, idx: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray]:
+        """Ball phase one-hot, ball position, motion progress, shot clock and live flag
+        (8, E), and who holds the ball (n, E)."""
+        phase = self.phase[idx]
+        count = phase.shape[0]
+        columns = np.arange(count)
+        features = np.zeros((8, count))
+        features[phase, columns] = 1.0
+        features[3:5] = self._ball_position(idx) / rules.POS_SCALE
+        features[5] = self.shot_step[idx] / rules.SHOT_MOTION_STEPS
+        features[6] = np.maximum(self.clock_steps - self.t[idx], 0) / self.clock_steps
+        features[7] = self.t[idx] >= rules.CHECK_STEPS
+        has_ball = np.zeros((self.n_players, count))
+        has_ball[self.holder[idx], columns] = phase != PASS
+        return features, has_ball
+
+    def observations(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Per defender: own position (2), velocity (2) and recovery (1); the basket
+        relative to self (2); ball phase one-hot (held, pass, shooting) (3), ball
+        relative to self (2), shooting-motion progress (1), shot clock left (1) and
+        live-ball flag (1); for every offensive player his position relative to self
+        (2), velocity (2) and has-ball (1); for every other defender (in index order)
+        relative position (2) and velocity (2); own index one-hot (n). Positions are
+        divided by ``POS_SCALE``, velocities by ``VEL_SCALE``."""
+        n = self.n_players
+        def_pos = self.def_pos[..., idx] / rules.POS_SCALE
+        def_vel = self.def_vel[..., idx] / rules.VEL_SCALE
+        ball, has_ball = self._ball_features(idx)
+        count = ball.shape[1]
+        # Built (defender, feature, copy), then transposed once to (copy, defender, feature).
+        obs = np.empty((n, self.obs_dim, count), dtype=np.float32)
+        obs[:, 0:2] = def_pos.transpose(1, 0, 2)
+        obs[:, 2:4] = def_vel.transpose(1, 0, 2)
+        obs[:, 4] = self.recovery[:, idx] / _RECOVERY_SCALE
+        obs[:, 5:7] = (_BASKET3 / rules.POS_SCALE - def_pos).transpose(1, 0, 2)
+        obs[:, 7:10] = ball[0:3]
+        obs[:, 10:12] = (ball[3:5, None, :] - def_pos).transpose(1, 0, 2)
+        obs[:, 12:15] = ball[5:8]
+        offense_block = obs[:, 15 : 15 + 5 * n].reshape(n, n, 5, count)
+        off_pos = self.off_pos[..., idx] / rules.POS_SCALE
+        offense_block[:, :, 0:2] = (off_pos[:, None, :, :] - def_pos[:, :, None, :]).transpose(1, 2, 0, 3)
+        offense_block[:, :, 2:4] = (self.off_vel[..., idx] / rules.VEL_SCALE).transpose(1, 0, 2)
+        offense_block[:, :, 4] = has_ball
+        start = 15 + 5 * n
+        mates = obs[:, start : start + 4 * (n - 1)].reshape(n, n - 1, 4, count)
+        mates[:, :, 0:2] = (def_pos[:, self._others] - def_pos[:, :, None, :]).transpose(1, 2, 0, 3)
+        mates[:, :, 2:4] = def_vel[:, self._others].transpose(1, 2, 0, 3)
+        obs[:, start + 4 * (n - 1) :] = self._agent_ids[:, :, None]
+        return np.ascontiguousarray(obs.reshape(n * self.obs_dim, count).T).reshape(count, n, self.obs_dim)
+
+    def action_masks(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
+        ready, can_steal, can_block, _, _ = self._in_reach(idx)
+        mask = np.empty((ready.shape[1], self.n_players, self.n_actions), dtype=np.int8)
+        mask[:, :, NOOP] = 1
+        mask[:, :, NOOP + 1 : STEAL] = ready.T[:, :, None]
+        mask[:, :, STEAL] = can_steal.T
+        mask[:, :, BLOCK] = can_block.T
+        return mask
+
+    def states(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Every offensive player's position (2), velocity (2) and has-ball (1); every
+        defender's position (2), velocity (2) and recovery (1); the ball features (8),
+        laid out as in the observation."""
+        n = self.n_players
+        ball, has_ball = self._ball_features(idx)
+        count = ball.shape[1]
+        state = np.empty((self.state_dim, count), dtype=np.float32)
+        offense_block = state[: 5 * n].reshape(n, 5, count)
+        offense_block[:, 0:2] = (self.off_pos[..., idx] / rules.POS_SCALE).transpose(1, 0, 2)
+        offense_block[:, 2:4] = (self.off_vel[..., idx] / rules.VEL_SCALE).transpose(1, 0, 2)
+        offense_block[:, 4] = has_ball
+        defense_block = state[5 * n : 10 * n].reshape(n, 5, count)
+        defense_block[:, 0:2] = (self.def_pos[..., idx] / rules.POS_SCALE).transpose(1, 0, 2)
+        defense_block[:, 2:4] = (self.def_vel[..., idx] / rules.VEL_SCALE).transpose(1, 0, 2)
+        defense_block[:, 4] = self.recovery[:, idx] / _RECOVERY_SCALE
+        state[10 * n :] = ball
+        return np.ascontiguousarray(state.T)
+
+    def episode_stats(self) -> dict[str, np.ndarray]:
+        outcome = self.outcome
+        return {
+            "outcome": outcome.copy(),
+            "points_allowed": self.points.copy(),
+            "shot": _SHOT_OUTCOMES[outcome].astype(np.int64),
+            "miss": (outcome == rules.MISS).astype(np.int64),
+            "block": (outcome == rules.BLOCK).astype(np.int64),
+            "steal": (outcome == rules.STEAL).astype(np.int64),
+        }
+
+    def observation_bounds(self) -> tuple[float, float]:
+        return -1.0, 1.0
+
+    def state_bounds(self) -> tuple[float, float]:
+        return -1.0, 1.0
+
+    # --- options -----------------------------------------------------------------------
+    def _goal_targets(self) -> np.ndarray:
+        """Where each goal sends each defender (2, n_goals, E), in metres."""
+        n = self.n_players
+        toward_basket, _ = offense.unit(_BASKET3 - self.off_pos)
+        targets = np.empty((2, n + 4, self.num_envs))
+        targets[:, :n] = self.off_pos + rules.GUARD_GAP * toward_basket
+        targets[:, n] = offense.pick(self.off_pos, self.holder)
+        targets[:, n + 1] = rules.RIM_PROTECT_SPOT[:, None]
+        targets[:, n + 2] = self._ball_position()
+        targets[:, n + 3] = targets[:, n]
+        return targets
+
+    def goal_mask(self) -> np.ndarray:
+        n = self.n_players
+        _, can_steal, can_block, _, _ = self._in_reach()
+        mask = np.ones((self.num_envs, n, n + 4), dtype=bool)
+        mask[:, :, n] = (self.phase != PASS)[:, None]
+        mask[:, :, n + 2] = can_steal.T
+        mask[:, :, n + 3] = can_block.T
+        return mask
+
+    def goal_reached(self, goals: np.ndarray) -> np.ndarray:
+        """``guard_k``: within ``GUARD_RANGE`` of player k and in front of him (cosine
+        of at least ``GUARD_FRONT_COS`` towards the basket); ``double_team``: within
+        ``DOUBLE_TEAM_RANGE`` of the ball handler while he holds the ball;
+        ``protect_rim``: within ``RIM_PROTECT_RANGE`` of ``RIM_PROTECT_SPOT``; the
+        one-step goals ``steal`` and ``block`` end after their action, so they always
+        count as reached."""
+        n = self.n_players
+        columns = np.arange(self.num_envs)
+        direction, distance = offense.unit(self.def_pos[:, :, None, :] - self.off_pos[:, None, :, :])
+        toward_basket, _ = offense.unit(_BASKET3 - self.off_pos)
+        cos = direction[0] * toward_basket[0][None] + direction[1] * toward_basket[1][None]
+        reached = np.ones((n, n + 4, self.num_envs), dtype=bool)
+        reached[:, :n] = (distance <= rules.GUARD_RANGE) & (cos >= rules.GUARD_FRONT_COS)
+        to_holder = distance[:, self.holder, columns]
+        reached[:, n] = (to_holder <= rules.DOUBLE_TEAM_RANGE) & (self.phase != PASS)
+        _, to_rim = offense.unit(self.def_pos - rules.RIM_PROTECT_SPOT[:, None, None])
+        reached[:, n + 1] = to_rim <= rules.RIM_PROTECT_RANGE
+        return reached[np.arange(n)[None, :], goals, columns[:, None]]
+
+    def goal_encoding(self, goals: np.ndarray) -> np.ndarray:
+        """One-hot goal (n_goals) and the goal's target relative to the defender (2,
+        divided by ``POS_SCALE``)."""
+        n_goals = len(self.goal_names)
+        columns = np.arange(self.num_envs)[:, None]
+        encoding = np.zeros((self.num_envs, self.n_players, self.goal_dim), dtype=np.float32)
+        np.put_along_axis(encoding, goals[..., None], 1.0, axis=2)
+        target = self._goal_targets()[:, goals, columns]
+        encoding[:, :, n_goals:] = ((target - self.def_pos.transpose(0, 2, 1)) / rules.POS_SCALE).transpose(1, 2, 0)
+        return encoding
+
+    def goal_primitive(self, goals: np.ndarray) -> np.ndarray:
+        return self._goal_primitive[goals]
+
+    # --- rendering ---------------------------------------------------------------------
+    def render_size(self) -> tuple[int, int]:
+        from hmarl.envs.basketball_defense import render
+
+        return render.frame_size()
+
+    def draw(self, surface: Any, index: int, episode_return: float) -> None:
+        from hmarl.envs.basketball_defense import render
+
+        render.draw(self, surface, index, episode_return)

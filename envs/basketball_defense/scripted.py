@@ -1,0 +1,58 @@
+"""Scripted defenses, the baselines of the sanity table: each maps a core to the
+actions of all its defenders, ``(num_envs, n_players)``.
+
+* ``stand_still``: every defender keeps his starting spot (no defense).
+* ``random_defense``: a uniformly random legal action.
+* ``man_to_man``: defender i guards offensive player i from ``GUARD_GAP`` metres on
+  the basket side, running when he is far from that spot and sliding when near; he
+  tries to intercept passes within reach and blocks at the shot's release.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hmarl.envs.basketball_defense import rules
+from hmarl.envs.basketball_defense.core import (
+    BLOCK,
+    NOOP,
+    PASS,
+    RUN_ACTIONS,
+    SLIDE_ACTIONS,
+    STEAL,
+    BasketballDefenseCore,
+)
+from hmarl.envs.basketball_defense.offense import unit
+
+#: Beyond this distance from his spot the man-to-man defender runs; within it, slides.
+RUN_DISTANCE = 1.0
+#: Within this distance the defender holds his spot.
+SETTLED_DISTANCE = 0.15
+
+
+def stand_still(core: BasketballDefenseCore, rng: np.random.Generator) -> np.ndarray:
+    return np.full((core.num_envs, core.n_players), NOOP, dtype=np.int64)
+
+
+def random_defense(core: BasketballDefenseCore, rng: np.random.Generator) -> np.ndarray:
+    mask = core.action_masks().astype(bool)
+    scores = np.where(mask, rng.random(mask.shape), -1.0)
+    return np.argmax(scores, axis=-1)
+
+
+def man_to_man(core: BasketballDefenseCore, rng: np.random.Generator) -> np.ndarray:
+    toward_basket, _ = unit(rules.BASKET[:, None, None] - core.off_pos)
+    offset = core.off_pos + rules.GUARD_GAP * toward_basket - core.def_pos
+    _, distance = unit(offset)
+    sector = np.round(np.arctan2(offset[1], offset[0]) / (np.pi / 4)).astype(np.int64) % 8
+    actions = np.where(distance > RUN_DISTANCE, RUN_ACTIONS[sector], SLIDE_ACTIONS[sector])
+    actions = np.where(distance <= SETTLED_DISTANCE, NOOP, actions).T
+    mask = core.action_masks()
+    intercept = (mask[..., STEAL] == 1) & (core.phase == PASS)[:, None]
+    release = (core.shot_step == rules.SHOT_MOTION_STEPS - 1)[:, None]
+    block = (mask[..., BLOCK] == 1) & release
+    actions = np.where(intercept, STEAL, actions)
+    return np.where(block, BLOCK, actions)
+
+
+DEFENSES = {"stand_still": stand_still, "random": random_defense, "man_to_man": man_to_man}
