@@ -1,0 +1,195 @@
+"""ACER: augmented concurrent experience replay for the high level.
+
+The recorder watches the options of ``num_envs`` copies x ``n_agents`` agents and
+turns them into high-level transitions ("rows"), each a joint record of one copy:
+
+==================  ==========================  =======================================
+field               shape                       meaning
+==================  ==========================  =======================================
+``obs``             (n_agents, obs_dim)         observations where the row starts
+``state``           (state_dim,)                global state where the row starts
+``goal``            (n_agents,)                 each agent's goal during the row
+``reward``          (n_agents,)                 discounted extrinsic reward over the row
+``duration``        ()                          number of steps the row spans (tau)
+``next_obs``        (n_agents, obs_dim)         observations where the row ends
+``next_state``      (state_dim,)                global state where the row ends
+``next_goal_mask``  (n_agents, n_goals)         feasible goals where the row ends
+``next_free``       (n_agents,)                 agent picks a new goal where the row ends
+``terminated``      ()                          the episode terminated inside the row
+``acting``          (n_agents,)                 agents whose value this row updates
+==================  ==========================  =======================================
+
+The SMDP target of agent ``i`` is ``reward_i + gamma**duration * V_i(next)`` with
+``V_i(next) = max_g Q_i(next_obs_i, g)`` over ``next_goal_mask`` where ``next_free_i``,
+and ``Q_i(next_obs_i, goal_i)`` (the option it continues) where not.
+
+**Concurrent** (``concurrent=True``), the alignment rule: in each copy, the *decision
+points* are the steps where at least one agent picks a goal. They cut the copy's time
+line into segments; one joint row is recorded per segment, from one decision point to
+the next. Every agent contributes the goal it pursued during the segment - a new one
+if it decided at the segment's start, its ongoing one otherwise - and every agent's
+duration is the segment's length, so all agents' targets refer to the same start and
+end times and a mixer (hQmix) or communication (hCom) sees a time-consistent joint
+transition. An agent whose option continues past the segment's end bootstraps from the
+value of continuing it (``next_free`` False). All agents are ``acting``.
+
+**Not concurrent** (``concurrent=False``): a row is recorded for each agent when its
+own option ends, spanning that option alone, with ``acting`` set for that agent only;
+the other agents' goals are those they held when the row starts. This is the
+per-agent SMDP experience of independent learners; for joint learners it is the
+time-inconsistent baseline that the concurrent rule replaces.
+
+**Augmented** (``augmented=True``): a span of ``tau`` steps starting at ``t`` also
+yields rows starting at every intermediate step ``t + i`` (``0 < i < tau``) with the
+same goals and end, the reward collected from ``t + i`` on and duration ``tau - i``.
+
+Rewards are discounted within a row with ``gamma``. A row ends where the episode ends;
+``terminated`` rows do not bootstrap, while time-limit truncations do (from the final
+observation, with every goal feasible, since the environment has already reset).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hmarl.hier.options import OptionOutcome
+
+FIELDS = (
+    "obs", "state", "goal", "reward", "duration", "next_obs", "next_state",
+    "next_goal_mask", "next_free", "terminated", "acting",
+)
+
+
+class ACERRecorder:
+    """Builds high-level rows from a batched rollout, vectorised over copies and agents.
+
+    Call :meth:`observe` with the observations the agents act on, after new goals are
+    chosen, and :meth:`record` after the environment step; ``record`` returns the rows
+    that ended at that step as a dict of arrays with a leading row axis.
+    """
+
+    def __init__(
+        self,
+        num_envs: int,
+        n_agents: int,
+        obs_dim: int,
+        state_dim: int,
+        n_goals: int,
+        option_len: int,
+        gamma: float,
+        augmented: bool = True,
+        concurrent: bool = True,
+    ) -> None:
+        if not 0.0 <= gamma <= 1.0:
+            raise ValueError(f"gamma must be in [0, 1], got {gamma}")
+        self.num_envs, self.n_agents, self.n_goals = num_envs, n_agents, n_goals
+        self.augmented = augmented
+        self.concurrent = concurrent
+        # A row never spans more than one option, so option_len steps of history suffice.
+        self.horizon = option_len
+        self.obs = np.zeros((num_envs, option_len, n_agents, obs_dim), dtype=np.float32)
+        self.state = np.zeros((num_envs, option_len, state_dim), dtype=np.float32)
+        self.goal = np.zeros((num_envs, option_len, n_agents), dtype=np.int64)
+        self.reward = np.zeros((num_envs, option_len, n_agents), dtype=np.float32)
+        self.step = np.zeros(num_envs, dtype=np.int64)
+        self.segment_start = np.zeros(num_envs, dtype=np.int64)
+        self.option_start = np.zeros((num_envs, n_agents), dtype=np.int64)
+        offsets = np.arange(option_len)
+        # discount[i, k] = gamma ** (k - i) for k >= i: reward from step k seen from step i.
+        exponent = offsets[None, :] - offsets[:, None]
+        self.discount = np.where(exponent >= 0, float(gamma) ** np.maximum(exponent, 0), 0.0).astype(np.float32)
+
+    def observe(self, obs: np.ndarray, state: np.ndarray, goals: np.ndarray, deciding: np.ndarray) -> None:
+        """Store the step about to be taken: observations, state, the goals in force
+        and which agents just picked theirs."""
+        slot = self.step % self.horizon
+        copies = np.arange(self.num_envs)
+        self.obs[copies, slot] = obs
+        self.state[copies, slot] = state
+        self.goal[copies, slot] = goals
+        self.option_start = np.where(deciding, self.step[:, None], self.option_start)
+        self.segment_start = np.where(deciding.any(axis=1), self.step, self.segment_start)
+
+    def record(
+        self,
+        rewards: np.ndarray,
+        outcome: OptionOutcome,
+        next_obs: np.ndarray,
+        next_state: np.ndarray,
+        next_goal_mask: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """Account for the step just taken and return the rows that ended with it.
+
+        ``next_obs``/``next_state`` are the observations the step led to - for copies
+        that finished, the final ones (``infos["final_observation"]``), not the reset.
+        """
+        slot = self.step % self.horizon
+        copies = np.arange(self.num_envs)
+        self.reward[copies, slot] = rewards
+        self.step += 1
+        done = terminated | truncated
+        next_goal_mask = np.where(done[:, None, None], True, next_goal_mask)
+        if self.concurrent:
+            ended = outcome.ended.any(axis=1)
+            env_index = np.flatnonzero(ended)
+            start = self.segment_start[env_index]
+            acting = np.ones((env_index.size, self.n_agents), dtype=bool)
+        else:
+            env_index, agent_index = np.nonzero(outcome.ended)
+            start = self.option_start[env_index, agent_index]
+            acting = np.zeros((env_index.size, self.n_agents), dtype=bool)
+            acting[np.arange(env_index.size), agent_index] = True
+        end = self.step[env_index]
+        return self._rows(
+            env_index, start, end, acting, outcome.ended, next_obs, next_state,
+            next_goal_mask, terminated,
+        )
+
+    def _rows(
+        self,
+        env_index: np.ndarray,
+        start: np.ndarray,
+        end: np.ndarray,
+        acting: np.ndarray,
+        ended: np.ndarray,
+        next_obs: np.ndarray,
+        next_state: np.ndarray,
+        next_goal_mask: np.ndarray,
+        terminated: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        span = end - start
+        offsets = np.arange(self.horizon)
+        history = (start[:, None] + offsets) % self.horizon
+        inside = offsets[None, :] < span[:, None]
+        rewards = np.where(inside[..., None], self.reward[env_index[:, None], history], 0.0)
+        # returns[r, i] = discounted reward from step start + i to the end of span r.
+        returns = np.einsum("ik,rka->ria", self.discount, rewards)
+        if self.augmented:
+            row, offset = np.nonzero(inside)
+        else:
+            row, offset = np.arange(env_index.size), np.zeros(env_index.size, dtype=np.int64)
+        copy = env_index[row]
+        at = history[row, offset]
+        return {
+            "obs": self.obs[copy, at],
+            "state": self.state[copy, at],
+            "goal": self.goal[copy, at],
+            "reward": returns[row, offset].astype(np.float32),
+            "duration": (span[row] - offset).astype(np.int64),
+            "next_obs": next_obs[copy],
+            "next_state": next_state[copy],
+            "next_goal_mask": next_goal_mask[copy],
+            "next_free": ended[copy],
+            "terminated": terminated[copy],
+            "acting": acting[row],
+        }
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        names = ("obs", "state", "goal", "reward", "step", "segment_start", "option_start")
+        return {name: getattr(self, name).copy() for name in names}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        for name, value in state.items():
+            getattr(self, name)[...] = value

@@ -1,0 +1,131 @@
+"""Option termination in both modes and ACER rows against hand-built episodes."""
+
+import numpy as np
+import pytest
+
+from hmarl.hier.acer import ACERRecorder
+from hmarl.hier.options import OptionOutcome, Options
+
+F, T = False, True
+
+
+def _advance(options, reached, feasible=None, one_step=None, invalid=None, done=(F,)):
+    shape = options.goals.shape
+    return options.advance(
+        reached=np.array(reached, dtype=bool).reshape(shape),
+        feasible=np.ones(shape, bool) if feasible is None else np.array(feasible).reshape(shape),
+        one_step=np.zeros(shape, bool) if one_step is None else np.array(one_step).reshape(shape),
+        invalid_action=np.zeros(shape, bool) if invalid is None else np.array(invalid).reshape(shape),
+        episode_done=np.array(done, dtype=bool),
+    )
+
+
+def test_async_options_end_independently_with_intrinsic_reward():
+    options = Options(num_envs=1, n_agents=2, n_goals=4, option_len=3, termination="async")
+    assert options.deciding().all()
+    options.start(np.array([[0, 1]]), options.deciding())
+    outcome = _advance(options, reached=[F, T])
+    np.testing.assert_array_equal(outcome.ended, [[F, T]])
+    np.testing.assert_allclose(outcome.intrinsic_reward, [[-0.01, 0.99]])
+    np.testing.assert_array_equal(options.deciding(), [[F, T]])
+    options.start(np.array([[3, 2]]), options.deciding())
+    assert options.goals.tolist() == [[0, 2]], "an agent mid-option keeps its goal"
+    outcome = _advance(options, reached=[F, F])
+    assert not outcome.ended.any()
+    outcome = _advance(options, reached=[F, F])
+    # Agent 0 has now run option_len=3 steps.
+    np.testing.assert_array_equal(outcome.ended, [[T, F]])
+    np.testing.assert_array_equal(outcome.duration, [[3, 2]])
+
+
+def test_sync_options_end_together_and_infeasible_goals_end():
+    options = Options(num_envs=2, n_agents=2, n_goals=4, option_len=10, termination="sync")
+    options.start(np.zeros((2, 2), dtype=int), options.deciding())
+    outcome = _advance(options, reached=[[F, F], [F, F]], feasible=[[T, F], [T, T]], done=(F, F))
+    np.testing.assert_array_equal(outcome.ended, [[T, T], [F, F]])
+
+
+def test_one_step_options_count_as_reached_when_the_action_had_effect():
+    options = Options(num_envs=1, n_agents=2, n_goals=4, option_len=10)
+    options.start(np.array([[2, 3]]), options.deciding())
+    outcome = _advance(options, reached=[F, F], one_step=[T, T], invalid=[F, T])
+    np.testing.assert_array_equal(outcome.reached, [[T, F]])
+    np.testing.assert_array_equal(outcome.ended, [[T, T]])
+    np.testing.assert_array_equal(options.actions(np.array([[0, 1]]), np.array([[5, -1]])), [[5, 1]])
+
+
+def test_episode_end_ends_options_without_crediting_reach():
+    options = Options(num_envs=1, n_agents=1, n_goals=2, option_len=10)
+    options.start(np.array([[1]]), options.deciding())
+    outcome = _advance(options, reached=[T], done=(T,))
+    assert outcome.ended.all() and not outcome.reached.any()
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="termination"):
+        Options(1, 1, 2, termination="whenever")
+    options = Options(1, 1, 2)
+    with pytest.raises(ValueError, match="goals must lie"):
+        options.start(np.array([[2]]), np.array([[True]]))
+
+
+def _episode(recorder):
+    """Two agents, gamma 0.5. Agent 1's option ends after 2 steps, agent 0's after 3
+    (the episode terminates then). Rewards: [1,0], [0,2], [4,4]."""
+    obs = lambda k: np.full((1, 2, 1), float(k), np.float32)  # noqa: E731
+    state = lambda k: np.full((1, 1), float(k), np.float32)  # noqa: E731
+    mask = np.ones((1, 2, 3), dtype=bool)
+    no = np.array([F])
+    out = lambda ended: OptionOutcome(None, None, np.array([ended]), None)  # noqa: E731
+    rows = []
+    recorder.observe(obs(0), state(0), np.array([[0, 1]]), np.array([[T, T]]))
+    rows.append(recorder.record(np.array([[1, 0]]), out([F, F]), obs(1), state(1), mask, no, no))
+    recorder.observe(obs(1), state(1), np.array([[0, 1]]), np.array([[F, F]]))
+    rows.append(recorder.record(np.array([[0, 2]]), out([F, T]), obs(2), state(2), mask, no, no))
+    recorder.observe(obs(2), state(2), np.array([[0, 2]]), np.array([[F, T]]))
+    rows.append(recorder.record(np.array([[4, 4]]), out([T, T]), obs(3), state(3), mask, np.array([T]), no))
+    return rows
+
+
+def _recorder(**kwargs):
+    return ACERRecorder(num_envs=1, n_agents=2, obs_dim=1, state_dim=1, n_goals=3, option_len=5, gamma=0.5, **kwargs)
+
+
+def test_concurrent_rows_follow_the_segments_between_decision_points():
+    first, second, third = _episode(_recorder(augmented=False, concurrent=True))
+    assert len(first["duration"]) == 0
+    np.testing.assert_allclose(second["reward"], [[1.0, 1.0]])  # [1 + .5*0, 0 + .5*2]
+    assert second["duration"].tolist() == [2]
+    assert second["goal"].tolist() == [[0, 1]]
+    assert second["next_free"].tolist() == [[F, T]], "agent 0 continues its option"
+    assert second["obs"][0, :, 0].tolist() == [0, 0] and second["next_obs"][0, :, 0].tolist() == [2, 2]
+    assert second["acting"].tolist() == [[T, T]] and not second["terminated"].any()
+    np.testing.assert_allclose(third["reward"], [[4.0, 4.0]])
+    assert third["duration"].tolist() == [1] and third["goal"].tolist() == [[0, 2]]
+    assert third["terminated"].tolist() == [T]
+
+
+def test_augmented_rows_start_at_every_intermediate_step():
+    _, second, third = _episode(_recorder(augmented=True, concurrent=True))
+    assert second["duration"].tolist() == [2, 1]
+    np.testing.assert_allclose(second["reward"], [[1.0, 1.0], [0.0, 2.0]])
+    assert second["obs"][:, 0, 0].tolist() == [0, 1]
+    assert third["duration"].tolist() == [1]
+
+
+def test_non_concurrent_rows_span_each_agents_own_option():
+    _, second, third = _episode(_recorder(augmented=False, concurrent=False))
+    assert second["acting"].tolist() == [[F, T]] and second["duration"].tolist() == [2]
+    np.testing.assert_allclose(second["reward"][0, 1], 1.0)
+    by_agent = {int(np.flatnonzero(a)[0]): i for i, a in enumerate(third["acting"])}
+    agent0, agent1 = by_agent[0], by_agent[1]
+    assert third["duration"][agent0] == 3 and third["duration"][agent1] == 1
+    np.testing.assert_allclose(third["reward"][agent0, 0], 1.0 + 0.0 + 0.25 * 4)
+    np.testing.assert_allclose(third["reward"][agent1, 1], 4.0)
+    assert third["goal"][agent0].tolist() == [0, 1], "goals as held when agent 0's option started"
+
+
+def test_augmented_non_concurrent_multiplies_rows_by_duration():
+    _, second, third = _episode(_recorder(augmented=True, concurrent=False))
+    assert sorted(second["duration"].tolist()) == [1, 2]
+    assert sorted(third["duration"].tolist()) == [1, 1, 2, 3]
