@@ -1,12 +1,14 @@
-"""A pygame canvas shared by the environments' renderers.
+"""A pygame canvas shared by the environments' renderers, and a GIF writer.
 
 ``rgb_array`` draws off screen and works headless (``SDL_VIDEODRIVER=dummy``);
-``human`` opens a window paced at the environment's ``render_fps``.
+``human`` opens a window paced at the environment's ``render_fps``. :func:`save_gif`
+turns ``rgb_array`` frames of a rollout into an animated GIF.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
 
@@ -62,3 +64,17 @@ class Canvas:
     def close(self) -> None:
         if self.mode == "human":
             pygame.display.quit()
+
+
+def save_gif(frames: Sequence[np.ndarray], path: str, fps: int = 10) -> None:
+    """Write (H, W, 3) uint8 ``frames`` to ``path`` as a GIF looping at ``fps`` frames/s."""
+    from PIL import Image
+
+    if not frames:
+        raise ValueError("save_gif needs at least one frame, got none")
+    if fps < 1:
+        raise ValueError(f"fps={fps} is out of range; it must be >= 1")
+    images = [Image.fromarray(np.asarray(frame, dtype=np.uint8)) for frame in frames]
+    images[0].save(
+        path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0
+    )

@@ -1,0 +1,494 @@
+"""The rules of multi-agent trash collection for ``num_envs`` copies at once.
+
+Agents walk a grid, pick up trash and place it into dumps. Conventions:
+
+* **Grid.** ``(x, y)`` with ``y`` counted from the bottom; cell ``y * width + x``.
+* **Actions.** 0 up (``y + 1``, the original tasks' "forward"), 1 down, 2 left,
+  3 right, 4 stay, 5 pick, 6 place, then ``extra_actions`` actions that never do
+  anything. A move into a wall, a wall dump or off the grid does nothing. Moves are
+  simultaneous: a move succeeds only if its target cell is free after the step, so
+  two agents swapping cells both stay, an agent may follow another that moves away,
+  and of several agents moving into one cell one winner is drawn from the seeded
+  generator while the others stay. Pick takes the trash on the agent's cell if the
+  agent carries nothing; place drops the carried trash into a dump the agent stands
+  on or is 4-adjacent to (the lowest-numbered such dump).
+* **Rewards.** ``place`` layouts pay the placing agent +0.5 per trash.
+  ``coordination`` layouts pay at the step the last trash is dumped: ``payoff[d]`` to
+  every agent if all trash is in dump ``d``, the split value otherwise; nothing if the
+  time limit comes first. ``reward_mode="shared"`` gives every agent the sum of the
+  agents' rewards. Episodes terminate once every trash is dumped and are truncated
+  at ``max_cycles``.
+* **Invalid actions.** ``invalid_action`` is True when the action did nothing: a
+  blocked move (wall, grid edge or another agent), pick without trash underfoot or
+  while carrying, place without carried trash or reachable dump, any extra action.
+  Stay is a deliberate choice and never invalid.
+* **Action mask.** Moves that a wall or the grid edge blocks, pick and place that
+  would do nothing, and the extra actions are masked; stay is always allowed. Masked
+  actions may still be taken (they do nothing and are reported invalid).
+* **Observation** of agent ``i``: five ``height x width`` channels, flattened
+  channel-major in cell order - self, other agents, trash on the floor, dumps,
+  walls - then 1.0 if agent ``i`` carries trash. ``obs_dim = 5 * cells + 1``.
+* **State**: one position channel per agent, trash, dumps, walls, each agent's
+  carrying flag, and the fraction of the episode left.
+  ``state_dim = (n_agents + 3) * cells + n_agents + 1``.
+
+Options (goals), per agent, in this order: ``goto_dump_d`` for every dump,
+``goto_trash_t`` for every trash, ``pick``, ``place``. In ``room``: dump 0-1,
+trash 0-1, pick, place (6 goals); ``ring``: 2 dumps, 8 trash, pick, place (12);
+``coordination``: 2 dumps, 2 trash, pick, place (6; each agent can reach only its own
+trash, so the other trash goal is never feasible for it).
+
+* Reached: ``goto_dump_d`` when the agent could place into dump ``d`` from its cell;
+  ``goto_trash_t`` when it stands on trash ``t``'s cell; ``pick`` when it carries
+  trash, ``place`` when it carries none.
+* Feasible: ``goto_dump_d`` when a placing cell of dump ``d`` is reachable;
+  ``goto_trash_t`` when trash ``t`` is still on the floor and reachable; ``pick`` when
+  pick would take trash now; ``place`` when place would dump trash now.
+* Encoding: a ``cells`` map with 1.0 at the goal's cell (the dump or the trash; all
+  zero for pick and place) followed by a one-hot of the goal kind (dump, trash, pick,
+  place): ``goal_dim = cells + 4``.
+* ``pick`` and ``place`` are one-step goals: ``goal_primitive`` gives 5 and 6.
+
+``layout="random"`` draws a new layout for every episode of every copy from the seeded
+generator (sizes, and so the spaces, stay fixed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hmarl.envs._base import BatchedCore, check_choice, check_int
+from hmarl.envs.trash_collection.generator import MAX_WALL_DENSITY, RandomLayoutSpec, generate
+from hmarl.envs.trash_collection.layouts import MAX_AGENTS, Layout, StaticTables, load_layout
+
+ACTION_NAMES = ("up", "down", "left", "right", "stay", "pick", "place")
+STAY, PICK, PLACE = 4, 5, 6
+SELF_CHANNEL, AGENTS_CHANNEL, TRASH_CHANNEL, DUMPS_CHANNEL, WALLS_CHANNEL = range(5)
+PLACE_REWARD = 0.5
+REWARD_MODES = ("individual", "shared")
+RANDOM_DEFAULT_MAX_CYCLES = 100
+GOAL_KINDS = ("dump", "trash", "pick", "place")
+_RANDOM_KWARGS = ("width", "height", "n_agents", "n_trash", "n_dumps", "wall_density")
+
+
+def _random_spec(kwargs: dict[str, Any]) -> RandomLayoutSpec:
+    defaults = RandomLayoutSpec()
+    spec = {
+        name: getattr(defaults, name) if kwargs[name] is None else kwargs[name]
+        for name in _RANDOM_KWARGS
+    }
+    for name in ("width", "height"):
+        check_int(name, spec[name], 2, 64)
+    check_int("n_agents", spec["n_agents"], 1, MAX_AGENTS)
+    check_int("n_trash", spec["n_trash"], 1)
+    check_int("n_dumps", spec["n_dumps"], 1)
+    density = spec["wall_density"]
+    if isinstance(density, bool) or not isinstance(density, (int, float, np.floating, np.integer)):
+        raise TypeError(f"wall_density must be a number, got {type(density).__name__} {density!r}")
+    if not 0.0 <= density <= MAX_WALL_DENSITY:
+        raise ValueError(
+            f"wall_density={density} is out of range; it must be in [0, {MAX_WALL_DENSITY}]"
+        )
+    result = RandomLayoutSpec(**{**spec, "wall_density": float(density)})
+    capacity = result.width * result.height // 2
+    if result.n_items > capacity:
+        raise ValueError(
+            f"n_agents + n_trash + n_dumps = {result.n_items} does not fit a "
+            f"{result.width}x{result.height} random layout; it must be <= {capacity} "
+            "(half the cells)"
+        )
+    return result
+
+
+class TrashCollectionCore(BatchedCore):
+    """Multi-agent trash collection (Tang et al.'s MATC tasks and procedural layouts).
+
+    Keyword arguments: ``layout`` ("room", "ring", "coordination", "random" or the
+    path of a map file), ``reward_mode`` ("individual" or "shared"), ``max_cycles``
+    (default: the layout's, 100/100/50 for room/ring/coordination, 100 for random),
+    ``extra_actions`` (>= 0 actions that never do anything), and for ``layout="random"``
+    only: ``width``, ``height`` (2-64, default 11), ``n_agents`` (1-16, default 2),
+    ``n_trash`` (default 4), ``n_dumps`` (default 2), ``wall_density`` (0-0.45,
+    default 0.2).
+    """
+
+    name = "trash_collection_v0"
+    render_fps = 8
+    episode_stat_names = ("trash_collected", "success")
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        layout: str = "room",
+        reward_mode: str = "individual",
+        max_cycles: int | None = None,
+        extra_actions: int = 0,
+        width: int | None = None,
+        height: int | None = None,
+        n_agents: int | None = None,
+        n_trash: int | None = None,
+        n_dumps: int | None = None,
+        wall_density: float | None = None,
+    ) -> None:
+        super().__init__(num_envs)
+        if not isinstance(layout, str):
+            raise TypeError(
+                f"layout must be a layout name or a map path, got {type(layout).__name__}"
+            )
+        check_choice("reward_mode", reward_mode, REWARD_MODES)
+        self.extra_actions = check_int("extra_actions", extra_actions, 0)
+        random_kwargs = dict(
+            width=width, height=height, n_agents=n_agents, n_trash=n_trash,
+            n_dumps=n_dumps, wall_density=wall_density,
+        )
+        self.random_spec: RandomLayoutSpec | None = None
+        self.layout: Layout | None = None
+        if layout == "random":
+            self.random_spec = spec = _random_spec(random_kwargs)
+            self.layout_name = "random"
+            self.width, self.height = spec.width, spec.height
+            self.n_agents, self.n_trash, self.n_dumps = spec.n_agents, spec.n_trash, spec.n_dumps
+            self.reward_rule, self.payoff = "place", np.zeros(0, dtype=np.float32)
+            default_cycles = RANDOM_DEFAULT_MAX_CYCLES
+            self.dump_in_wall = np.zeros(spec.n_dumps, dtype=bool)
+        else:
+            given = [name for name, value in random_kwargs.items() if value is not None]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} only apply to layout='random', not layout={layout!r}"
+                )
+            self.layout = fixed = load_layout(layout)
+            self.layout_name = fixed.name
+            self.width, self.height = fixed.width, fixed.height
+            self.n_agents, self.n_trash = len(fixed.agents), len(fixed.trash)
+            self.n_dumps = len(fixed.dumps)
+            self.reward_rule, self.payoff = fixed.reward, np.array(fixed.payoff, dtype=np.float32)
+            default_cycles = fixed.max_cycles
+            self.dump_in_wall = np.array(fixed.dump_in_wall, dtype=bool)
+        self.max_cycles = check_int(
+            "max_cycles", default_cycles if max_cycles is None else max_cycles, 1
+        )
+        self.shared_reward = reward_mode == "shared"
+
+        n_cells = self.n_cells = self.width * self.height
+        self.n_actions = len(ACTION_NAMES) + self.extra_actions
+        self.obs_dim = 5 * n_cells + 1
+        self.state_dim = (self.n_agents + 3) * n_cells + self.n_agents + 1
+        self.goal_names = (
+            [f"goto_dump_{d}" for d in range(self.n_dumps)]
+            + [f"goto_trash_{t}" for t in range(self.n_trash)]
+            + ["pick", "place"]
+        )
+        self.goal_dim = n_cells + len(GOAL_KINDS)
+        self._pick_goal = self.n_dumps + self.n_trash
+
+        envs, agents = self.num_envs, self.n_agents
+        self.pos = np.zeros((envs, agents), dtype=np.int64)
+        self.carrying = np.full((envs, agents), -1, dtype=np.int64)
+        self.trash_cell = np.zeros((envs, self.n_trash), dtype=np.int64)
+        self.trash_dump = np.full((envs, self.n_trash), -1, dtype=np.int64)
+        self.dump_cell = np.zeros((envs, self.n_dumps), dtype=np.int64)
+        self.dumped = np.zeros(envs, dtype=np.int64)
+        # Trash index lying on each cell (-1: none), flat over (copy, cell).
+        self.trash_at = np.full(envs * n_cells, -1, dtype=np.int64)
+        # One observation row per copy, kept up to date step by step: an empty "self"
+        # channel, then all agents, trash, dumps, walls and an empty carrying flag.
+        # Observations are this row copied per agent with the agent moved from the
+        # agents channel to "self"; states copy its trash, dump and wall channels.
+        self.board = np.zeros((envs, self.obs_dim), dtype=np.float32)
+        self.goal_feasible_dump = np.zeros((envs, agents, self.n_dumps), dtype=bool)
+        self.trash_reachable = np.zeros((envs, agents, self.n_trash), dtype=bool)
+        self._env_rows = np.arange(envs)[:, None]
+        self._cell_base = self._env_rows * n_cells
+        self._board_base = self._env_rows * self.obs_dim + AGENTS_CHANNEL * n_cells
+        self._obs_base = np.arange(envs * agents).reshape(envs, agents) * self.obs_dim
+        self._state_base = self._env_rows * self.state_dim + np.arange(agents) * n_cells
+        self._not_self = ~np.eye(agents, dtype=bool)
+        # Stand-in targets of agents that stay: negative, so they never meet a real cell.
+        self._no_claim = -1 - np.arange(agents)[:, None]
+
+        if self.layout is not None:
+            fixed = self.layout
+            self._layout_base = np.zeros((envs, 1), dtype=np.int64)
+            self.walls = np.broadcast_to(fixed.walls.reshape(1, n_cells), (envs, n_cells))
+            self.tables = StaticTables.build(
+                fixed.walls[None], fixed.cells(fixed.dumps)[None], self.dump_in_wall[None]
+            )
+            self._start = np.broadcast_to(fixed.cells(fixed.agents), (envs, agents))
+            self.trash_cell[:] = fixed.cells(fixed.trash)
+            self.dump_cell[:] = fixed.cells(fixed.dumps)
+        else:
+            self._layout_base = self._cell_base
+            self.walls = np.zeros((envs, n_cells), dtype=bool)
+            self.tables = StaticTables(
+                next_cell=np.zeros((envs * n_cells, 5), dtype=np.int64),
+                action_mask=np.zeros((envs * n_cells * 4, len(ACTION_NAMES)), dtype=np.int8),
+                place_ok=np.zeros((envs * n_cells, self.n_dumps), dtype=bool),
+                place_dump=np.full(envs * n_cells, -1, dtype=np.int64),
+                component=np.full(envs * n_cells, -1, dtype=np.int64),
+            )
+            self._start = np.zeros((envs, agents), dtype=np.int64)
+        self._next_flat = self.tables.next_cell.reshape(-1)
+        everything = np.arange(envs)
+        if self.layout is not None:
+            self.pos[0] = self._start[0]
+            self._set_episode_start(everything[:1])
+            self._reachability(everything[:1])
+            self._board_start = self.board[0].copy()
+            self._trash_at_start = self.trash_at[:n_cells].copy()
+            self.goal_feasible_dump[:] = self.goal_feasible_dump[0]
+            self.trash_reachable[:] = self.trash_reachable[0]
+        self.reset_copies(everything)
+
+    def table_rows(self, env: int) -> np.ndarray:
+        """Rows of ``self.tables`` that describe the cells of copy ``env``'s layout."""
+        return self._layout_base[env, 0] + np.arange(self.n_cells)
+
+    # --- episodes ----------------------------------------------------------------
+    def _reset(self, idx: np.ndarray | slice) -> None:
+        rows = np.arange(self.num_envs)[idx]
+        self.carrying[rows] = -1
+        self.trash_dump[rows] = -1
+        self.dumped[rows] = 0
+        if self.layout is not None:
+            self.pos[rows] = self._start[rows]
+            self.board[rows] = self._board_start
+            self.trash_at.reshape(self.num_envs, -1)[rows] = self._trash_at_start
+            return
+        self._draw_layouts(rows)
+        self.pos[rows] = self._start[rows]
+        self._set_episode_start(rows)
+        self._reachability(rows)
+
+    def _set_episode_start(self, rows: np.ndarray) -> None:
+        """Lay out the board and the trash of copies ``rows`` from their start cells."""
+        n_cells = self.n_cells
+        trash_at = self.trash_at.reshape(self.num_envs, n_cells)
+        trash_at[rows] = -1
+        trash_at[rows[:, None], self.trash_cell[rows]] = np.arange(self.n_trash)
+        channels = np.zeros((len(rows), 5, n_cells), dtype=np.float32)
+        local = np.arange(len(rows))[:, None]
+        channels[local, AGENTS_CHANNEL, self.pos[rows]] = 1.0
+        channels[local, TRASH_CHANNEL, self.trash_cell[rows]] = 1.0
+        channels[local, DUMPS_CHANNEL, self.dump_cell[rows]] = 1.0
+        channels[:, WALLS_CHANNEL] = self.walls[rows]
+        self.board[rows, :-1] = channels.reshape(len(rows), -1)
+        self.board[rows, -1] = 0.0
+
+    def _draw_layouts(self, rows: np.ndarray) -> None:
+        """Draw fresh layouts for copies ``rows`` (layout ``b`` belongs to copy ``b``)."""
+        n_cells = self.n_cells
+        walls, agents, trash, dumps = generate(self.random_spec, self.rng, len(rows))
+        self.walls[rows] = walls.reshape(len(rows), n_cells)
+        self._start[rows] = agents
+        self.trash_cell[rows] = trash
+        self.dump_cell[rows] = dumps
+        fresh = StaticTables.build(walls, dumps, np.zeros_like(dumps, dtype=bool))
+        cells = (rows[:, None] * n_cells + np.arange(n_cells)).ravel()
+        self.tables.next_cell[cells] = fresh.next_cell
+        self.tables.place_ok[cells] = fresh.place_ok
+        self.tables.place_dump[cells] = fresh.place_dump
+        self.tables.component[cells] = fresh.component
+        situations = (cells[:, None] * 4 + np.arange(4)).ravel()
+        self.tables.action_mask[situations] = fresh.action_mask
+
+    def _reachability(self, rows: np.ndarray) -> None:
+        """Which dumps and trash each agent of copies ``rows`` can reach this episode."""
+        n_cells = self.n_cells
+        base = self._layout_base[rows]
+        agent_region = self.tables.component[base + self.pos[rows]]
+        trash_region = self.tables.component[base + self.trash_cell[rows]]
+        self.trash_reachable[rows] = agent_region[:, :, None] == trash_region[:, None, :]
+        region = self.tables.component[base + np.arange(n_cells)]
+        same_region = (region[:, None, :] == agent_region[:, :, None]).astype(np.int32)
+        place_ok = self.tables.place_ok[base + np.arange(n_cells)].astype(np.int32)
+        self.goal_feasible_dump[rows] = np.matmul(same_region, place_ok) > 0
+
+    # --- rules -------------------------------------------------------------------
+    def _resolve_moves(self, target: np.ndarray) -> np.ndarray:
+        """Final positions when every agent tries to go to ``target`` (see the module doc).
+
+        Pairwise relations are built agent-major, ``(n_agents, n_agents, num_envs)``, so
+        that numpy's inner loops run over the copies rather than over two agents.
+        ``count_nonzero`` and ``logical_or.reduce`` stand in for ``any``: on the one-copy
+        arrays of the PettingZoo face the wrapper around ``any`` costs more than the work.
+        """
+        moving_any = target != self.pos
+        if self.n_agents == 1 or not np.count_nonzero(moving_any):
+            return target
+        goal, pos = np.ascontiguousarray(target.T), np.ascontiguousarray(self.pos.T)
+        moving = np.ascontiguousarray(moving_any.T)
+        not_self = self._not_self[:, :, None]
+        claim = np.where(moving, goal, self._no_claim)
+        contested = (claim[:, None] == claim[None]) & not_self
+        if np.count_nonzero(contested):
+            priority = self.rng.random(self.pos.shape).T
+            outranked = contested & (priority[:, None] > priority[None])
+            moving &= ~np.logical_or.reduce(outranked, axis=0)
+        heading = np.where(moving, goal, pos)
+        into = heading[:, None] == pos[None]
+        moving &= ~np.logical_or.reduce(into & into.transpose(1, 0, 2), axis=1)
+        while True:
+            final = np.where(moving, goal, pos)
+            clash = np.logical_or.reduce((final[:, None] == final[None]) & not_self, axis=1)
+            clash &= moving
+            if not np.count_nonzero(clash):
+                return np.ascontiguousarray(final.T)
+            moving &= ~clash
+
+    def step_rules(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n_cells = self.n_cells
+        old = self.pos
+        layout_cell = old + self._layout_base
+        target = self._next_flat[layout_cell * 5 + np.minimum(actions, STAY)]
+        new = self._resolve_moves(target)
+        board = self.board.reshape(-1)
+        board[old + self._board_base] = 0.0
+        board[new + self._board_base] = 1.0
+        self.pos = new
+
+        # Pick and place leave the agent where it stood, so ``old`` is its cell.
+        carrying = self.carrying
+        holding = carrying >= 0
+        trash_here = self.trash_at[old + self._cell_base]
+        picked = (actions == PICK) & ~holding & (trash_here >= 0)
+        dump_here = self.tables.place_dump[layout_cell]
+        placed = (actions == PLACE) & holding & (dump_here >= 0)
+        if np.count_nonzero(picked):
+            env, agent = np.nonzero(picked)
+            cell = old[env, agent]
+            carrying[env, agent] = trash_here[env, agent]
+            self.trash_at[env * n_cells + cell] = -1
+            board[env * self.obs_dim + TRASH_CHANNEL * n_cells + cell] = 0.0
+        rewards = np.zeros(actions.shape, dtype=np.float32)
+        if np.count_nonzero(placed):
+            env, agent = np.nonzero(placed)
+            self.trash_dump[env, carrying[env, agent]] = dump_here[env, agent]
+            carrying[env, agent] = -1
+            self.dumped += placed.sum(1)
+            if self.reward_rule == "place":
+                rewards[placed] = PLACE_REWARD
+        terminated = self.dumped == self.n_trash
+        if self.reward_rule == "coordination" and np.count_nonzero(terminated):
+            dumps = self.trash_dump[terminated]
+            together = (dumps == dumps[:, :1]).all(1)
+            payoff = np.where(together, self.payoff[dumps[:, 0]], self.payoff[-1])
+            rewards[terminated] = payoff[:, None]
+        if self.shared_reward:
+            rewards[:] = rewards.sum(1, keepdims=True)
+        valid = (new != old) | (actions == STAY) | picked | placed
+        return rewards, terminated, ~valid
+
+    # --- views -------------------------------------------------------------------
+    def observations(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
+        n_cells = self.n_cells
+        board, pos = self.board[idx], self.pos[idx]
+        obs = np.empty((len(board), self.n_agents, self.obs_dim), dtype=np.float32)
+        obs[:] = board[:, None, :]
+        obs[:, :, -1] = self.carrying[idx] >= 0
+        # The board's agents channel holds everyone: move each agent to its "self" channel.
+        row = self._obs_base[: len(board)] + pos
+        flat = obs.reshape(-1)
+        flat[row + SELF_CHANNEL * n_cells] = 1.0
+        flat[row + AGENTS_CHANNEL * n_cells] = 0.0
+        return obs
+
+    def action_masks(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
+        pos = self.pos[idx]
+        holding = self.carrying[idx] >= 0
+        on_trash = self.trash_at[pos + self._cell_base[idx]] >= 0
+        situation = (pos + self._layout_base[idx]) * 4 + 2 * holding + on_trash
+        mask = self.tables.action_mask[situation]
+        if self.extra_actions == 0:
+            return mask
+        padded = np.zeros((len(pos), self.n_agents, self.n_actions), dtype=np.int8)
+        padded[:, :, : len(ACTION_NAMES)] = mask
+        return padded
+
+    def states(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
+        n_cells, n_agents = self.n_cells, self.n_agents
+        board, pos = self.board[idx], self.pos[idx]
+        count = len(board)
+        agents_end = n_agents * n_cells
+        state = np.empty((count, self.state_dim), dtype=np.float32)
+        state[:, :agents_end] = 0.0
+        state[:, agents_end : agents_end + 3 * n_cells] = board[:, TRASH_CHANNEL * n_cells : -1]
+        state[:, agents_end + 3 * n_cells : -1] = self.carrying[idx] >= 0
+        state[:, -1] = (self.max_cycles - self.t[idx]) / self.max_cycles
+        state.reshape(-1)[self._state_base[:count] + pos] = 1.0
+        return state
+
+    def episode_stats(self) -> dict[str, np.ndarray]:
+        return {"trash_collected": self.dumped.copy(), "success": self.dumped == self.n_trash}
+
+    def observation_bounds(self) -> tuple[float, float]:
+        return 0.0, 1.0
+
+    def state_bounds(self) -> tuple[float, float]:
+        return 0.0, 1.0
+
+    # --- options -----------------------------------------------------------------
+    def _goal_parts(self, goals: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Dump and trash indices of ``goals`` (clipped where the goal is another kind)
+        and the goal kind (index into ``GOAL_KINDS``)."""
+        dump = np.minimum(goals, self.n_dumps - 1)
+        trash = np.clip(goals - self.n_dumps, 0, self.n_trash - 1)
+        kind = np.select(
+            [goals < self.n_dumps, goals < self._pick_goal, goals == self._pick_goal], [0, 1, 2], 3
+        )
+        return dump, trash, kind
+
+    def trash_on_floor(self) -> np.ndarray:
+        """Whether each trash still lies on the floor, ``(num_envs, n_trash)`` bool."""
+        lying = np.take_along_axis(self.trash_at.reshape(self.num_envs, -1), self.trash_cell, 1)
+        return lying == np.arange(self.n_trash)
+
+    def goal_mask(self) -> np.ndarray:
+        masks = self.action_masks() > 0
+        return np.concatenate(
+            [
+                self.goal_feasible_dump,
+                self.trash_reachable & self.trash_on_floor()[:, None, :],
+                masks[:, :, PICK : PLACE + 1],
+            ],
+            axis=2,
+        )
+
+    def goal_reached(self, goals: np.ndarray) -> np.ndarray:
+        dump, trash, kind = self._goal_parts(goals)
+        holding = self.carrying >= 0
+        local = self.pos + self._layout_base
+        at_dump = self.tables.place_ok[local, dump]
+        at_trash = self.pos == np.take_along_axis(self.trash_cell, trash, 1)
+        return np.choose(kind, [at_dump, at_trash, holding, ~holding])
+
+    def goal_encoding(self, goals: np.ndarray) -> np.ndarray:
+        dump, trash, kind = self._goal_parts(goals)
+        n_cells = self.n_cells
+        cell = np.where(
+            kind == 0,
+            np.take_along_axis(self.dump_cell, dump, 1),
+            np.take_along_axis(self.trash_cell, trash, 1),
+        )
+        encoding = np.zeros((self.num_envs, self.n_agents, self.goal_dim), dtype=np.float32)
+        env, agent = np.nonzero(kind <= 1)
+        encoding[env, agent, cell[env, agent]] = 1.0
+        encoding[self._env_rows, np.arange(self.n_agents), n_cells + kind] = 1.0
+        return encoding
+
+    def goal_primitive(self, goals: np.ndarray) -> np.ndarray:
+        kinds = [goals == self._pick_goal, goals == self._pick_goal + 1]
+        return np.select(kinds, [PICK, PLACE], -1)
+
+    # --- rendering ---------------------------------------------------------------
+    def render_size(self) -> tuple[int, int]:
+        from hmarl.envs.trash_collection import render
+
+        return render.frame_size(self.width, self.height)
+
+    def draw(self, surface: Any, index: int, episode_return: float) -> None:
+        from hmarl.envs.trash_collection import render
+
+        render.draw(self, surface, index, episode_return)
