@@ -393,7 +393,7 @@ class PettingZooParallelEnv(ParallelEnv):
         terminated = bool(terminated[0])
         self._episode_return += float(rewards[0].sum())
         infos: dict[str, dict[str, Any]] = {
-            agent: {"invalid_action": bool(invalid[0, i])} for i, agent in enumerate(self.agents)
+            agent: {"invalid_action": flag} for agent, flag in zip(self.agents, invalid[0].tolist())
         }
         if terminated or truncated:
             stats = {name: value[0].item() for name, value in core.episode_stats().items()}
@@ -401,7 +401,7 @@ class PettingZooParallelEnv(ParallelEnv):
             for info in infos.values():
                 info.update(stats)
         observations = self._observe()
-        reward_dict = {agent: float(rewards[0, i]) for i, agent in enumerate(self.agents)}
+        reward_dict = dict(zip(self.agents, rewards[0].tolist()))
         terminations = dict.fromkeys(self.agents, terminated)
         truncations = dict.fromkeys(self.agents, truncated)
         if terminated or truncated:

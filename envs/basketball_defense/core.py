@@ -41,17 +41,32 @@ ACTION_DISPLACEMENT = (
 ACTION_STANCE = np.array(
     [rules.STANCE_STILL] + [rules.STANCE_RUN] * 8 + [rules.STANCE_SLIDE] * 8 + [rules.STANCE_STILL] * 2
 )
-IS_MOVE = np.isin(np.arange(len(ACTION_NAMES)), np.concatenate([RUN_ACTIONS, SLIDE_ACTIONS]))
+_WANTED_SQ = ACTION_DISPLACEMENT[0] * ACTION_DISPLACEMENT[0] + ACTION_DISPLACEMENT[1] * ACTION_DISPLACEMENT[1]
+#: A move is blocked by the edge when its lost squared displacement exceeds this; actions
+#: that do not move are never blocked.
+_EDGE_BLOCKED_SQ = np.where(_WANTED_SQ > 0.0, rules.EDGE_BLOCK_FRACTION**2 * _WANTED_SQ, np.inf)
 
-_STOP_OUTCOMES = np.zeros(len(rules.OUTCOMES), dtype=bool)
-_STOP_OUTCOMES[[rules.MISS, rules.BLOCK, rules.STEAL, rules.SHOT_CLOCK]] = True
+#: Reward of each outcome before the points of a made shot are subtracted: +1 for a stop.
+_STOP_REWARD = np.zeros(len(rules.OUTCOMES))
+_STOP_REWARD[[rules.MISS, rules.BLOCK, rules.STEAL, rules.SHOT_CLOCK]] = 1.0
 _SHOT_OUTCOMES = np.zeros(len(rules.OUTCOMES), dtype=bool)
 _SHOT_OUTCOMES[[rules.MADE_2, rules.MADE_3, rules.MISS, rules.BLOCK]] = True
+#: The outcome of a made shot, indexed by its points.
+_MADE_OUTCOME = np.array([rules.NONE, rules.NONE, rules.MADE_2, rules.MADE_3])
 _COURT_LOW = np.array([-rules.HALF_WIDTH, 0.0])[:, None, None]
 _COURT_HIGH = np.array([rules.HALF_WIDTH, rules.COURT_LENGTH])[:, None, None]
 _BASKET2 = rules.BASKET[:, None]
 _BASKET3 = rules.BASKET[:, None, None]
+_SCALED_BASKET3 = _BASKET3 / rules.POS_SCALE
+_PHASES = np.array([HELD, PASS, SHOOTING])[:, None]
 _RECOVERY_SCALE = float(max(rules.BLOCK_RECOVERY, rules.STEAL_RECOVERY))
+
+
+def _clip_to_court(positions: np.ndarray) -> np.ndarray:
+    """``positions`` (2, ...) clipped to the court, in place (np.clip's wrapper costs more
+    than the two ufuncs at the small sizes of one copy)."""
+    np.maximum(positions, _COURT_LOW, out=positions)
+    return np.minimum(positions, _COURT_HIGH, out=positions)
 
 
 class BasketballDefenseCore(BatchedCore):
@@ -116,6 +131,7 @@ class BasketballDefenseCore(BatchedCore):
         self.def_pos = np.zeros((2, n, E))
         self.def_vel = np.zeros((2, n, E))
         self.spots = np.zeros((2, n, E))
+        self.cut_targets = np.zeros((2, n, E))
         self.stance = np.zeros((n, E), dtype=np.int64)
         self.recovery = np.zeros((n, E), dtype=np.int64)
         self.cut_left = np.zeros((n, E), dtype=np.int64)
@@ -128,22 +144,28 @@ class BasketballDefenseCore(BatchedCore):
         self.pass_total = np.ones(E, dtype=np.int64)
         self.outcome = np.zeros(E, dtype=np.int64)
         self.points = np.zeros(E, dtype=np.int64)
+        # Per-step caches of what the observations, masks and states share; any change
+        # of the state clears them.
         self._reach: tuple[np.ndarray, ...] | None = None
+        self._ball: tuple[np.ndarray, np.ndarray] | None = None
+        self._columns = np.arange(E)
+        self._player_ids = np.arange(n)[:, None]
 
     # --- rules -------------------------------------------------------------------------
     def _reset(self, idx: np.ndarray | slice) -> None:
-        self._reach = None
+        self._reach = self._ball = None
         count = len(self.t[idx])
         n = self.n_players
         order = np.argsort(self.rng.random((n, count)), axis=0)
         jitter = self.rng.uniform(-rules.SPOT_JITTER, rules.SPOT_JITTER, (2, n, count))
-        spots = np.clip(rules.SPOTS.T[:, order] + jitter, _COURT_LOW, _COURT_HIGH)
+        spots = _clip_to_court(rules.SPOTS.T[:, order] + jitter)
         toward_basket, _ = offense.unit(_BASKET3 - spots)
         gap = rules.START_GAP + self.rng.uniform(-rules.START_JITTER, rules.START_JITTER, (n, count))
         self.spots[..., idx] = spots
+        self.cut_targets[..., idx] = offense.cut_targets(spots)
         self.off_pos[..., idx] = spots
         self.off_vel[..., idx] = 0.0
-        self.def_pos[..., idx] = np.clip(spots + gap * toward_basket, _COURT_LOW, _COURT_HIGH)
+        self.def_pos[..., idx] = _clip_to_court(spots + gap * toward_basket)
         self.def_vel[..., idx] = 0.0
         self.stance[:, idx] = rules.STANCE_STILL
         self.recovery[:, idx] = 0
@@ -157,12 +179,31 @@ class BasketballDefenseCore(BatchedCore):
         self.outcome[idx] = rules.NONE
         self.points[idx] = 0
 
+    def _columns_of(self, idx: np.ndarray | slice) -> np.ndarray:
+        """``arange`` over the copies ``idx``, for picking one player per copy."""
+        return self._columns if isinstance(idx, slice) else np.arange(len(idx))
+
+    def _ball_geometry(self, idx: np.ndarray | slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        """Where the ball's holder (the shooter, or the receiver of a pass) and the ball
+        are (2, E); the ball is with its holder or on its way to the receiver."""
+        if isinstance(idx, slice) and self._ball is not None:
+            return self._ball
+        holder = offense.flat_index(self.holder[idx], self._columns_of(idx))
+        holder_pos = offense.pick(self.off_pos[..., idx], holder)
+        passing = self.phase[idx] == PASS
+        if passing.any():
+            fraction = self.pass_left[idx] / self.pass_total[idx]
+            in_flight = holder_pos + fraction * (self.pass_origin[:, idx] - holder_pos)
+            ball = (holder_pos, np.where(passing, in_flight, holder_pos))
+        else:
+            ball = (holder_pos, holder_pos)
+        if isinstance(idx, slice):
+            self._ball = ball
+        return ball
+
     def _ball_position(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
-        """Where the ball is (2, E): with its holder, or on its way to the receiver."""
-        holder_pos = offense.pick(self.off_pos[..., idx], self.holder[idx])
-        fraction = self.pass_left[idx] / self.pass_total[idx]
-        in_flight = holder_pos + fraction * (self.pass_origin[:, idx] - holder_pos)
-        return np.where(self.phase[idx] == PASS, in_flight, holder_pos)
+        """Where the ball is (2, E)."""
+        return self._ball_geometry(idx)[1]
 
     def _in_reach(self, idx: np.ndarray | slice = slice(None)) -> tuple[np.ndarray, ...]:
         """Which defenders (n, E) may steal or block, and their distances to the ball's
@@ -171,9 +212,10 @@ class BasketballDefenseCore(BatchedCore):
             return self._reach
         def_pos = self.def_pos[..., idx]
         phase = self.phase[idx]
-        holder_pos = offense.pick(self.off_pos[..., idx], self.holder[idx])
-        _, to_holder = offense.unit(def_pos - holder_pos[:, None, :])
-        _, to_ball = offense.unit(def_pos - self._ball_position(idx)[:, None, :])
+        holder_pos, ball_pos = self._ball_geometry(idx)
+        to_holder = offense.norm(def_pos - holder_pos[:, None, :])
+        # With no pass in flight the ball is the holder's position itself (the same array).
+        to_ball = to_holder if ball_pos is holder_pos else offense.norm(def_pos - ball_pos[:, None, :])
         ready = (self.recovery[:, idx] == 0) & (self.t[idx] >= rules.CHECK_STEPS)
         can_steal = ready & (
             ((phase == HELD) & (to_holder <= rules.STEAL_REACH))
@@ -187,14 +229,14 @@ class BasketballDefenseCore(BatchedCore):
 
     def step_rules(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n = self.n_players
-        skill = self.skill
         uniform = self.rng.random((2 * n + 1, self.num_envs))
         u_defense, u_cut, u_offense = uniform[:n], uniform[n : 2 * n], uniform[2 * n]
         live = self.t >= rules.CHECK_STEPS
 
         # Defenders act on the situation they observed: reach is judged before moving.
         _, can_steal, can_block, to_holder, to_ball = self._in_reach()
-        self._reach = None
+        holder_pos, _ = self._ball_geometry()
+        self._reach = self._ball = None
         actions = actions.T
         recovering = self.recovery > 0
         invalid = recovering & (actions != NOOP)
@@ -204,137 +246,160 @@ class BasketballDefenseCore(BatchedCore):
         invalid |= (tries_steal & ~can_steal) | (tries_block & ~can_block)
         tries_steal &= can_steal
         tries_block &= can_block
-
-        if tries_steal.any() or tries_block.any():
-            holder_pos = offense.pick(self.off_pos, self.holder)
-            catching = np.where(self.hold_steps < rules.CATCH_STEPS, rules.CATCH_BONUS, 1.0)
-            p_steal = np.where(
-                self.phase == HELD,
-                rules.STEAL_MAX * rules.closeness(to_holder, rules.STEAL_REACH, rules.STEAL_FULL) * catching,
-                rules.INTERCEPT_MAX * rules.closeness(to_ball, rules.INTERCEPT_REACH, rules.INTERCEPT_FULL),
+        self.recovery = np.maximum(self.recovery - 1, 0)
+        attempts = (tries_steal | tries_block).any(axis=0)
+        if attempts.any():
+            self._defensive_plays(
+                np.flatnonzero(attempts), tries_steal, tries_block, holder_pos, to_holder, to_ball, u_defense
             )
-            to_basket, _ = offense.unit(_BASKET2 - holder_pos)
-            rel = self.def_pos - holder_pos[:, None, :]
-            cos_front = (rel[0] * to_basket[0] + rel[1] * to_basket[1]) / np.maximum(to_holder, 1e-9)
-            timing = rules.BLOCK_TIMING[np.minimum(self.shot_step, rules.SHOT_MOTION_STEPS - 1)]
-            p_block = (
-                rules.BLOCK_MAX
-                * rules.closeness(to_holder, rules.BLOCK_REACH, rules.BLOCK_FULL)
-                * timing
-                * rules.front_factor(cos_front)
-            )
-            p_success = np.where(tries_steal, p_steal, np.where(tries_block, p_block, 0.0))
-            success = u_defense < p_success * skill.turnover
-            self.outcome[(success & tries_steal).any(axis=0)] = rules.STEAL
-            self.outcome[(success & tries_block).any(axis=0)] = rules.BLOCK
-            self.recovery = np.maximum(self.recovery - 1, 0)
-            self.recovery[tries_steal & ~success] = rules.STEAL_RECOVERY
-            self.recovery[tries_block & ~success] = rules.BLOCK_RECOVERY
-        else:
-            self.recovery = np.maximum(self.recovery - 1, 0)
 
         wanted = ACTION_DISPLACEMENT[:, actions]
-        moved = np.clip(self.def_pos + wanted, _COURT_LOW, _COURT_HIGH)
+        moved = _clip_to_court(self.def_pos + wanted)
         shift = moved - self.def_pos
         lost = wanted - shift
-        lost_sq = lost[0] * lost[0] + lost[1] * lost[1]
-        wanted_sq = wanted[0] * wanted[0] + wanted[1] * wanted[1]
-        invalid |= IS_MOVE[actions] & (lost_sq > rules.EDGE_BLOCK_FRACTION**2 * wanted_sq)
+        invalid |= lost[0] * lost[0] + lost[1] * lost[1] > _EDGE_BLOCKED_SQ[actions]
         self.def_pos = moved
         self.def_vel = shift / rules.DT
         self.stance = np.where(self.recovery > 0, rules.STANCE_RECOVERING, ACTION_STANCE[actions])
 
         self._offense_step(live, u_offense, u_cut)
 
-        rewards = np.where(_STOP_OUTCOMES[self.outcome], 1.0, -self.points.astype(np.float64))
-        rewards = np.repeat(rewards.astype(np.float32)[:, None], n, axis=1)
+        rewards = np.empty((self.num_envs, n), dtype=np.float32)
+        np.subtract(_STOP_REWARD[self.outcome][:, None], self.points[:, None], out=rewards)
         return rewards, self.outcome != rules.NONE, np.ascontiguousarray(invalid.T)
+
+    def _defensive_plays(
+        self, copies: np.ndarray, tries_steal: np.ndarray, tries_block: np.ndarray,
+        holder_pos: np.ndarray, to_holder: np.ndarray, to_ball: np.ndarray, uniform: np.ndarray,
+    ) -> None:
+        """Resolve the steal and block attempts (n, E) of defenders in reach of the ball's
+        holder at ``holder_pos``, judged only in the ``copies`` where any is tried."""
+        tries_steal, tries_block = tries_steal[:, copies], tries_block[:, copies]
+        to_holder, to_ball, holder_pos = to_holder[:, copies], to_ball[:, copies], holder_pos[:, copies]
+        catching = np.where(self.hold_steps[copies] < rules.CATCH_STEPS, rules.CATCH_BONUS, 1.0)
+        p_steal = np.where(
+            self.phase[copies] == HELD,
+            rules.STEAL_MAX * rules.closeness(to_holder, rules.STEAL_REACH, rules.STEAL_FULL) * catching,
+            rules.INTERCEPT_MAX * rules.closeness(to_ball, rules.INTERCEPT_REACH, rules.INTERCEPT_FULL),
+        )
+        to_basket, _ = offense.unit(_BASKET2 - holder_pos)
+        rel = self.def_pos[..., copies] - holder_pos[:, None, :]
+        cos_front = (rel[0] * to_basket[0] + rel[1] * to_basket[1]) / np.maximum(to_holder, 1e-9)
+        timing = rules.BLOCK_TIMING[np.minimum(self.shot_step[copies], rules.SHOT_MOTION_STEPS - 1)]
+        p_block = (
+            rules.BLOCK_MAX
+            * rules.closeness(to_holder, rules.BLOCK_REACH, rules.BLOCK_FULL)
+            * timing
+            * rules.front_factor(cos_front)
+        )
+        p_success = np.where(tries_steal, p_steal, np.where(tries_block, p_block, 0.0))
+        success = uniform[:, copies] < p_success * self.skill.turnover
+        self.outcome[copies[(success & tries_steal).any(axis=0)]] = rules.STEAL
+        self.outcome[copies[(success & tries_block).any(axis=0)]] = rules.BLOCK
+        recovery = self.recovery[:, copies]
+        recovery[tries_steal & ~success] = rules.STEAL_RECOVERY
+        recovery[tries_block & ~success] = rules.BLOCK_RECOVERY
+        self.recovery[:, copies] = recovery
 
     def _offense_step(self, live: np.ndarray, u_offense: np.ndarray, u_cut: np.ndarray) -> None:
         """Advance the ball and the scripted offense by one step in every copy still playing."""
-        n = self.n_players
-        columns = np.arange(self.num_envs)
-        skill = self.skill
         playing = self.outcome == rules.NONE
         clock_left_s = (self.clock_steps - self.t - 1) / rules.STEPS_PER_SECOND
 
         shooting = playing & (self.phase == SHOOTING)
-        self.shot_step[shooting] += 1
-        released = np.flatnonzero(shooting & (self.shot_step >= rules.SHOT_MOTION_STEPS))
-        if released.size:
-            shooter = self.off_pos[:, self.holder[released], released]
-            p_make, _ = offense.shot_expectation(
-                shooter, self.def_pos[..., released], self.stance[:, released], skill
-            )
-            made = u_offense[released] < p_make
-            points = rules.shot_points(shooter[0], shooter[1])
-            self.points[released] = np.where(made, points, 0)
-            self.outcome[released] = np.where(
-                made, np.where(points == 3, rules.MADE_3, rules.MADE_2), rules.MISS
-            )
-
+        self.shot_step += shooting
+        released = shooting & (self.shot_step >= rules.SHOT_MOTION_STEPS)
         passing = playing & (self.phase == PASS)
-        self.pass_left[passing] -= 1
+        self.pass_left -= passing
         caught = passing & (self.pass_left <= 0)
         self.phase[caught] = HELD
         self.hold_steps[caught] = 0
-
-        deciding = playing & live & (self.phase == HELD) & ~caught
-        shoot, passes, receiver = offense.handler_choice(
-            self.off_pos, self.def_pos, self.stance, self.holder, self.hold_steps,
-            clock_left_s, u_offense, skill,
-        )
-        shoot &= deciding
-        passes &= deciding
-        self.phase[shoot] = SHOOTING
-        self.shot_step[shoot] = 0
-        passers = np.flatnonzero(passes)
-        if passers.size:
-            origin = self.off_pos[:, self.holder[passers], passers]
-            target = self.off_pos[:, receiver[passers], passers]
-            _, length = offense.unit(target - origin)
-            flight = np.maximum(np.ceil(length / (rules.PASS_SPEED * rules.DT)), 1).astype(np.int64)
-            self.pass_origin[:, passers] = origin
-            self.pass_total[passers] = flight
-            self.pass_left[passers] = flight
-            self.holder[passers] = receiver[passers]
-            self.phase[passers] = PASS
-        self.hold_steps[self.phase == HELD] += 1
+        dribbling = playing & live & (self.phase == HELD)
+        # During the check, a pass's flight and a shooting motion nobody handles the ball.
+        if (released | dribbling).any():
+            deciding = dribbling & ~caught
+            handler_velocity = self._handler_step(released, deciding, live, clock_left_s, u_offense)
+        else:
+            handler_velocity = np.zeros((2, self.num_envs))
+        self.hold_steps += self.phase == HELD
 
         self.cut_left = np.maximum(self.cut_left - 1, 0)
-        has_ball = self.phase != PASS
-        is_handler = np.zeros((n, self.num_envs), dtype=bool)
-        is_handler[self.holder, columns] = has_ball
+        is_handler = (self.holder == self._player_ids) & (self.phase != PASS)
         starts_cut = live & ~is_handler & (self.cut_left == 0) & (u_cut < rules.CUT_HAZARD)
         self.cut_left[starts_cut] = rules.CUT_STEPS
-        targets = offense.off_ball_targets(self.spots, self.cut_left > 0)
-        velocity = offense.run_to(self.off_pos, targets, rules.OFF_BALL_SPEED * skill.speed)
-        drive = offense.drive_velocity(offense.pick(self.off_pos, self.holder), self.def_pos, self.stance, skill)
-        handler_velocity = np.where(live & (self.phase == HELD), drive, 0.0)
-        velocity[:, self.holder, columns] = np.where(has_ball, handler_velocity, velocity[:, self.holder, columns])
+        targets = np.where(self.cut_left > 0, self.cut_targets, self.spots)
+        velocity = offense.run_to(self.off_pos, targets, rules.OFF_BALL_SPEED * self.skill.speed)
+        velocity = np.where(is_handler, handler_velocity[:, None, :], velocity)
         velocity *= playing
-        moved = np.clip(self.off_pos + velocity * rules.DT, _COURT_LOW, _COURT_HIGH)
+        moved = _clip_to_court(self.off_pos + velocity * rules.DT)
         self.off_vel = (moved - self.off_pos) / rules.DT
         self.off_pos = moved
 
         violation = (self.outcome == rules.NONE) & (self.phase != SHOOTING) & (clock_left_s <= 0.0)
         self.outcome[violation] = rules.SHOT_CLOCK
 
+    def _handler_step(
+        self, released: np.ndarray, deciding: np.ndarray, live: np.ndarray,
+        clock_left_s: np.ndarray, uniform: np.ndarray,
+    ) -> np.ndarray:
+        """Score the ``released`` shots, let the ``deciding`` handlers shoot or pass, and
+        return the velocity (2, E) of every handler: his drive while he dribbles, else 0."""
+        columns = self._columns
+        skill = self.skill
+        # Every defender's offset from every offensive player (2, n_def, n_off, E) and its
+        # length, computed once: the shot, the pass and the drive all judge from them.
+        offsets = self.def_pos[:, :, None, :] - self.off_pos[:, None, :, :]
+        gaps = offense.norm(offsets)
+        holder = offense.flat_index(self.holder, columns)
+        handler = offense.pick(self.off_pos, holder)
+        handler_offsets = offense.pick(offsets, holder)
+        handler_gaps = offense.pick(gaps, holder)
+
+        # The holder's shot is judged once: released shots go in with this probability,
+        # and the handler weighs it when he decides whether to shoot.
+        p_make, points = offense.shot_expectation(
+            handler, handler_offsets, handler_gaps, self.stance, skill, columns
+        )
+        if released.any():
+            made = released & (uniform < p_make)
+            self.points[made] = points[made]
+            self.outcome = np.where(released, np.where(made, _MADE_OUTCOME[points], rules.MISS), self.outcome)
+
+        shoot, passes, receiver = offense.handler_choice(
+            gaps.min(axis=0), holder, self.hold_steps, p_make * points, clock_left_s, uniform, skill
+        )
+        shoot &= deciding
+        passes &= deciding
+        self.phase[shoot] = SHOOTING
+        self.shot_step[shoot] = 0
+        if passes.any():
+            passers = np.flatnonzero(passes)
+            origin = handler[:, passers]
+            length = offense.norm(self.off_pos[:, receiver[passers], passers] - origin)
+            flight = np.maximum(np.ceil(length / (rules.PASS_SPEED * rules.DT)), 1).astype(np.int64)
+            self.pass_origin[:, passers] = origin
+            self.pass_total[passers] = flight
+            self.pass_left[passers] = flight
+            self.holder[passers] = receiver[passers]
+            self.phase[passers] = PASS
+
+        # Judged from the handler before any pass: a handler who just passed does not drive.
+        drive = offense.drive_velocity(handler, handler_offsets, handler_gaps, self.stance, skill, columns)
+        return np.where(live & (self.phase == HELD), drive, 0.0)
+
     # --- views -------------------------------------------------------------------------
     def _ball_features(self, idx: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray]:
         """Ball phase one-hot, ball position, motion progress, shot clock and live flag
         (8, E), and who holds the ball (n, E)."""
         phase = self.phase[idx]
-        count = phase.shape[0]
-        columns = np.arange(count)
-        features = np.zeros((8, count))
-        features[phase, columns] = 1.0
-        features[3:5] = self._ball_position(idx) / rules.POS_SCALE
-        features[5] = self.shot_step[idx] / rules.SHOT_MOTION_STEPS
-        features[6] = np.maximum(self.clock_steps - self.t[idx], 0) / self.clock_steps
-        features[7] = self.t[idx] >= rules.CHECK_STEPS
-        has_ball = np.zeros((self.n_players, count))
-        has_ball[self.holder[idx], columns] = phase != PASS
+        t = self.t[idx]
+        features = np.empty((8, phase.shape[0]))
+        features[0:3] = phase == _PHASES
+        np.divide(self._ball_position(idx), rules.POS_SCALE, out=features[3:5])
+        np.divide(self.shot_step[idx], rules.SHOT_MOTION_STEPS, out=features[5])
+        np.divide(np.maximum(self.clock_steps - t, 0), self.clock_steps, out=features[6])
+        features[7] = t >= rules.CHECK_STEPS
+        has_ball = (self.holder[idx] == self._player_ids) & (phase != PASS)
         return features, has_ball
 
     def observations(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
@@ -346,38 +411,42 @@ class BasketballDefenseCore(BatchedCore):
         relative position (2) and velocity (2); own index one-hot (n). Positions are
         divided by ``POS_SCALE``, velocities by ``VEL_SCALE``."""
         n = self.n_players
-        def_pos = self.def_pos[..., idx] / rules.POS_SCALE
-        def_vel = self.def_vel[..., idx] / rules.VEL_SCALE
         ball, has_ball = self._ball_features(idx)
         count = ball.shape[1]
-        # Built (defender, feature, copy), then transposed once to (copy, defender, feature).
-        obs = np.empty((n, self.obs_dim, count), dtype=np.float32)
-        obs[:, 0:2] = def_pos.transpose(1, 0, 2)
-        obs[:, 2:4] = def_vel.transpose(1, 0, 2)
-        obs[:, 4] = self.recovery[:, idx] / _RECOVERY_SCALE
-        obs[:, 5:7] = (_BASKET3 / rules.POS_SCALE - def_pos).transpose(1, 0, 2)
-        obs[:, 7:10] = ball[0:3]
-        obs[:, 10:12] = (ball[3:5, None, :] - def_pos).transpose(1, 0, 2)
-        obs[:, 12:15] = ball[5:8]
-        offense_block = obs[:, 15 : 15 + 5 * n].reshape(n, n, 5, count)
-        off_pos = self.off_pos[..., idx] / rules.POS_SCALE
-        offense_block[:, :, 0:2] = (off_pos[:, None, :, :] - def_pos[:, :, None, :]).transpose(1, 2, 0, 3)
-        offense_block[:, :, 2:4] = (self.off_vel[..., idx] / rules.VEL_SCALE).transpose(1, 0, 2)
-        offense_block[:, :, 4] = has_ball
+        obs = np.empty((count, n, self.obs_dim), dtype=np.float32)
+        # Filled through a (feature, defender, copy) view, the layout of the state arrays,
+        # so that each feature group is one broadcast ufunc writing straight into obs.
+        view = obs.transpose(2, 1, 0)
+        def_pos = np.divide(self.def_pos[..., idx], rules.POS_SCALE)
+        view[0:2] = def_pos
+        np.divide(self.def_vel[..., idx], rules.VEL_SCALE, out=view[2:4])
+        np.divide(self.recovery[:, idx], _RECOVERY_SCALE, out=view[4])
+        np.subtract(_SCALED_BASKET3, def_pos, out=view[5:7])
+        view[7:10] = ball[0:3, None]
+        np.subtract(ball[3:5, None], def_pos, out=view[10:12])
+        view[12:15] = ball[5:8, None]
+        # Offensive player k's feature f for defender i sits at view[15 + 5 k + f, i].
+        offense_block = view[15 : 15 + 5 * n].reshape(n, 5, n, count).transpose(1, 0, 2, 3)
+        off_pos = np.divide(self.off_pos[..., idx], rules.POS_SCALE)
+        np.subtract(off_pos[:, :, None], def_pos[:, None], out=offense_block[0:2])
+        np.divide(self.off_vel[..., idx][:, :, None], rules.VEL_SCALE, out=offense_block[2:4])
+        offense_block[4] = has_ball[:, None]
         start = 15 + 5 * n
-        mates = obs[:, start : start + 4 * (n - 1)].reshape(n, n - 1, 4, count)
-        mates[:, :, 0:2] = (def_pos[:, self._others] - def_pos[:, :, None, :]).transpose(1, 2, 0, 3)
-        mates[:, :, 2:4] = def_vel[:, self._others].transpose(1, 2, 0, 3)
-        obs[:, start + 4 * (n - 1) :] = self._agent_ids[:, :, None]
-        return np.ascontiguousarray(obs.reshape(n * self.obs_dim, count).T).reshape(count, n, self.obs_dim)
+        mates_block = view[start : start + 4 * (n - 1)].reshape(n - 1, 4, n, count).transpose(1, 0, 2, 3)
+        mates = self._others.T
+        np.subtract(def_pos[:, mates], def_pos[:, None], out=mates_block[0:2])
+        np.divide(self.def_vel[..., idx][:, mates], rules.VEL_SCALE, out=mates_block[2:4])
+        view[start + 4 * (n - 1) :] = self._agent_ids.T[:, :, None]
+        return obs
 
     def action_masks(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
         ready, can_steal, can_block, _, _ = self._in_reach(idx)
         mask = np.empty((ready.shape[1], self.n_players, self.n_actions), dtype=np.int8)
-        mask[:, :, NOOP] = 1
-        mask[:, :, NOOP + 1 : STEAL] = ready.T[:, :, None]
-        mask[:, :, STEAL] = can_steal.T
-        mask[:, :, BLOCK] = can_block.T
+        view = mask.transpose(2, 1, 0)
+        view[NOOP] = 1
+        view[NOOP + 1 : STEAL] = ready
+        view[STEAL] = can_steal
+        view[BLOCK] = can_block
         return mask
 
     def states(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
@@ -387,17 +456,18 @@ class BasketballDefenseCore(BatchedCore):
         n = self.n_players
         ball, has_ball = self._ball_features(idx)
         count = ball.shape[1]
-        state = np.empty((self.state_dim, count), dtype=np.float32)
-        offense_block = state[: 5 * n].reshape(n, 5, count)
-        offense_block[:, 0:2] = (self.off_pos[..., idx] / rules.POS_SCALE).transpose(1, 0, 2)
-        offense_block[:, 2:4] = (self.off_vel[..., idx] / rules.VEL_SCALE).transpose(1, 0, 2)
-        offense_block[:, 4] = has_ball
-        defense_block = state[5 * n : 10 * n].reshape(n, 5, count)
-        defense_block[:, 0:2] = (self.def_pos[..., idx] / rules.POS_SCALE).transpose(1, 0, 2)
-        defense_block[:, 2:4] = (self.def_vel[..., idx] / rules.VEL_SCALE).transpose(1, 0, 2)
-        defense_block[:, 4] = self.recovery[:, idx] / _RECOVERY_SCALE
-        state[10 * n :] = ball
-        return np.ascontiguousarray(state.T)
+        state = np.empty((count, self.state_dim), dtype=np.float32)
+        view = state.T
+        offense_block = view[: 5 * n].reshape(n, 5, count).transpose(1, 0, 2)
+        np.divide(self.off_pos[..., idx], rules.POS_SCALE, out=offense_block[0:2])
+        np.divide(self.off_vel[..., idx], rules.VEL_SCALE, out=offense_block[2:4])
+        offense_block[4] = has_ball
+        defense_block = view[5 * n : 10 * n].reshape(n, 5, count).transpose(1, 0, 2)
+        np.divide(self.def_pos[..., idx], rules.POS_SCALE, out=defense_block[0:2])
+        np.divide(self.def_vel[..., idx], rules.VEL_SCALE, out=defense_block[2:4])
+        np.divide(self.recovery[:, idx], _RECOVERY_SCALE, out=defense_block[4])
+        view[10 * n :] = ball
+        return state
 
     def episode_stats(self) -> dict[str, np.ndarray]:
         outcome = self.outcome
@@ -423,7 +493,7 @@ class BasketballDefenseCore(BatchedCore):
         toward_basket, _ = offense.unit(_BASKET3 - self.off_pos)
         targets = np.empty((2, n + 4, self.num_envs))
         targets[:, :n] = self.off_pos + rules.GUARD_GAP * toward_basket
-        targets[:, n] = offense.pick(self.off_pos, self.holder)
+        targets[:, n] = offense.pick(self.off_pos, offense.flat_index(self.holder, self._columns))
         targets[:, n + 1] = rules.RIM_PROTECT_SPOT[:, None]
         targets[:, n + 2] = self._ball_position()
         targets[:, n + 3] = targets[:, n]

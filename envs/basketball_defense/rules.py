@@ -189,9 +189,15 @@ OUTCOMES = ("none", "made_2", "made_3", "miss", "block", "steal", "shot_clock")
 NONE, MADE_2, MADE_3, MISS, BLOCK, STEAL, SHOT_CLOCK = range(len(OUTCOMES))
 
 
+def clip01(x: np.ndarray) -> np.ndarray:
+    """``x`` clipped to ``[0, 1]`` (two ufuncs: np.clip's Python wrapper costs more at the
+    small sizes of one copy)."""
+    return np.minimum(np.maximum(x, 0.0), 1.0)
+
+
 def closeness(distance: np.ndarray, reach: float, full: float) -> np.ndarray:
     """1 within ``full`` metres, falling linearly to 0 at ``reach``."""
-    return np.clip((reach - distance) / (reach - full), 0.0, 1.0)
+    return clip01((reach - distance) / (reach - full))
 
 
 def open_make_probability(distance: np.ndarray, skill: Skill) -> np.ndarray:
@@ -220,7 +226,7 @@ def shot_points(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def shot_threshold(clock_left_s: np.ndarray, skill: Skill) -> np.ndarray:
     """Expected points a shot must be worth for the offense to take it."""
-    return skill.shot_threshold * np.clip(clock_left_s / LATE_CLOCK_S, 0.0, 1.0)
+    return skill.shot_threshold * clip01(clock_left_s / LATE_CLOCK_S)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
