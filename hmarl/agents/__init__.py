@@ -1,0 +1,6 @@
+"""Single-agent algorithms on the update core; each is its networks, its loss and how it acts."""
+
+from hmarl.agents.ae_dqn import AEDQN, AEDQNConfig, LinearEliminationBandit
+from hmarl.agents.dqn import DQN, DQNConfig
+
+__all__ = ["AEDQN", "DQN", "AEDQNConfig", "DQNConfig", "LinearEliminationBandit"]

@@ -1,0 +1,44 @@
+"""What every trainer shares: typed configuration and its CLI, the batched-environment
+rollout loop, greedy evaluation, TensorBoard logging, exact checkpoints, the summary."""
+
+from hmarl.training.config import RunConfig, build_parser, parse_config
+from hmarl.training.envs import BatchedEnv, GymVectorEnv, make_vector_env
+from hmarl.training.logger import RunLogger
+from hmarl.training.loop import (
+    Agent,
+    AgentFactory,
+    Budget,
+    EnvSpec,
+    LoopState,
+    TrainResult,
+    budget_of,
+    evaluate,
+    load_checkpoint,
+    make_transition,
+    resolve_device,
+    to_tensors,
+    train,
+)
+
+__all__ = [
+    "Agent",
+    "AgentFactory",
+    "BatchedEnv",
+    "Budget",
+    "EnvSpec",
+    "GymVectorEnv",
+    "LoopState",
+    "RunConfig",
+    "RunLogger",
+    "TrainResult",
+    "budget_of",
+    "build_parser",
+    "evaluate",
+    "load_checkpoint",
+    "make_transition",
+    "make_vector_env",
+    "parse_config",
+    "resolve_device",
+    "to_tensors",
+    "train",
+]

@@ -1,0 +1,122 @@
+"""Samples per second of one DQN update through the update engine, against the
+machine's own dense matmul peak.
+
+The network is DQN's 2x256 MLP on the trash-collection room observation (606 floats,
+7 actions). One update samples a batch from a device replay, runs the online network
+on s and s' (double Q), the target network on s', the backward pass and the optimiser
+step. FLOPs per sample count the matrix multiplies of those passes; the peak is a large
+square matmul in the dtype the update computes in (fp32 on the CPU, bf16 on CUDA).
+
+    python benchmarks/update_throughput.py
+    python benchmarks/update_throughput.py --devices cpu cuda --batch-sizes 64 4096
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+
+from hmarl.agents.dqn import DQN, DQNConfig
+
+ROOM_OBS_DIM = 11 * 11 * 5 + 1
+ROOM_ACTIONS = 7
+HIDDEN_SIZES = (256, 256)
+BATCH_SIZES = (64, 256, 1024, 4096, 16384)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_rate(run: Callable[[], None], work: float, device: torch.device, repeats: int, seconds: float) -> float:
+    """Median of ``repeats`` measurements of ``work`` per second, each at least ``seconds`` long."""
+    run()
+    synchronize(device)
+    start = time.perf_counter()
+    run()
+    synchronize(device)
+    calls = max(1, int(seconds / max(time.perf_counter() - start, 1e-9)))
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            run()
+        synchronize(device)
+        rates.append(calls * work / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def matmul_peak(device: torch.device, repeats: int, seconds: float) -> float:
+    """Dense matmul FLOP/s of a large square product in the update's compute dtype."""
+    size = 4096 if device.type == "cuda" else 2048
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    out = torch.empty(size, size, device=device, dtype=dtype)
+    return median_rate(lambda: torch.matmul(a, b, out=out), 2.0 * size**3, device, repeats, seconds)
+
+
+def flops_per_sample(obs_dim: int, hidden_sizes: Sequence[int], n_actions: int) -> int:
+    """Matmul FLOPs per sample: three forward passes (online on s and s', target on s')
+    and the backward pass (weight gradients everywhere, input gradients except for the
+    first layer, whose input is the observation)."""
+    sizes = [obs_dim, *hidden_sizes, n_actions]
+    forward = sum(2 * fan_in * fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:]))
+    backward = 2 * forward - 2 * sizes[0] * sizes[1]
+    return 3 * forward + backward
+
+
+def filled_agent(batch_size: int, device: torch.device) -> DQN:
+    capacity = max(4 * batch_size, 16_384)
+    streams = 1024
+    config = DQNConfig(batch_size=batch_size, buffer_size=capacity, hidden_sizes=HIDDEN_SIZES, use_action_mask=False)
+    agent = DQN(config, ROOM_OBS_DIM, ROOM_ACTIONS, streams, total_steps=10**6, total_updates=10**6, device=device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    for _ in range(capacity // streams):
+        agent.replay.add({
+            "observation": torch.rand(streams, ROOM_OBS_DIM, device=device, generator=generator),
+            "action": torch.randint(ROOM_ACTIONS, (streams,), device=device, generator=generator),
+            "reward": torch.rand(streams, device=device, generator=generator),
+            "next_observation": torch.rand(streams, ROOM_OBS_DIM, device=device, generator=generator),
+            "terminated": torch.rand(streams, device=device, generator=generator) < 0.01,
+            "truncated": torch.zeros(streams, dtype=torch.bool, device=device),
+        })
+    return agent
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--devices", nargs="+", default=None, help="devices to measure (default: cpu, and cuda when present)")
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=list(BATCH_SIZES), help="batch sizes to measure")
+    parser.add_argument("--repeats", type=int, default=5, help="measurements per row; the table shows their median")
+    parser.add_argument("--seconds", type=float, default=1.0, help="minimum length of one measurement")
+    args = parser.parse_args(argv)
+    devices = args.devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    per_sample_flops = flops_per_sample(ROOM_OBS_DIM, HIDDEN_SIZES, ROOM_ACTIONS)
+    print(f"DQN update, MLP {'x'.join(map(str, HIDDEN_SIZES))} on {ROOM_OBS_DIM} inputs, {ROOM_ACTIONS} actions; "
+          f"{per_sample_flops / 1e6:.3f} MFLOP per sample; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} CPU threads")
+    relative = f"per-sample x vs {args.batch_sizes[0]}"
+    print(f"{'device':<8}{'batch':>7}{'updates/s':>11}{'samples/s':>13}{'GFLOP/s':>10}{'% peak':>8}{relative:>22}")
+    for name in devices:
+        device = torch.device(name)
+        peak = matmul_peak(device, args.repeats, args.seconds)
+        print(f"{name:<8}{'matmul':>7}{'':>11}{'':>13}{peak / 1e9:>10.1f}{100.0:>7.0f}%")
+        baseline = None
+        for batch_size in args.batch_sizes:
+            agent = filled_agent(batch_size, device)
+            samples_per_second = median_rate(agent.update, batch_size, device, args.repeats, args.seconds)
+            flops = samples_per_second * per_sample_flops
+            baseline = baseline or samples_per_second
+            print(f"{name:<8}{batch_size:>7}{samples_per_second / batch_size:>11.1f}{samples_per_second:>13,.0f}"
+                  f"{flops / 1e9:>10.1f}{100 * flops / peak:>7.1f}%{samples_per_second / baseline:>22.2f}")
+            del agent
+
+
+if __name__ == "__main__":
+    main()

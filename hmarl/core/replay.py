@@ -1,0 +1,226 @@
+"""Replay: preallocated ring buffers of named tensors on the training device.
+
+Transitions arrive as one row per environment step, holding every parallel stream
+(environment copies, and agents where they learn independently). Storing rows in
+time order per stream is what lets n-step returns be summed at sampling time with
+array operations, and lets the buffer wrap around without ever moving data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+REWARD = "reward"
+TERMINATED = "terminated"
+TRUNCATED = "truncated"
+DISCOUNT = "discount"
+NEXT_PREFIX = "next_"
+
+
+@dataclass(frozen=True)
+class Field:
+    """Shape (per stream) and dtype of one stored quantity."""
+
+    shape: tuple[int, ...] = ()
+    dtype: torch.dtype = torch.float32
+
+
+class ReplayBuffer:
+    """Uniform replay over ``num_streams`` parallel transition streams.
+
+    ``fields`` names what one transition holds. Sampling returns every field at the
+    sampled step, plus ``discount``: the factor in front of the bootstrap value. With
+    ``n_step > 1`` the fields ``reward``, ``terminated`` and ``truncated`` are required;
+    ``reward`` becomes the discounted sum over up to ``n_step`` steps (cut where an
+    episode ended), ``terminated``, ``truncated`` and every ``next_*`` field are read at
+    the last step of that window, and ``discount`` is ``gamma ** steps``.
+    """
+
+    def __init__(
+        self,
+        fields: Mapping[str, Field],
+        capacity: int,
+        num_streams: int,
+        device: torch.device | str = "cpu",
+        n_step: int = 1,
+        gamma: float = 0.99,
+        seed: int = 0,
+    ) -> None:
+        if num_streams < 1:
+            raise ValueError(f"num_streams must be >= 1, got {num_streams}")
+        if n_step < 1:
+            raise ValueError(f"n_step must be >= 1, got {n_step}")
+        if capacity < num_streams * n_step:
+            raise ValueError(
+                f"capacity={capacity} must hold at least n_step={n_step} steps of "
+                f"num_streams={num_streams} streams (>= {num_streams * n_step})"
+            )
+        if not 0.0 <= gamma <= 1.0:
+            raise ValueError(f"gamma must be in [0, 1], got {gamma}")
+        if n_step > 1:
+            missing = {REWARD, TERMINATED, TRUNCATED} - set(fields)
+            if missing:
+                raise ValueError(f"n_step > 1 needs the fields {sorted(missing)}")
+            for name in (TERMINATED, TRUNCATED):
+                if fields[name].dtype != torch.bool:
+                    raise TypeError(f"field {name!r} must be torch.bool, got {fields[name].dtype}")
+        self.fields = dict(fields)
+        self.num_streams = num_streams
+        self.rows = capacity // num_streams
+        self.capacity = self.rows * num_streams
+        self.device = torch.device(device)
+        self.n_step = n_step
+        self.gamma = gamma
+        self.storage = {
+            name: torch.zeros((self.capacity, *field.shape), dtype=field.dtype, device=self.device)
+            for name, field in self.fields.items()
+        }
+        self.next_row = 0
+        self.filled_rows = 0
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(seed)
+        self._discount_powers = gamma ** torch.arange(n_step + 1, dtype=torch.float32, device=self.device)
+
+    def __len__(self) -> int:
+        """Number of transitions that can be sampled (complete n-step windows)."""
+        return max(self.filled_rows - self.n_step + 1, 0) * self.num_streams
+
+    def add(self, transition: Mapping[str, torch.Tensor | np.ndarray]) -> None:
+        """Store one step of every stream: each value is shaped ``(num_streams, *shape)``."""
+        if transition.keys() != self.fields.keys():
+            raise ValueError(
+                f"a transition must hold exactly the fields {sorted(self.fields)}, "
+                f"got {sorted(transition)}"
+            )
+        start = self.next_row * self.num_streams
+        for name, value in transition.items():
+            field = self.fields[name]
+            value = torch.as_tensor(value, device=self.device)
+            if value.shape != (self.num_streams, *field.shape):
+                raise ValueError(
+                    f"field {name!r} must have shape {(self.num_streams, *field.shape)}, "
+                    f"got {tuple(value.shape)}"
+                )
+            self.storage[name][start : start + self.num_streams] = value
+        self.next_row = (self.next_row + 1) % self.rows
+        self.filled_rows = min(self.filled_rows + 1, self.rows)
+
+    def extend(self, transitions: Mapping[str, torch.Tensor | np.ndarray]) -> None:
+        """Store any number of transitions at once, each value shaped ``(count, *shape)``.
+
+        For producers that emit a variable number of transitions per step (the
+        high-level rows of ACER, the low-level steps of running options): the buffer
+        must have one stream and ``n_step == 1``, as its rows are then independent.
+        """
+        if self.num_streams != 1 or self.n_step != 1:
+            raise ValueError(
+                f"extend() needs num_streams=1 and n_step=1, this buffer has "
+                f"num_streams={self.num_streams} and n_step={self.n_step}"
+            )
+        if transitions.keys() != self.fields.keys():
+            raise ValueError(
+                f"transitions must hold exactly the fields {sorted(self.fields)}, got {sorted(transitions)}"
+            )
+        values = {name: torch.as_tensor(value, device=self.device) for name, value in transitions.items()}
+        counts = {len(value) for value in values.values()}
+        if len(counts) != 1:
+            raise ValueError(f"every field must hold the same number of transitions, got {sorted(counts)}")
+        count = counts.pop()
+        if count == 0:
+            return
+        keep = min(count, self.rows)
+        rows = (self.next_row + count - keep + torch.arange(keep, device=self.device)) % self.rows
+        for name, value in values.items():
+            field = self.fields[name]
+            if value.shape[1:] != field.shape:
+                raise ValueError(f"field {name!r} must have shape (count, *{field.shape}), got {tuple(value.shape)}")
+            self.storage[name][rows] = value[count - keep :].to(field.dtype)
+        self.next_row = (self.next_row + count) % self.rows
+        self.filled_rows = min(self.filled_rows + count, self.rows)
+
+    def sample(self, batch_size: int) -> dict[str, torch.Tensor]:
+        """Draw ``batch_size`` transitions uniformly, with replacement, on the device."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if batch_size > self.capacity:
+            raise ValueError(
+                f"batch_size={batch_size} is larger than the replay capacity {self.capacity}"
+            )
+        available = len(self)
+        if batch_size > available:
+            raise ValueError(
+                f"batch_size={batch_size} is larger than the {available} transitions the "
+                "replay holds; collect more before sampling"
+            )
+        drawn = torch.randint(available, (batch_size,), generator=self.generator, device=self.device)
+        oldest_row = (self.next_row - self.filled_rows) % self.rows
+        row = (oldest_row + drawn // self.num_streams) % self.rows
+        stream = drawn % self.num_streams
+        index = row * self.num_streams + stream
+        batch = {name: tensor.index_select(0, index) for name, tensor in self.storage.items()}
+        if self.n_step == 1:
+            batch[DISCOUNT] = self._discount_powers[1].expand(batch_size)
+            return batch
+        return self._n_step_batch(batch, row, stream)
+
+    def recent(self, names: Sequence[str], count: int) -> dict[str, torch.Tensor]:
+        """The fields ``names`` of the newest ``count`` stored steps' transitions (at most
+        all of them), without drawing random numbers: for statistics over the contents."""
+        rows = min(max(count // self.num_streams, 1), self.filled_rows)
+        index = (self.next_row - rows + torch.arange(rows, device=self.device)) % self.rows
+        flat = (index[:, None] * self.num_streams + torch.arange(self.num_streams, device=self.device)).flatten()
+        return {name: self.storage[name].index_select(0, flat) for name in names}
+
+    def _n_step_batch(
+        self, batch: dict[str, torch.Tensor], row: torch.Tensor, stream: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        offsets = torch.arange(self.n_step, device=self.device)
+        window = ((row[:, None] + offsets) % self.rows) * self.num_streams + stream[:, None]
+        rewards = self.storage[REWARD][window]
+        ended = (self.storage[TERMINATED][window] | self.storage[TRUNCATED][window]).float()
+        # A step counts when no earlier step of the window ended its episode.
+        counted = torch.cumprod(torch.cat([torch.ones_like(ended[:, :1]), 1.0 - ended[:, :-1]], 1), 1)
+        weights = counted * self._discount_powers[: self.n_step]
+        weights = weights.reshape(weights.shape + (1,) * (rewards.dim() - 2))
+        batch[REWARD] = (weights * rewards).sum(1).to(rewards.dtype)
+        steps = counted.sum(1).long()
+        last = window.gather(1, (steps - 1)[:, None]).squeeze(1)
+        for name, tensor in self.storage.items():
+            if name in (TERMINATED, TRUNCATED) or name.startswith(NEXT_PREFIX):
+                batch[name] = tensor.index_select(0, last)
+        batch[DISCOUNT] = self._discount_powers[steps]
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "storage": self.storage,
+            "next_row": self.next_row,
+            "filled_rows": self.filled_rows,
+            "num_streams": self.num_streams,
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        # Storage of the same size but another stream count would load without an
+        # error and interleave the streams wrongly.
+        streams = state.get("num_streams", self.num_streams)
+        if streams != self.num_streams:
+            raise ValueError(
+                f"the checkpoint's replay has num_streams={streams} but this buffer has "
+                f"{self.num_streams}; was the checkpoint written with another configuration?"
+            )
+        for name, tensor in state["storage"].items():
+            if name not in self.storage or self.storage[name].shape != tensor.shape:
+                raise ValueError(
+                    f"replay field {name!r} of shape {tuple(tensor.shape)} does not match "
+                    "this buffer; was the checkpoint written with another configuration?"
+                )
+            self.storage[name].copy_(tensor)
+        self.next_row = int(state["next_row"])
+        self.filled_rows = int(state["filled_rows"])
+        self.generator.set_state(state["generator"])

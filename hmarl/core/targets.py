@@ -1,0 +1,37 @@
+"""Target networks: slowly moving copies that the bootstrap values are read from."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+TARGET_UPDATES = ("hard", "polyak")
+
+
+def make_target(module: nn.Module) -> nn.Module:
+    """A frozen copy of ``module`` (no gradients, evaluation mode unchanged)."""
+    target = copy.deepcopy(module)
+    target.requires_grad_(False)
+    return target
+
+
+def _tensors(module: nn.Module) -> list[torch.Tensor]:
+    return [*module.parameters(), *module.buffers()]
+
+
+@torch.no_grad()
+def hard_update(target: nn.Module, online: nn.Module) -> None:
+    """Copy every parameter and buffer of ``online`` into ``target``."""
+    torch._foreach_copy_(_tensors(target), _tensors(online))
+
+
+@torch.no_grad()
+def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
+    """``target = (1 - tau) target + tau online`` for all parameters in one kernel each."""
+    torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), tau)
+    buffers = list(target.buffers())
+    # _foreach kernels reject empty lists, and most networks have no buffers.
+    if buffers:
+        torch._foreach_copy_(buffers, list(online.buffers()))

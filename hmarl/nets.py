@@ -1,0 +1,180 @@
+"""Network building blocks shared by the algorithms: MLP trunks, Q heads, dueling, and
+the hierarchical learners' networks:
+
+* :class:`GoalConditionedQ` - a low level: Q over primitives from an observation, a
+  goal encoding and the agent's id, with an optional action-elimination head; one
+  network for all agents, or one per agent run together as a vectorised ensemble.
+* :class:`IndependentGoalQ` - each agent's Q over goals from its own observation.
+* :class:`CommGoalQ` - CommNet-style Q over goals: each agent also sees the mean of
+  the other agents' hidden vectors.
+* :class:`QMixer` - QMIX's monotonic mixing network with hypernetworks on the state.
+
+Vectorised ensembles live in :mod:`hmarl.core.ensemble`, next to the engine that
+relies on their single batched call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hmarl.core import EnsembleMLP
+
+
+def trunk(in_dim: int, hidden_sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
+    """Linear layers each followed by ``activation``; outputs ``hidden_sizes[-1]`` features."""
+    layers: list[nn.Module] = []
+    for fan_in, fan_out in zip([in_dim, *hidden_sizes[:-1]], hidden_sizes):
+        layers += [nn.Linear(fan_in, fan_out), activation()]
+    return nn.Sequential(*layers)
+
+
+def mlp(
+    in_dim: int, hidden_sizes: Sequence[int], out_dim: int, activation: type[nn.Module] = nn.ReLU
+) -> nn.Sequential:
+    """A multilayer perceptron with a linear output layer."""
+    last = hidden_sizes[-1] if hidden_sizes else in_dim
+    return nn.Sequential(*trunk(in_dim, hidden_sizes, activation), nn.Linear(last, out_dim))
+
+
+class DuelingHead(nn.Module):
+    """``Q(s, a) = V(s) + A(s, a) - mean_a A(s, a)`` (Wang et al., 2016)."""
+
+    def __init__(self, in_features: int, n_actions: int) -> None:
+        super().__init__()
+        self.value = nn.Linear(in_features, 1)
+        self.advantage = nn.Linear(in_features, n_actions)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        advantage = self.advantage(features)
+        return self.value(features) + advantage - advantage.mean(-1, keepdim=True)
+
+
+class QNetwork(nn.Module):
+    """Action values from an observation: an MLP trunk and a linear or dueling head."""
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: Sequence[int], dueling: bool = False) -> None:
+        super().__init__()
+        if not hidden_sizes:
+            raise ValueError("hidden_sizes must name at least one hidden layer")
+        self.trunk = trunk(obs_dim, hidden_sizes)
+        self.head = DuelingHead(hidden_sizes[-1], n_actions) if dueling else nn.Linear(hidden_sizes[-1], n_actions)
+
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer's activations."""
+        return self.trunk(obs)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk(obs))
+
+
+def _with_agent_ids(obs: torch.Tensor) -> torch.Tensor:
+    """Append a one-hot agent id to ``obs`` shaped ``(..., n_agents, obs_dim)``."""
+    n_agents = obs.shape[-2]
+    ids = torch.eye(n_agents, dtype=obs.dtype, device=obs.device).expand(*obs.shape[:-1], n_agents)
+    return torch.cat([obs, ids], -1)
+
+
+class GoalConditionedQ(nn.Module):
+    """``Q(obs, goal, agent)`` over ``n_actions`` primitives, and elimination logits.
+
+    With ``shared=True`` one MLP serves every agent (the agent id is an input); with
+    ``shared=False`` each agent has its own MLP, all evaluated in one batched call.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        goal_dim: int,
+        n_agents: int,
+        n_actions: int,
+        hidden_sizes: Sequence[int],
+        shared: bool = True,
+        elimination: bool = False,
+    ) -> None:
+        super().__init__()
+        if not hidden_sizes:
+            raise ValueError("hidden_sizes must name at least one hidden layer")
+        self.n_agents = n_agents
+        self.n_actions = n_actions
+        self.elimination = elimination
+        outputs = n_actions * (2 if elimination else 1)
+        self.body = EnsembleMLP(obs_dim + goal_dim + n_agents, hidden_sizes, outputs, 1 if shared else n_agents)
+
+    def outputs(self, obs: torch.Tensor, goal: torch.Tensor, agent: torch.Tensor) -> torch.Tensor:
+        """Raw outputs ``(M, n_actions * (1 + elimination))`` for flat rows."""
+        ids = F.one_hot(agent, self.n_agents).to(obs.dtype)
+        every_member = self.body(torch.cat([obs, goal, ids], -1))
+        if self.body.ensemble_size == 1:
+            return every_member[0]
+        return every_member.gather(0, agent[None, :, None].expand(1, -1, every_member.shape[-1]))[0]
+
+    def forward(self, obs: torch.Tensor, goal: torch.Tensor, agent: torch.Tensor) -> torch.Tensor:
+        """Action values ``(M, n_actions)``."""
+        return self.outputs(obs, goal, agent)[:, : self.n_actions]
+
+    def q_and_elimination(
+        self, obs: torch.Tensor, goal: torch.Tensor, agent: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Action values and the logits of "this action would have no effect"."""
+        out = self.outputs(obs, goal, agent)
+        return out[:, : self.n_actions], out[:, self.n_actions :] if self.elimination else None
+
+
+class IndependentGoalQ(nn.Module):
+    """Each agent's Q over goals from its own observation and id: ``(..., N, obs) -> (..., N, G)``."""
+
+    def __init__(self, obs_dim: int, n_agents: int, n_goals: int, hidden_sizes: Sequence[int]) -> None:
+        super().__init__()
+        self.net = mlp(obs_dim + n_agents, hidden_sizes, n_goals)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(_with_agent_ids(obs))
+
+
+class CommGoalQ(nn.Module):
+    """CommNet-style Q over goals: agent ``i`` encodes its observation into ``h_i``,
+    receives ``c_i``, the mean of the other agents' ``h_j``, and reads its goal values
+    from ``[h_i, c_i]``. Works for any number of agents (``c_i = 0`` for a lone agent);
+    gradients flow through the communication, as in CommNet's centralised training.
+    """
+
+    def __init__(self, obs_dim: int, n_agents: int, n_goals: int, hidden_sizes: Sequence[int]) -> None:
+        super().__init__()
+        if not hidden_sizes:
+            raise ValueError("hidden_sizes must name at least one hidden layer")
+        width = hidden_sizes[-1]
+        self.encoder = trunk(obs_dim + n_agents, hidden_sizes)
+        self.head = mlp(2 * width, [width], n_goals)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        hidden = self.encoder(_with_agent_ids(obs))
+        n_agents = obs.shape[-2]
+        others = hidden.sum(-2, keepdim=True) - hidden
+        message = others / max(n_agents - 1, 1)
+        return self.head(torch.cat([hidden, message], -1))
+
+
+class QMixer(nn.Module):
+    """QMIX (Rashid et al., 2018): ``Q_tot = w2 . elu(q W1 + b1) + b2`` with ``W1 = |f1(s)|``,
+    ``w2 = |f2(s)|``, ``b1 = g1(s)``, ``b2 = g2(s)``; non-negative weights make ``Q_tot``
+    monotonic in every agent's value."""
+
+    def __init__(self, n_agents: int, state_dim: int, embed_dim: int = 32, hyper_hidden: int = 64) -> None:
+        super().__init__()
+        self.n_agents = n_agents
+        self.embed_dim = embed_dim
+        self.hyper_w1 = mlp(state_dim, [hyper_hidden], n_agents * embed_dim)
+        self.hyper_b1 = nn.Linear(state_dim, embed_dim)
+        self.hyper_w2 = mlp(state_dim, [hyper_hidden], embed_dim)
+        self.hyper_b2 = mlp(state_dim, [embed_dim], 1)
+
+    def forward(self, agent_q: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """``agent_q`` (M, N) and ``state`` (M, state_dim) -> ``Q_tot`` (M,)."""
+        w1 = self.hyper_w1(state).abs().view(-1, self.n_agents, self.embed_dim)
+        hidden = F.elu(torch.bmm(agent_q.unsqueeze(1), w1).squeeze(1) + self.hyper_b1(state))
+        w2 = self.hyper_w2(state).abs()
+        return (hidden * w2).sum(-1) + self.hyper_b2(state).squeeze(-1)

@@ -1,0 +1,112 @@
+"""Typed run configuration and its command line.
+
+A trainer's configuration is one dataclass whose fields all carry a help line
+(:func:`hmarl.core.option`); :func:`parse_config` turns it into an argparse parser, so
+``--help`` explains every option and the parsed values keep their types.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import types
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from hmarl.core import option
+
+ConfigT = TypeVar("ConfigT")
+
+
+@dataclass
+class RunConfig:
+    """What every trainer's loop needs: environment, budget, evaluation, logging, checkpoints."""
+
+    run_name: str = option("", "name of the run: TensorBoard logs go to <log-dir>/<run-name> (default: derived)")
+    env: str = option("CartPole-v1", "environment: an hmarl.envs module (e.g. trash_collection_v0) or a gymnasium id")
+    env_kwargs: dict = option({}, 'keyword arguments of the environment as JSON, e.g. \'{"layout": "room"}\'')
+    num_envs: int = option(8, "environment copies stepped together")
+    total_steps: int = option(100_000, "environment steps to train for (summed over copies)")
+    learning_starts: int = option(1_000, "environment steps before the first update")
+    train_every: int = option(1, "vector steps between rounds of updates")
+    updates_per_round: int = option(1, "updates in each round")
+    seed: int = option(0, "seed of every random stream (torch, numpy, environment)")
+    device: str = option("auto", "torch device: auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    eval_every: int = option(10_000, "environment steps between greedy evaluations (0 disables)")
+    eval_episodes: int = option(20, "episodes per greedy evaluation")
+    target_metric: str = option("return", "evaluation metric compared with --target-value (return, success, ...)")
+    target_value: float = option(float("nan"), "report the first step at which the metric reaches this (nan: none)")
+    stop_at_target: bool = option(False, "stop training once --target-value is reached")
+    log_dir: str = option("runs", "TensorBoard root directory")
+    log_every: int = option(100, "updates between logged training metrics")
+    checkpoint_dir: str = option("checkpoints", "checkpoints go to <checkpoint-dir>/<run-name>/")
+    checkpoint_every: int = option(10_000, "updates between checkpoints (0: only the final one)")
+    keep_checkpoints: int = option(2, "most recent checkpoints kept on disk (0 keeps all)")
+    resume: str = option("", "continue the run saved in this checkpoint file (its configuration is used)")
+    progress: bool = option(True, "show a progress bar")
+
+
+def _field_type(field: dataclasses.Field, hints: dict[str, Any]) -> Any:
+    hint = hints[field.name]
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    return hint
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows every default and keeps the description's usage examples on their own lines."""
+
+
+def build_parser(config_cls: type, description: str | None = None) -> argparse.ArgumentParser:
+    """An argparse parser with one ``--option-name`` per field of ``config_cls``."""
+    parser = argparse.ArgumentParser(
+        description=description or config_cls.__doc__,
+        formatter_class=_HelpFormatter,
+    )
+    hints = typing.get_type_hints(config_cls)
+    for field in dataclasses.fields(config_cls):
+        help_text = field.metadata.get("help")
+        if not help_text:
+            raise TypeError(f"config field {config_cls.__name__}.{field.name} has no help line")
+        flag = "--" + field.name.replace("_", "-")
+        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        kind = _field_type(field, hints)
+        kwargs: dict[str, Any] = {"default": default, "help": help_text, "dest": field.name}
+        if "choices" in field.metadata:
+            kwargs["choices"] = field.metadata["choices"]
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+        elif typing.get_origin(kind) is tuple or kind is tuple:
+            item_type = (typing.get_args(kind) or (str,))[0]
+            parser.add_argument(flag, nargs="+", type=item_type, **kwargs)
+        elif kind is dict or typing.get_origin(kind) is dict:
+            parser.add_argument(flag, type=_json_object, **kwargs)
+        else:
+            parser.add_argument(flag, type=kind, **kwargs)
+    return parser
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
+
+
+def parse_config(config_cls: type[ConfigT], argv: Sequence[str] | None = None, description: str | None = None) -> ConfigT:
+    """Parse ``argv`` (default: ``sys.argv[1:]``) into an instance of ``config_cls``."""
+    namespace = build_parser(config_cls, description).parse_args(argv)
+    values = vars(namespace)
+    hints = typing.get_type_hints(config_cls)
+    for field in dataclasses.fields(config_cls):
+        kind = _field_type(field, hints)
+        if typing.get_origin(kind) is tuple or kind is tuple:
+            values[field.name] = tuple(values[field.name])
+    return config_cls(**values)

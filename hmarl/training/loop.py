@@ -1,0 +1,448 @@
+"""The training loop every trainer shares.
+
+A trainer provides its configuration and a function that builds its agent; the
+loop steps the batched environments, feeds transitions to the agent, runs the update
+rounds, evaluates greedily, logs, writes checkpoints that resume exactly, and prints
+a one-line summary.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+import os
+import pickle
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from hmarl.core import NonFiniteLossError
+from hmarl.training.config import RunConfig
+from hmarl.training.envs import BatchedEnv, make_vector_env
+from hmarl.training.logger import RunLogger
+
+Tensors = dict[str, torch.Tensor]
+ConfigT = TypeVar("ConfigT", bound=RunConfig)
+EVAL_SEED_OFFSET = 1_000_003
+RECENT_EPISODES = 20
+
+
+class Agent(Protocol):
+    """What the loop needs from an algorithm.
+
+    Observations are the batched face's arrays as tensors on the training device:
+    ``observation`` (B, N, obs_dim), ``action_mask`` (B, N, n_actions) bool and
+    ``state`` (B, state_dim). A transition adds ``action`` (B, N), ``reward`` (B, N),
+    ``next_observation``, ``next_action_mask``, ``next_state`` (the final ones where an
+    episode ended), ``terminated`` and ``truncated`` (B,) and ``invalid_action`` (B, N).
+    An agent that also needs the environment itself (hierarchical agents read its
+    options interface) defines ``attach_env(env, evaluation)``; see :func:`attach_env`.
+    """
+
+    def act(self, obs: Tensors, global_step: int) -> torch.Tensor:
+        """Exploring actions (B, N) for training at ``global_step`` environment steps."""
+
+    def act_greedy(self, obs: Tensors) -> torch.Tensor:
+        """Greedy actions (B, N) for evaluation; must not draw random numbers."""
+
+    def store(self, transition: Tensors) -> None: ...
+
+    def can_update(self) -> bool: ...
+
+    def update(self) -> Mapping[str, Any]:
+        """One update; returns metrics to log."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """Sizes of the training environment, for building networks and replay.
+
+    Continuous-action environments also give their action box (empty for discrete ones).
+    """
+
+    num_envs: int
+    n_agents: int
+    n_actions: int
+    obs_dim: int
+    state_dim: int
+    action_low: tuple[float, ...] = ()
+    action_high: tuple[float, ...] = ()
+
+    @classmethod
+    def of(cls, env: BatchedEnv) -> EnvSpec:
+        """The spec of ``env``; only continuous-action environments have ``action_low``."""
+        return cls(
+            env.num_envs, env.n_agents, env.n_actions, env.obs_dim, env.state_dim,
+            getattr(env, "action_low", ()), getattr(env, "action_high", ()),
+        )
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long the run is: environment steps and the updates they lead to."""
+
+    total_steps: int
+    total_updates: int
+
+
+AgentFactory = Callable[[Any, EnvSpec, Budget, torch.device], Agent]
+
+
+@dataclass
+class LoopState:
+    """Everything the loop itself carries from one iteration to the next."""
+
+    global_step: int = 0
+    vector_steps: int = 0
+    updates: int = 0
+    episodes: int = 0
+    recent_returns: list[float] = field(default_factory=list)
+    evaluations: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+    steps_to_target: int | None = None
+    wall_seconds: float = 0.0
+
+
+@dataclass
+class TrainResult:
+    run_name: str
+    env_steps: int
+    updates: int
+    episodes: int
+    wall_seconds: float
+    train_return: float
+    evaluations: list[tuple[int, dict[str, float]]]
+    steps_to_target: int | None
+    checkpoint: Path | None
+    last_update: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def final_eval(self) -> dict[str, float]:
+        return self.evaluations[-1][1] if self.evaluations else {}
+
+    def summary(self) -> str:
+        final = self.final_eval
+        best = max((metrics["return"] for _, metrics in self.evaluations), default=float("nan"))
+        parts = [
+            f"run={self.run_name}",
+            f"env_steps={self.env_steps}",
+            f"updates={self.updates}",
+            f"episodes={self.episodes}",
+            f"wall={self.wall_seconds:.1f}s",
+            f"steps_per_s={self.env_steps / max(self.wall_seconds, 1e-9):.0f}",
+            f"train_return={self.train_return:.3f}",
+            *(f"eval_{name}={value:.3f}" for name, value in final.items()),
+            f"best_eval_return={best:.3f}",
+            f"steps_to_target={self.steps_to_target if self.steps_to_target is not None else 'not reached'}",
+        ]
+        return "summary " + " ".join(parts)
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` is CUDA when present, else the CPU; anything else goes to ``torch.device``."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"device={device!r} is not a torch device: {error}") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for but CUDA is not available")
+    return resolved
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict[str, Any]:
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def _set_rng_state(state: Mapping[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def to_tensors(arrays: Mapping[str, np.ndarray], device: torch.device) -> Tensors:
+    """The batched face's observation arrays as tensors; masks become bool."""
+    tensors = {name: torch.as_tensor(value, device=device) for name, value in arrays.items()}
+    tensors["action_mask"] = tensors["action_mask"].bool()
+    return tensors
+
+
+def _episode_stat_names(infos: Mapping[str, Any], num_envs: int) -> list[str]:
+    """Per-copy episode statistics (``success``, ...) reported alongside the return."""
+    return [
+        name
+        for name, value in infos.items()
+        if name not in ("episode_length", "episode_return")
+        and isinstance(value, np.ndarray)
+        and value.shape == (num_envs,)
+    ]
+
+
+def make_transition(
+    obs: Mapping[str, np.ndarray],
+    actions: np.ndarray,
+    rewards: np.ndarray,
+    next_obs: Mapping[str, np.ndarray],
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+    infos: Mapping[str, np.ndarray],
+    device: torch.device,
+) -> Tensors:
+    """One batched step as tensors, with the final observations where episodes ended."""
+    done = terminated | truncated
+    arrays = {
+        "observation": obs["observation"],
+        "action_mask": obs["action_mask"].astype(bool),
+        "state": obs["state"],
+        "action": actions,
+        "reward": rewards.astype(np.float32),
+        "next_observation": np.where(done[:, None, None], infos["final_observation"], next_obs["observation"]),
+        # The batched face does not report the mask of a final observation; nothing is
+        # ruled out there (its value only matters after a truncation).
+        "next_action_mask": np.where(done[:, None, None], True, next_obs["action_mask"].astype(bool)),
+        "next_state": np.where(done[:, None], infos["final_state"], next_obs["state"]),
+        "terminated": terminated,
+        "truncated": truncated,
+        "invalid_action": infos["invalid_action"],
+    }
+    return {name: torch.as_tensor(value, device=device) for name, value in arrays.items()}
+
+
+def attach_env(agent: Agent, env: BatchedEnv, evaluation: bool) -> None:
+    """Hand ``env`` to an agent that acts through the environment itself (hierarchical
+    agents read its options interface): the training environment, or an evaluation
+    environment just reset. Agents without an ``attach_env`` method need nothing."""
+    attach = getattr(agent, "attach_env", None)
+    if attach is not None:
+        attach(env, evaluation=evaluation)
+
+
+@torch.no_grad()
+def evaluate(agent: Agent, env: BatchedEnv, seed: int, device: torch.device) -> dict[str, float]:
+    """Mean greedy return, length and episode statistics over one episode per copy."""
+    obs, _ = env.reset(seed=seed)
+    attach_env(agent, env, evaluation=True)
+    finished = np.zeros(env.num_envs, dtype=bool)
+    results: dict[str, np.ndarray] = collections.defaultdict(lambda: np.zeros(env.num_envs))
+    while not finished.all():
+        actions = agent.act_greedy(to_tensors(obs, device))
+        obs, _, terminated, truncated, infos = env.step(actions.cpu().numpy())
+        ended = (terminated | truncated) & ~finished
+        results["return"][ended] = infos["episode_return"][ended].sum(-1)
+        results["length"][ended] = infos["episode_length"][ended]
+        for name in _episode_stat_names(infos, env.num_envs):
+            results[name][ended] = infos[name][ended]
+        finished |= ended
+    return {name: float(values.mean()) for name, values in results.items()}
+
+
+def _validate(config: RunConfig) -> None:
+    positive = ("num_envs", "total_steps", "train_every", "updates_per_round", "eval_episodes", "log_every")
+    for name in positive:
+        if getattr(config, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(config, name)}")
+    for name in ("learning_starts", "eval_every", "checkpoint_every", "keep_checkpoints", "seed"):
+        if getattr(config, name) < 0:
+            raise ValueError(f"{name} must be >= 0, got {getattr(config, name)}")
+
+
+def budget_of(config: RunConfig) -> Budget:
+    vector_steps = math.ceil(config.total_steps / config.num_envs)
+    learning_vector_steps = max(vector_steps - math.ceil(config.learning_starts / config.num_envs), 0)
+    rounds = learning_vector_steps // config.train_every
+    return Budget(config.total_steps, max(rounds * config.updates_per_round, 1))
+
+
+class _Checkpointer:
+    def __init__(self, directory: Path, keep: int) -> None:
+        self.directory = directory
+        self.keep = keep
+        self.last: Path | None = None
+
+    def save(self, payload: Mapping[str, Any], updates: int) -> Path:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"update_{updates:09d}.pt"
+        partial = path.with_suffix(".partial")
+        torch.save(dict(payload), partial)
+        os.replace(partial, path)
+        self.last = path
+        if self.keep:
+            for old in sorted(self.directory.glob("update_*.pt"))[: -self.keep]:
+                old.unlink()
+        return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"resume={str(path)!r} is not a checkpoint file")
+    # Checkpoints hold the pickled environment and RNG states next to the tensors.
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainResult:
+    """Train the agent that ``make_agent`` builds, as ``config`` says; see :class:`RunConfig`."""
+    checkpoint = None
+    if config.resume:
+        checkpoint = load_checkpoint(config.resume)
+        stored = type(config)(**checkpoint["config"])
+        config = dataclasses.replace(stored, resume=config.resume, progress=config.progress)
+    _validate(config)
+    if not config.run_name:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        config = dataclasses.replace(config, run_name=f"{algorithm}_{config.env}_seed{config.seed}_{stamp}")
+    device = resolve_device(config.device)
+    seed_everything(config.seed)
+    env = make_vector_env(config.env, config.num_envs, config.env_kwargs)
+    eval_env = make_vector_env(config.env, config.eval_episodes, config.env_kwargs) if config.eval_every else None
+    spec = EnvSpec.of(env)
+    budget = budget_of(config)
+    agent = make_agent(config, spec, budget, device)
+    state = LoopState()
+    obs, _ = env.reset(seed=config.seed)
+    if checkpoint is not None:
+        agent.load_state_dict(checkpoint["agent"])
+        env = pickle.loads(checkpoint["env"])
+        obs = checkpoint["obs"]
+        state = LoopState(**checkpoint["loop"])
+        _set_rng_state(checkpoint["rng"])
+    attach_env(agent, env, evaluation=False)
+
+    checkpointer = _Checkpointer(Path(config.checkpoint_dir) / config.run_name, config.keep_checkpoints)
+
+    def save_checkpoint() -> Path:
+        payload = {
+            "config": dataclasses.asdict(config),
+            "loop": dataclasses.asdict(state),
+            "agent": agent.state_dict(),
+            "env": pickle.dumps(env),
+            "obs": obs,
+            "rng": _rng_state(),
+        }
+        return checkpointer.save(payload, state.updates)
+
+    logger = RunLogger(config.log_dir, config.run_name)
+    progress = tqdm(
+        total=config.total_steps, initial=state.global_step, unit="step", dynamic_ncols=True,
+        disable=not config.progress, desc=config.run_name,
+    )
+    started = time.perf_counter() - state.wall_seconds
+    metrics: Mapping[str, Any] = {}
+    try:
+        while state.global_step < config.total_steps:
+            actions = agent.act(to_tensors(obs, device), state.global_step)
+            actions_np = actions.cpu().numpy()
+            next_obs, rewards, terminated, truncated, infos = env.step(actions_np)
+            agent.store(make_transition(obs, actions_np, rewards, next_obs, terminated, truncated, infos, device))
+            obs = next_obs
+            state.global_step += config.num_envs
+            state.vector_steps += 1
+            _record_episodes(state, terminated | truncated, infos, logger, env.num_envs)
+
+            learning = state.global_step >= config.learning_starts and state.vector_steps % config.train_every == 0
+            checkpoint_due = False
+            if learning and agent.can_update():
+                for _ in range(config.updates_per_round):
+                    try:
+                        metrics = agent.update()
+                    except NonFiniteLossError as error:
+                        path = save_checkpoint()
+                        raise NonFiniteLossError(f"{error}; the run stopped, checkpoint: {path}") from error
+                    state.updates += 1
+                    if state.updates % config.log_every == 0:
+                        logger.scalars("train", metrics, state.global_step)
+                    checkpoint_due |= bool(config.checkpoint_every) and state.updates % config.checkpoint_every == 0
+
+            eval_due = eval_env is not None and (
+                (state.global_step - config.num_envs) // config.eval_every != state.global_step // config.eval_every
+                or state.global_step >= config.total_steps
+            )
+            if eval_due:
+                _evaluate_and_record(config, agent, eval_env, state, logger, device)
+                if state.steps_to_target is not None and config.stop_at_target:
+                    break
+            state.wall_seconds = time.perf_counter() - started
+            if checkpoint_due:
+                save_checkpoint()
+            progress.update(config.num_envs)
+            if state.vector_steps % 50 == 0:
+                progress.set_postfix(_postfix(state, metrics), refresh=False)
+        state.wall_seconds = time.perf_counter() - started
+        final_checkpoint = save_checkpoint()
+    finally:
+        progress.close()
+        logger.close()
+    result = TrainResult(
+        run_name=config.run_name,
+        env_steps=state.global_step,
+        updates=state.updates,
+        episodes=state.episodes,
+        wall_seconds=state.wall_seconds,
+        train_return=float(np.mean(state.recent_returns)) if state.recent_returns else float("nan"),
+        evaluations=state.evaluations,
+        steps_to_target=state.steps_to_target,
+        checkpoint=final_checkpoint,
+        last_update={name: float(value) for name, value in metrics.items()},
+    )
+    print(result.summary(), flush=True)
+    return result
+
+
+def _record_episodes(
+    state: LoopState, done: np.ndarray, infos: Mapping[str, np.ndarray], logger: RunLogger, num_envs: int
+) -> None:
+    if not done.any():
+        return
+    returns = infos["episode_return"][done].sum(-1)
+    state.episodes += int(done.sum())
+    state.recent_returns = (state.recent_returns + returns.tolist())[-RECENT_EPISODES:]
+    values = {"return": returns.mean(), "length": infos["episode_length"][done].mean()}
+    values.update({name: infos[name][done].mean() for name in _episode_stat_names(infos, num_envs)})
+    logger.scalars("episode", values, state.global_step)
+
+
+def _evaluate_and_record(
+    config: RunConfig, agent: Agent, eval_env: BatchedEnv, state: LoopState, logger: RunLogger, device: torch.device
+) -> None:
+    results = evaluate(agent, eval_env, config.seed + EVAL_SEED_OFFSET, device)
+    state.evaluations.append((state.global_step, results))
+    logger.scalars("eval", results, state.global_step)
+    reached = config.target_metric in results and results[config.target_metric] >= config.target_value
+    if reached and state.steps_to_target is None:
+        state.steps_to_target = state.global_step
+
+
+def _postfix(state: LoopState, metrics: Mapping[str, Any]) -> dict[str, str]:
+    postfix = {"updates": str(state.updates)}
+    if state.recent_returns:
+        postfix["return"] = f"{np.mean(state.recent_returns):.2f}"
+    if state.evaluations:
+        postfix["eval"] = f"{state.evaluations[-1][1]['return']:.2f}"
+    if "loss" in metrics:
+        postfix["loss"] = f"{float(metrics['loss']):.4f}"
+    return postfix

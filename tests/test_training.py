@@ -1,0 +1,129 @@
+"""The shared training machinery: typed CLI, gymnasium adapter, exact resume, bad input."""
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from hmarl.core import NonFiniteLossError
+from hmarl.training import GymVectorEnv, build_parser, load_checkpoint, make_vector_env, parse_config
+from hmarl.trainers import ae_dqn as ae_dqn_trainer
+from hmarl.trainers import dqn as dqn_trainer
+
+
+@pytest.mark.parametrize("config_cls", [dqn_trainer.Config, ae_dqn_trainer.Config])
+def test_help_explains_every_option(config_cls, capsys):
+    with pytest.raises(SystemExit):
+        build_parser(config_cls).parse_args(["--help"])
+    text = capsys.readouterr().out
+    for field in dataclasses.fields(config_cls):
+        assert "--" + field.name.replace("_", "-") in text
+        assert field.metadata["help"]
+
+
+def test_parsed_options_keep_their_types():
+    config = parse_config(
+        dqn_trainer.Config,
+        ["--hidden-sizes", "32", "16", "--no-double-q", "--env-kwargs", '{"layout": "room"}', "--lr", "0.01"],
+    )
+    assert config.hidden_sizes == (32, 16)
+    assert config.double_q is False
+    assert config.env_kwargs == {"layout": "room"}
+    assert config.lr == 0.01
+    with pytest.raises(SystemExit):
+        parse_config(dqn_trainer.Config, ["--optimizer", "sgd"])
+    with pytest.raises(SystemExit):
+        parse_config(dqn_trainer.Config, ["--env-kwargs", "[1, 2]"])
+
+
+def test_gym_adapter_presents_the_batched_face():
+    env = make_vector_env("CartPole-v1", 3)
+    assert isinstance(env, GymVectorEnv)
+    assert (env.n_agents, env.n_actions, env.obs_dim) == (1, 2, 4)
+    obs, _ = env.reset(seed=0)
+    assert obs["observation"].shape == (3, 1, 4) and obs["action_mask"].dtype == np.int8
+    finished = 0
+    for _ in range(60):
+        obs, rewards, terminated, truncated, infos = env.step(np.ones((3, 1), dtype=np.int64))
+        assert rewards.shape == (3, 1) and terminated.shape == (3,)
+        assert not infos["invalid_action"].any()
+        done = terminated | truncated
+        # The final observation of a finished episode is not the fresh one that follows it.
+        if done.any():
+            assert not np.allclose(infos["final_observation"][done], obs["observation"][done])
+            assert (infos["episode_length"][done] == infos["episode_return"][done, 0]).all()
+            finished += int(done.sum())
+    assert finished > 0
+    with pytest.raises(ValueError, match="neither an hmarl.envs module nor"):
+        make_vector_env("NoSuchEnv-v0", 2)
+
+
+def short_run_args(tmp_path, total_steps: int, checkpoint_every: int) -> list[str]:
+    return [
+        "--env", "CartPole-v1", "--env-kwargs", "{}", "--num-envs", "4", "--total-steps", str(total_steps), "--learning-starts", "200",
+        "--batch-size", "32", "--hidden-sizes", "32", "--eval-every", "600", "--eval-episodes", "2",
+        "--checkpoint-every", str(checkpoint_every), "--keep-checkpoints", "0", "--run-name", "resume",
+        "--log-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "checkpoints"), "--no-progress",
+    ]
+
+
+@pytest.mark.parametrize("trainer", [dqn_trainer, ae_dqn_trainer])
+def test_resume_from_a_checkpoint_is_bit_identical(tmp_path, trainer):
+    args = short_run_args(tmp_path, total_steps=1_200, checkpoint_every=60)
+    if trainer is ae_dqn_trainer:
+        args += ["--elimination-fit-every", "50"]
+    uninterrupted = trainer.main(args)
+    final = load_checkpoint(uninterrupted.checkpoint)
+    checkpoints = sorted((tmp_path / "checkpoints" / "resume").glob("update_*.pt"))
+    middle = checkpoints[len(checkpoints) // 2]
+    assert load_checkpoint(middle)["loop"]["updates"] < uninterrupted.updates
+    resumed = trainer.main(["--resume", str(middle), "--no-progress"])
+    assert resumed.updates == uninterrupted.updates
+    assert resumed.evaluations == uninterrupted.evaluations
+    again = load_checkpoint(resumed.checkpoint)
+    engine, engine_again = final["agent"]["engine"], again["agent"]["engine"]
+    for part in ("modules", "targets"):
+        for name, tensor in engine[part].items():
+            assert torch.equal(tensor, engine_again[part][name]), name
+    for name, tensor in final["agent"]["replay"]["storage"].items():
+        assert torch.equal(tensor, again["agent"]["replay"]["storage"][name]), name
+    optimizer_state = engine["optimizer"]["state"]
+    for index, state in optimizer_state.items():
+        for key, value in state.items():
+            assert torch.equal(value, engine_again["optimizer"]["state"][index][key])
+
+
+def test_non_finite_loss_stops_the_run_with_a_checkpoint(tmp_path, monkeypatch):
+    from hmarl.agents.dqn import DQN
+
+    original_loss = DQN.loss
+
+    def exploding_loss(self, batch):
+        loss, extras = original_loss(self, batch)
+        return loss * math.inf if self.engine.updates >= 5 else loss, extras
+
+    monkeypatch.setattr(DQN, "loss", exploding_loss)
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss .* at update 6.*checkpoint: .*update_000000005\.pt"):
+        dqn_trainer.main(short_run_args(tmp_path, total_steps=1_000, checkpoint_every=0))
+    saved = load_checkpoint(tmp_path / "checkpoints" / "resume" / "update_000000005.pt")
+    assert all(torch.isfinite(t).all() for t in saved["agent"]["engine"]["modules"].values())
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--optimizer", "adamod", None),
+        ("--num-envs", "0", "num_envs must be >= 1"),
+        ("--device", "tpu", "device='tpu' is not a torch device"),
+        ("--batch-size", "200000", "batch_size=200000 is larger than buffer_size"),
+    ],
+)
+def test_bad_run_options_are_refused_clearly(tmp_path, option, value, message):
+    args = short_run_args(tmp_path, total_steps=300, checkpoint_every=0) + [option, value]
+    if message is None:
+        assert dqn_trainer.main(args).env_steps == 300
+    else:
+        with pytest.raises(ValueError, match=message):
+            dqn_trainer.main(args)
