@@ -81,6 +81,17 @@ def test_elimination_applies_to_greedy_exploration_and_targets():
     assert agent.td_target(batch).median() < 50.0
 
 
+def test_outcome_counts_weigh_rare_valid_outcomes_up():
+    agent = make_agent()
+    fill_with_invalid_extra_actions(agent, 100)
+    valid, invalid = agent.outcome_counts.T - 1
+    assert (valid[:3] + invalid[:3]).sum() + invalid[3:].sum() == 400
+    assert invalid[:3].sum() == 0 and valid[3:].sum() == 0
+    restored = make_agent()
+    restored.load_state_dict(agent.state_dict())
+    assert torch.equal(restored.outcome_counts, agent.outcome_counts)
+
+
 def trash_args(tmp_path, name: str, env_kwargs: dict, total_steps: int, target: float) -> list[str]:
     """The same hyperparameters for AE-DQN and DQN; neither sees the action mask."""
     return [

@@ -8,8 +8,12 @@ layer then eliminates action ``a`` in state ``s`` when it is confidently invalid
     theta_a . phi(s) - sqrt(beta * phi(s)^T A_a^{-1} phi(s)) > threshold
 
 with ``A_a = lambda I + sum phi phi^T`` and ``theta_a = A_a^{-1} sum phi e`` over the
-replayed transitions that took ``a``. Greedy choice, exploration and the target's max
-range over the remaining actions only, so the agent needs no action mask.
+replayed transitions that took ``a``. Actions such as trash collection's pick are valid
+in few of the states they are tried in; an unweighted BCE fits those states as invalid
+too, so by default each action's valid and invalid outcomes weigh equally in the loss
+(the bandit still regresses the raw signal, whose mean it estimates). Greedy choice,
+exploration and the target's max range over the remaining actions only, so the agent
+needs no action mask.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class AEDQNConfig(DQNConfig):
     elimination_beta: float = option(2.0, "confidence width multiplier beta")
     elimination_fit_every: int = option(100, "updates between refits of the elimination bandit")
     elimination_samples: int = option(50_000, "newest replayed transitions the bandit is fitted on")
+    elimination_balance: bool = option(True, "weight each action's valid and invalid outcomes equally in the BCE")
 
 
 class LinearEliminationBandit:
@@ -122,6 +127,9 @@ class AEDQN(DQN):
         # elimination reads a copy of the AEN frozen at each refit.
         self.fitted_features = make_target(self.elimination_network)
         self.mean_admissible = float(n_actions)
+        # Outcomes stored per action, [valid, invalid], starting from one of each so
+        # that an outcome not seen yet gets a finite weight.
+        self.outcome_counts = torch.ones(n_actions, 2, device=self.device)
         self.bandit = LinearEliminationBandit(
             n_actions, config.elimination_hidden_sizes[-1], config.elimination_lambda,
             config.elimination_threshold, config.elimination_beta, self.device,
@@ -134,7 +142,10 @@ class AEDQN(DQN):
         return {**super().replay_fields(), "invalid_action": Field((), torch.bool)}
 
     def stream_transition(self, transition: Tensors) -> dict[str, torch.Tensor]:
-        return {**super().stream_transition(transition), "invalid_action": transition["invalid_action"].flatten()}
+        row = {**super().stream_transition(transition), "invalid_action": transition["invalid_action"].flatten()}
+        self.outcome_counts.index_put_((row["action"], row["invalid_action"].long()),
+                                       torch.ones_like(row["action"], dtype=torch.float), accumulate=True)
+        return row
 
     def allowed_actions(self, observation: torch.Tensor, env_mask: torch.Tensor | None) -> torch.Tensor | None:
         allowed = super().allowed_actions(observation, env_mask)
@@ -163,7 +174,14 @@ class AEDQN(DQN):
     def loss(self, batch: Tensors) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         td_loss, extras = super().loss(batch)
         logits = self.elimination_network(batch["observation"]).gather(1, batch["action"][:, None]).squeeze(1)
-        elimination_loss = F.binary_cross_entropy_with_logits(logits.float(), batch["invalid_action"].float())
+        invalid = batch["invalid_action"]
+        per_sample = F.binary_cross_entropy_with_logits(logits.float(), invalid.float(), reduction="none")
+        if self.config.elimination_balance:
+            counts = self.outcome_counts[batch["action"]]
+            weights = counts.sum(1) / (2.0 * counts.gather(1, invalid.long()[:, None]).squeeze(1))
+            elimination_loss = (weights * per_sample).sum() / weights.sum()
+        else:
+            elimination_loss = per_sample.mean()
         return td_loss + elimination_loss, {
             **extras, "td_loss": td_loss.detach(), "elimination_loss": elimination_loss.detach(),
         }
@@ -173,9 +191,11 @@ class AEDQN(DQN):
             **super().state_dict(),
             "fitted_features": self.fitted_features.state_dict(),
             "bandit": self.bandit.state_dict(),
+            "outcome_counts": self.outcome_counts,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
         self.fitted_features.load_state_dict(state["fitted_features"])
         self.bandit.load_state_dict(state["bandit"])
+        self.outcome_counts = state["outcome_counts"].to(self.device)
