@@ -1,0 +1,617 @@
+"""The hierarchical learner: a high level over goals on top of a goal-conditioned low level.
+
+One class serves Ind-hDQN, hCom, hQmix and the low-level-only baseline; they differ
+only in the high level (``high_level``):
+
+=================  ==================================================================
+``independent``    Ind-hDQN: each agent's Q over goals from its own observation; per
+                   agent SMDP targets.
+``comm``           hCom: CommNet-style Q (each agent also receives the mean of the
+                   other agents' hidden vectors); per agent SMDP targets.
+``qmix``           hQmix: the agents' chosen values mixed by a monotonic QMIX network
+                   on the global state; one SMDP target for the team's summed reward.
+``random``         low-level-only: goals drawn uniformly among the feasible ones; only
+                   the low level learns.
+=================  ==================================================================
+
+**High level.** The target of agent ``i`` for a high-level row (see
+:mod:`hmarl.hier.acer`) is ``R_i + gamma**tau * V_i(next)``: ``R_i`` the reward
+collected during the row, discounted per step, ``tau`` its duration, and ``V_i`` the
+target network's value of the goal the online network picks among the feasible goals
+(double Q) where the agent picks anew, or of the goal it continues otherwise. Terminal
+rows do not bootstrap. hQmix mixes the chosen values with ``Q_tot(s) = mix(Q_1..Q_N, s)``
+and regresses it on ``sum_i R_i + gamma**tau * mix'(V_1..V_N, s')``.
+
+**Low level.** A goal-conditioned DQN over the primitives that no one-step goal issues
+(moves, for instance), trained on the intrinsic reward (``reach_bonus`` when the goal is
+reached, ``-step_cost`` per step; reaching the goal is terminal), with its own replay.
+Its parameters are shared across agents (agent id as input) unless ``low_shared`` is
+off. With ``low_relabel`` (all-goals updating, Kaelbling 1993) every low-level step is
+also a transition for every other goal the low level navigates to, with that goal's
+intrinsic reward: the moves' effects do not depend on the goal, so one random walk
+teaches the way to every goal it passes (half of each batch keeps the pursued goal).
+With ``elimination`` a second head learns from the environment's ``invalid_action``
+signal which primitives would have no effect, and acting skips the primitives it
+predicts as such (AE-DQN's elimination network with its sigmoid head, without the
+contextual bandit).
+
+**Schedule.** The low level learns from the first update; for ``high_level_starts``
+environment steps the goals are drawn at random (the low level's pre-training) while
+high-level experience is already recorded; then the high level learns and explores
+with an epsilon that decays over ``high_exploration_steps``.
+
+The agent needs the environment's options interface (``goal_mask``, ``goal_reached``,
+``goal_encoding``, ``goal_primitive``): the training loop hands it the batched
+environments through :meth:`HierarchicalAgent.attach_env`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hmarl.core import EngineConfig, Field, ReplayBuffer, UpdateEngine, check_choice, option
+from hmarl.hier.acer import ACERRecorder
+from hmarl.nets import CommGoalQ, GoalConditionedQ, IndependentGoalQ, QMixer
+from hmarl.hier.options import TERMINATIONS, Options
+
+Tensors = Mapping[str, torch.Tensor]
+HIGH_LEVELS = ("independent", "comm", "qmix", "random")
+HIGH_LEVEL_HELP = "high level: independent (Ind-hDQN), comm (hCom), qmix (hQmix) or random (low-level-only)"
+
+
+class OptionsEnv(Protocol):
+    """The batched environment face with the options interface (see DESIGN.md)."""
+
+    num_envs: int
+    n_agents: int
+    n_actions: int
+    obs_dim: int
+    state_dim: int
+    goal_dim: int
+    goal_names: list[str]
+
+    def goal_mask(self) -> np.ndarray: ...
+
+    def goal_reached(self, goals: np.ndarray) -> np.ndarray: ...
+
+    def goal_encoding(self, goals: np.ndarray) -> np.ndarray: ...
+
+    def goal_primitive(self, goals: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class HierSpec:
+    """Sizes of an environment with options, for building the hierarchical learner."""
+
+    num_envs: int
+    n_agents: int
+    obs_dim: int
+    state_dim: int
+    n_actions: int
+    n_goals: int
+    goal_dim: int
+    low_actions: tuple[int, ...]
+    navigation_goals: tuple[int, ...]
+
+    @classmethod
+    def of(cls, env: OptionsEnv, num_envs: int | None = None) -> HierSpec:
+        """The spec of ``env`` (``num_envs`` overrides its number of copies). The low
+        level acts over the primitives that no one-step goal issues."""
+        for name in ("goal_mask", "goal_reached", "goal_encoding", "goal_primitive", "goal_names"):
+            if not hasattr(env, name):
+                raise TypeError(f"env has no options interface: {type(env).__name__} lacks {name!r}")
+        n_goals = len(env.goal_names)
+        primitives = [
+            env.goal_primitive(np.full((env.num_envs, env.n_agents), goal, dtype=np.int64)).max()
+            for goal in range(n_goals)
+        ]
+        low_actions = tuple(a for a in range(env.n_actions) if a not in primitives)
+        navigation_goals = tuple(goal for goal, primitive in enumerate(primitives) if primitive < 0)
+        if not low_actions or not navigation_goals:
+            raise ValueError("every goal is a one-step goal; the low level has nothing to learn")
+        return cls(
+            num_envs or env.num_envs, env.n_agents, env.obs_dim, env.state_dim, env.n_actions,
+            n_goals, env.goal_dim, low_actions, navigation_goals,
+        )
+
+
+@dataclass
+class HierConfig(EngineConfig):
+    """Options of the hierarchical learners on top of the update engine's (which the
+    high level uses as they are and the low level with ``low_lr``)."""
+
+    high_level: str = option("independent", HIGH_LEVEL_HELP, choices=HIGH_LEVELS)
+    lr: float = option(2.5e-4, "high-level learning rate at --base-batch-size (before --lr-scaling)")
+    low_lr: float = option(5e-4, "low-level learning rate at --base-batch-size (before --lr-scaling)")
+    lr_scaling: str = option(
+        "sqrt", "scale lr with batch size: none, sqrt (LB-SAC) or linear", choices=("none", "sqrt", "linear")
+    )
+    batch_size: int = option(512, "transitions per update, at each level")
+    base_batch_size: int = option(64, "batch size at which the learning rates were tuned (the original's)")
+    target_update_period: int = option(25, "updates between hard target copies")
+    gamma: float = option(0.95, "high-level discount per environment step (gamma**tau over an option)")
+    # 0.95 rather than the original's 0.9: at 0.9 the -0.01 step cost outweighs the
+    # discounted reach bonus beyond ~25 steps, so far goals' values vanish in noise.
+    low_gamma: float = option(0.95, "low-level discount per environment step")
+    double_q: bool = option(True, "double Q-learning at both levels")
+    option_len: int = option(0, "steps before an option times out (0: 30, or 15 on the coordination layout)")
+    termination: str = option(
+        "async", "async: each agent picks a goal when its own option ends; sync: all together", choices=TERMINATIONS
+    )
+    reach_bonus: float = option(1.0, "intrinsic reward for reaching the goal")
+    step_cost: float = option(0.01, "intrinsic cost of every low-level step")
+    acer_augmented: bool = option(True, "ACER augmentation: rows also start at every intermediate step of an option")
+    acer_concurrent: bool = option(True, "ACER concurrency: joint rows between the decision points of any agent")
+    high_hidden_sizes: tuple[int, ...] = option((128, 128), "hidden layer widths of the high-level Q network")
+    low_hidden_sizes: tuple[int, ...] = option((128, 128), "hidden layer widths of the low-level Q network")
+    mixer_embed: int = option(32, "hQmix: width of the mixing network")
+    low_shared: bool = option(True, "one low-level network for all agents (agent id as input); off: one per agent")
+    low_relabel: bool = option(True, "low level: learn every navigation goal from each step (all-goals updating)")
+    elimination: bool = option(False, "low level: learn which primitives have no effect and do not take them")
+    elimination_threshold: float = option(
+        0.5, "eliminate a primitive when its predicted no-effect probability exceeds this"
+    )
+    high_buffer_size: int = option(30_000, "high-level replay capacity in rows")
+    low_buffer_size: int = option(50_000, "low-level replay capacity in transitions")
+    compact_replay: bool = option(True, "store observations as float16 (halves replay memory; exact for 0/1 grids)")
+    high_level_starts: int = option(
+        40_000, "environment steps of low-level pre-training (random goals) before the high level learns"
+    )
+    high_exploration_steps: int = option(
+        60_000, "environment steps over which the high level's epsilon decays after it starts"
+    )
+    low_exploration_steps: int = option(40_000, "environment steps over which the low level's epsilon decays")
+    epsilon_start: float = option(1.0, "exploration rate at the start of each decay")
+    epsilon_end: float = option(0.05, "exploration rate after the decay, at both levels")
+
+
+def _some_allowed(mask: torch.Tensor) -> torch.Tensor:
+    """``mask`` where it allows something, all True where it rules everything out."""
+    return mask | ~mask.any(-1, keepdim=True)
+
+
+def _random_choice(allowed: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    scores = torch.rand(allowed.shape, generator=generator, device=allowed.device)
+    return scores.masked_fill(~allowed, -1.0).argmax(-1)
+
+
+def _decay(step: float, span: int, start: float, end: float) -> float:
+    progress = min(max(step, 0.0) / max(span, 1), 1.0)
+    return start + progress * (end - start)
+
+
+@dataclass
+class _Pending:
+    """What acting decided at one step, for storing that step's transition."""
+
+    goals: np.ndarray
+    encoding: torch.Tensor
+    low_choice: torch.Tensor
+    one_step: np.ndarray
+    goal_mask: np.ndarray
+
+
+class HierarchicalAgent:
+    """Ind-hDQN, hCom, hQmix or low-level-only, as ``config.high_level`` says."""
+
+    def __init__(
+        self,
+        config: HierConfig,
+        spec: HierSpec,
+        option_len: int,
+        total_updates: int,
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+    ) -> None:
+        check_choice("high_level", config.high_level, HIGH_LEVELS)
+        for name in ("high_buffer_size", "low_buffer_size"):
+            if getattr(config, name) < config.batch_size:
+                raise ValueError(f"{name}={getattr(config, name)} must be >= batch_size={config.batch_size}")
+        for name in ("gamma", "low_gamma", "elimination_threshold"):
+            if not 0.0 <= getattr(config, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(config, name)}")
+        if not 0.0 <= config.epsilon_end <= config.epsilon_start <= 1.0:
+            raise ValueError(
+                "epsilon_end and epsilon_start must satisfy 0 <= epsilon_end <= epsilon_start <= 1, "
+                f"got {config.epsilon_end} and {config.epsilon_start}"
+            )
+        self.config = config
+        self.spec = spec
+        self.device = torch.device(device)
+        self.option_len = option_len
+        n_agents, n_goals = spec.n_agents, spec.n_goals
+        self.low_actions = torch.tensor(spec.low_actions, dtype=torch.long, device=self.device)
+        self.navigation_goals = np.array(spec.navigation_goals, dtype=np.int64)
+        n_navigation = len(spec.navigation_goals)
+        # Position of each goal among the navigation goals (one-step goals: 0, never read).
+        self.navigation_index = np.zeros(n_goals, dtype=np.int64)
+        self.navigation_index[self.navigation_goals] = np.arange(n_navigation)
+        self.low_net = GoalConditionedQ(
+            spec.obs_dim, spec.goal_dim, n_agents, len(spec.low_actions), config.low_hidden_sizes,
+            shared=config.low_shared, elimination=config.elimination,
+        ).to(self.device)
+        self.low_engine = UpdateEngine(
+            {"low": self.low_net}, dataclasses.replace(config, lr=config.low_lr), total_updates,
+            targets=["low"], seed=seed,
+        )
+        self.learns_high = config.high_level != "random"
+        obs_dtype = torch.float16 if config.compact_replay else torch.float32
+        self.low_replay = ReplayBuffer(
+            {
+                "observation": Field((spec.obs_dim,), obs_dtype),
+                "agent": Field((), torch.long),
+                "action": Field((), torch.long),
+                "next_observation": Field((spec.obs_dim,), obs_dtype),
+                "next_action_mask": Field((len(spec.low_actions),), torch.bool),
+                "terminated": Field((), torch.bool),
+                "invalid": Field((), torch.bool),
+                # Every navigation goal's encoding, feasibility before and reach after the
+                # step; the pursued one is ``goal_index`` (all-goals updating reads others).
+                "goal_index": Field((), torch.long),
+                "goal_encodings": Field((n_navigation, spec.goal_dim), obs_dtype),
+                "feasible": Field((n_navigation,), torch.bool),
+                "reached": Field((n_navigation,), torch.bool),
+            },
+            capacity=config.low_buffer_size, num_streams=1, device=self.device, seed=seed,
+        )
+        self.high_engine: UpdateEngine | None = None
+        self.high_replay: ReplayBuffer | None = None
+        if self.learns_high:
+            value_cls = CommGoalQ if config.high_level == "comm" else IndependentGoalQ
+            modules: dict[str, nn.Module] = {
+                "agents": value_cls(spec.obs_dim, n_agents, n_goals, config.high_hidden_sizes).to(self.device)
+            }
+            if config.high_level == "qmix":
+                modules["mixer"] = QMixer(n_agents, spec.state_dim, config.mixer_embed).to(self.device)
+            self.high_engine = UpdateEngine(modules, config, total_updates, targets=list(modules), seed=seed + 1)
+            high_fields = {
+                "obs": Field((n_agents, spec.obs_dim), obs_dtype),
+                "goal": Field((n_agents,), torch.long),
+                "reward": Field((n_agents,)),
+                "duration": Field((), torch.long),
+                "next_obs": Field((n_agents, spec.obs_dim), obs_dtype),
+                "next_goal_mask": Field((n_agents, n_goals), torch.bool),
+                "next_free": Field((n_agents,), torch.bool),
+                "terminated": Field((), torch.bool),
+                "acting": Field((n_agents,), torch.bool),
+            }
+            if config.high_level == "qmix":
+                high_fields["state"] = Field((spec.state_dim,), obs_dtype)
+                high_fields["next_state"] = Field((spec.state_dim,), obs_dtype)
+            self.high_replay = ReplayBuffer(
+                high_fields, capacity=config.high_buffer_size, num_streams=1, device=self.device, seed=seed + 1
+            )
+        self.options = Options(
+            spec.num_envs, n_agents, n_goals, option_len, config.termination, config.reach_bonus, config.step_cost
+        )
+        self.recorder = ACERRecorder(
+            spec.num_envs, n_agents, spec.obs_dim, spec.state_dim, n_goals, option_len, config.gamma,
+            augmented=config.acer_augmented, concurrent=config.acer_concurrent,
+        )
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(seed + 2)
+        self.relabel_generator = torch.Generator(device=self.device)
+        self.relabel_generator.manual_seed(seed + 4)
+        self.eval_seed = seed + 3
+        self.eval_generator = torch.Generator(device=self.device)
+        self.global_step = 0
+        self.option_stats = np.zeros(3)  # options ended, their summed length, goals reached
+        self.env: OptionsEnv | None = None
+        self.eval_env: OptionsEnv | None = None
+        self.eval_options: Options | None = None
+        self.eval_one_step: np.ndarray | None = None
+        self.pending: _Pending | None = None
+
+    # --- environments --------------------------------------------------------------
+    def attach_env(self, env: OptionsEnv, evaluation: bool) -> None:
+        """Act on ``env`` from now on: the training environment (whose running options
+        this agent keeps in its state), or an evaluation environment that was just
+        reset (greedy episodes start with fresh options)."""
+        if env.n_agents != self.spec.n_agents or len(env.goal_names) != self.spec.n_goals:
+            raise ValueError(
+                f"env has {env.n_agents} agents and {len(env.goal_names)} goals; this agent was built "
+                f"for {self.spec.n_agents} and {self.spec.n_goals}"
+            )
+        if not evaluation:
+            if env.num_envs != self.spec.num_envs:
+                raise ValueError(f"the training env has {env.num_envs} copies, the agent expects {self.spec.num_envs}")
+            self.env = env
+            return
+        self.eval_env = env
+        self.eval_options = Options(
+            env.num_envs, self.spec.n_agents, self.spec.n_goals, self.option_len, self.config.termination
+        )
+        self.eval_one_step = None
+        self.eval_generator.manual_seed(self.eval_seed)
+
+    # --- acting --------------------------------------------------------------------
+    def high_epsilon(self, global_step: int) -> float:
+        if global_step < self.config.high_level_starts:
+            return 1.0
+        c = self.config
+        return _decay(global_step - c.high_level_starts, c.high_exploration_steps, c.epsilon_start, c.epsilon_end)
+
+    def low_epsilon(self, global_step: int) -> float:
+        c = self.config
+        return _decay(global_step, c.low_exploration_steps, c.epsilon_start, c.epsilon_end)
+
+    def high_values(self, obs: torch.Tensor) -> torch.Tensor:
+        """Each agent's Q over goals, ``(..., N, obs_dim) -> (..., N, n_goals)``."""
+        if self.high_engine is None:
+            raise RuntimeError("the low-level-only learner (high_level='random') has no high-level values")
+        return self.high_engine.modules["agents"](obs)
+
+    def _choose_goals(
+        self, observation: torch.Tensor, goal_mask: np.ndarray, epsilon: float, generator: torch.Generator
+    ) -> np.ndarray:
+        allowed = _some_allowed(torch.as_tensor(goal_mask, device=self.device))
+        if self.learns_high and epsilon < 1.0:
+            greedy = self.high_values(observation).masked_fill(~allowed, -torch.inf).argmax(-1)
+            if epsilon > 0.0:
+                explore = torch.rand(greedy.shape, generator=generator, device=self.device) < epsilon
+                greedy = torch.where(explore, _random_choice(allowed, generator), greedy)
+            return greedy.cpu().numpy()
+        return _random_choice(allowed, generator).cpu().numpy()
+
+    def _agent_index(self, num_envs: int) -> torch.Tensor:
+        return torch.arange(self.spec.n_agents, device=self.device).repeat(num_envs)
+
+    def _primitive_actions(
+        self, env: OptionsEnv, obs: Tensors, goals: np.ndarray, epsilon: float, generator: torch.Generator
+    ) -> tuple[torch.Tensor, _Pending]:
+        """Each agent's primitive: its one-step goal's action, else the low level's choice."""
+        num_envs, n_agents = goals.shape
+        encoding = torch.as_tensor(env.goal_encoding(goals), device=self.device)
+        primitive = env.goal_primitive(goals)
+        goal_mask = env.goal_mask()
+        allowed = _some_allowed(obs["action_mask"].flatten(0, 1)[:, self.low_actions])
+        q_values, elimination = self.low_net.q_and_elimination(
+            obs["observation"].flatten(0, 1), encoding.flatten(0, 1), self._agent_index(num_envs)
+        )
+        if elimination is not None:
+            kept = allowed & (torch.sigmoid(elimination) <= self.config.elimination_threshold)
+            allowed = torch.where(kept.any(-1, keepdim=True), kept, allowed)
+        choice = q_values.masked_fill(~allowed, -torch.inf).argmax(-1)
+        if epsilon > 0.0:
+            explore = torch.rand(choice.shape, generator=generator, device=self.device) < epsilon
+            choice = torch.where(explore, _random_choice(allowed, generator), choice)
+        low_primitive = self.low_actions[choice].view(num_envs, n_agents).cpu().numpy()
+        actions = np.where(primitive >= 0, primitive, low_primitive)
+        pending = _Pending(goals.copy(), encoding, choice.view(num_envs, n_agents), primitive >= 0, goal_mask)
+        return torch.as_tensor(actions, device=self.device), pending
+
+    def _require(self, env: OptionsEnv | None, evaluation: bool) -> OptionsEnv:
+        if env is None:
+            raise RuntimeError(f"call attach_env(env, evaluation={evaluation}) before acting")
+        return env
+
+    @torch.no_grad()
+    def act(self, obs: Tensors, global_step: int) -> torch.Tensor:
+        env = self._require(self.env, False)
+        self.global_step = global_step
+        deciding = self.options.deciding()
+        if deciding.any():
+            epsilon = self.high_epsilon(global_step)
+            goals = self._choose_goals(obs["observation"], env.goal_mask(), epsilon, self.generator)
+            self.options.start(goals, deciding)
+        self.recorder.observe(
+            obs["observation"].cpu().numpy(), obs["state"].cpu().numpy(), self.options.goals, deciding
+        )
+        actions, self.pending = self._primitive_actions(
+            env, obs, self.options.goals, self.low_epsilon(global_step), self.generator
+        )
+        return actions
+
+    @torch.no_grad()
+    def act_greedy(self, obs: Tensors) -> torch.Tensor:
+        """Greedy at both levels. Options end as in training, checked lazily on the
+        state the previous step led to; a low-level-only agent draws its goals from
+        its own evaluation stream, reseeded with every attached evaluation."""
+        env = self._require(self.eval_env, True)
+        options = self.eval_options
+        if self.eval_one_step is not None:
+            goals = options.goals
+            feasible = np.take_along_axis(env.goal_mask(), goals[..., None], -1)[..., 0]
+            no = np.zeros(goals.shape, dtype=bool)
+            options.advance(env.goal_reached(goals), feasible, self.eval_one_step, no, no[:, 0])
+        deciding = options.deciding()
+        if deciding.any():
+            options.start(self._choose_goals(obs["observation"], env.goal_mask(), 0.0, self.eval_generator), deciding)
+        actions, pending = self._primitive_actions(env, obs, options.goals, 0.0, self.eval_generator)
+        self.eval_one_step = pending.one_step
+        return actions
+
+    # --- storing -------------------------------------------------------------------
+    def store(self, transition: Tensors) -> None:
+        env = self._require(self.env, False)
+        pending = self.pending
+        if pending is None:
+            raise RuntimeError("store() follows act(): there is no pending step")
+        self.pending = None
+        terminated = transition["terminated"].cpu().numpy()
+        truncated = transition["truncated"].cpu().numpy()
+        invalid = transition["invalid_action"].cpu().numpy()
+        goals = pending.goals
+        goal_mask = env.goal_mask()
+        feasible = np.take_along_axis(goal_mask, goals[..., None], -1)[..., 0]
+        outcome = self.options.advance(
+            env.goal_reached(goals), feasible, pending.one_step, invalid, terminated | truncated
+        )
+        self._store_low_level(env, transition, pending, terminated, terminated | truncated)
+        rows = self.recorder.record(
+            transition["reward"].cpu().numpy(), outcome,
+            transition["next_observation"].cpu().numpy(), transition["next_state"].cpu().numpy(),
+            goal_mask, terminated, truncated,
+        )
+        if self.high_replay is not None:
+            self.high_replay.extend({name: rows[name] for name in self.high_replay.fields})
+        finished = outcome.ended & ~pending.one_step
+        self.option_stats += (finished.sum(), outcome.duration[finished].sum(), outcome.reached[finished].sum())
+
+    def _store_low_level(
+        self, env: OptionsEnv, transition: Tensors, pending: _Pending, terminated: np.ndarray, done: np.ndarray
+    ) -> None:
+        """One low-level row per agent that pursued a navigation goal, holding every
+        navigation goal (for all-goals updating)."""
+        navigating = ~pending.one_step
+        if not navigating.any():
+            return
+        env_index, agent_index = np.nonzero(navigating)
+        every_goal = [np.full(pending.goals.shape, goal, dtype=np.int64) for goal in self.navigation_goals]
+        # A copy that finished was reset by the environment: nothing is reached there.
+        reached = np.stack([env.goal_reached(goals) for goals in every_goal], -1) & ~done[:, None, None]
+        encodings = np.stack([env.goal_encoding(goals) for goals in every_goal], -2)
+        rows = (torch.as_tensor(env_index, device=self.device), torch.as_tensor(agent_index, device=self.device))
+        pursued = self.navigation_index[pending.goals[env_index, agent_index]]
+        feasible = pending.goal_mask[env_index, agent_index][:, self.navigation_goals]
+        self.low_replay.extend({
+            "observation": transition["observation"][rows],
+            "agent": rows[1],
+            "action": pending.low_choice[rows],
+            "next_observation": transition["next_observation"][rows],
+            "next_action_mask": transition["next_action_mask"][..., self.low_actions][rows],
+            "terminated": torch.as_tensor(terminated[env_index], device=self.device),
+            "invalid": transition["invalid_action"][rows],
+            "goal_index": torch.as_tensor(pursued, device=self.device),
+            "goal_encodings": torch.as_tensor(encodings[env_index, agent_index], device=self.device),
+            "feasible": torch.as_tensor(feasible, device=self.device),
+            "reached": torch.as_tensor(reached[env_index, agent_index], device=self.device),
+        })
+
+    # --- learning ------------------------------------------------------------------
+    def low_level_batch(self, rows: Tensors) -> dict[str, torch.Tensor]:
+        """Low-level transitions from replay rows: the pursued goal, or with
+        ``low_relabel`` for half of them another navigation goal feasible at the time,
+        with that goal's intrinsic reward and termination."""
+        index = rows["goal_index"]
+        if self.config.low_relabel:
+            other = _random_choice(_some_allowed(rows["feasible"]), self.relabel_generator)
+            keep = torch.rand(index.shape, generator=self.relabel_generator, device=self.device) < 0.5
+            index = torch.where(keep, index, other)
+        reached = rows["reached"].gather(1, index[:, None]).squeeze(1)
+        kept = ("observation", "agent", "action", "next_observation", "next_action_mask", "invalid")
+        batch = {name: rows[name] for name in kept}
+        batch["goal"] = rows["goal_encodings"][torch.arange(len(index), device=self.device), index]
+        batch["reward"] = reached.float() * self.config.reach_bonus - self.config.step_cost
+        batch["terminal"] = reached | rows["terminated"]
+        return batch
+
+    def can_update(self) -> bool:
+        return len(self.low_replay) >= self.config.batch_size
+
+    def high_level_learning(self) -> bool:
+        return (
+            self.high_replay is not None
+            and self.global_step >= self.config.high_level_starts
+            and len(self.high_replay) >= self.config.batch_size
+        )
+
+    def update(self) -> dict[str, Any]:
+        batch_size = self.config.batch_size
+        low = self.low_engine.update(self.low_loss, self.low_level_batch(self.low_replay.sample(batch_size)))
+        metrics = {f"low_{name}": value for name, value in low.items()}
+        metrics["loss"] = low["loss"]
+        if self.high_level_learning():
+            high = self.high_engine.update(self.high_loss, self.high_replay.sample(batch_size))
+            metrics.update({f"high_{name}": value for name, value in high.items()})
+            metrics["loss"] = high["loss"]
+        ended, length, reached = self.option_stats
+        if ended:
+            metrics["option_length"] = length / ended
+            metrics["goal_success"] = reached / ended
+            self.option_stats = np.zeros(3)
+        metrics["high_epsilon"] = self.high_epsilon(self.global_step)
+        metrics["low_epsilon"] = self.low_epsilon(self.global_step)
+        return metrics
+
+    def low_loss(self, batch: Tensors) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        obs, goal, agent = batch["observation"].float(), batch["goal"].float(), batch["agent"]
+        q_values, elimination = self.low_net.q_and_elimination(obs, goal, agent)
+        action = batch["action"][:, None]
+        q_taken = q_values.gather(1, action).squeeze(1)
+        with torch.no_grad():
+            next_obs = batch["next_observation"].float()
+            next_target = self.low_engine.targets["low"](next_obs, goal, agent)
+            selector = self.low_net(next_obs, goal, agent) if self.config.double_q else next_target
+            best = selector.masked_fill(~_some_allowed(batch["next_action_mask"]), -torch.inf).argmax(1, keepdim=True)
+            next_q = next_target.gather(1, best).squeeze(1)
+            target = batch["reward"] + self.config.low_gamma * (~batch["terminal"]).float() * next_q
+        loss = F.smooth_l1_loss(q_taken.float(), target.float())
+        extras = {"q_mean": q_taken.detach().mean()}
+        if elimination is not None:
+            logits = elimination.gather(1, action).squeeze(1).float()
+            elimination_loss = F.binary_cross_entropy_with_logits(logits, batch["invalid"].float())
+            loss = loss + elimination_loss
+            extras["elimination_loss"] = elimination_loss.detach()
+        return loss, extras
+
+    @torch.no_grad()
+    def smdp_targets(self, batch: Tensors) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each agent's bootstrap value ``V_i(next)`` (M, N) and the factor in front of
+        it, ``gamma**tau`` for rows that did not terminate and 0 for those that did (M,)."""
+        agents, target_agents = self.high_engine.modules["agents"], self.high_engine.targets["agents"]
+        next_obs, goal = batch["next_obs"].float(), batch["goal"]
+        next_target = target_agents(next_obs)
+        selector = agents(next_obs) if self.config.double_q else next_target
+        best = selector.masked_fill(~_some_allowed(batch["next_goal_mask"]), -torch.inf).argmax(-1, keepdim=True)
+        value = torch.where(
+            batch["next_free"],
+            next_target.gather(-1, best).squeeze(-1),
+            next_target.gather(-1, goal[..., None]).squeeze(-1),
+        )
+        discount = self.config.gamma ** batch["duration"].float() * (~batch["terminated"]).float()
+        return value, discount
+
+    def high_loss(self, batch: Tensors) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        q_taken = self.high_values(batch["obs"].float()).gather(-1, batch["goal"][..., None]).squeeze(-1)
+        next_value, discount = self.smdp_targets(batch)
+        if "mixer" in self.high_engine.modules:
+            q_total = self.high_engine.modules["mixer"](q_taken, batch["state"].float())
+            with torch.no_grad():
+                next_total = self.high_engine.targets["mixer"](next_value, batch["next_state"].float())
+                target = batch["reward"].sum(-1) + discount * next_total
+            loss = F.smooth_l1_loss(q_total.float(), target.float())
+        else:
+            target = batch["reward"] + discount[:, None] * next_value
+            weight = batch["acting"].float()
+            errors = F.smooth_l1_loss(q_taken.float(), target.float(), reduction="none")
+            loss = (errors * weight).sum() / weight.sum().clamp(min=1.0)
+        return loss, {"q_mean": q_taken.detach().mean()}
+
+    # --- checkpoints ---------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        state = {
+            "low_engine": self.low_engine.state_dict(),
+            "low_replay": self.low_replay.state_dict(),
+            "options": self.options.state_dict(),
+            "recorder": self.recorder.state_dict(),
+            "generator": self.generator.get_state(),
+            "relabel_generator": self.relabel_generator.get_state(),
+            "global_step": self.global_step,
+            "option_stats": self.option_stats.copy(),
+        }
+        if self.high_engine is not None:
+            state["high_engine"] = self.high_engine.state_dict()
+            state["high_replay"] = self.high_replay.state_dict()
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.low_engine.load_state_dict(state["low_engine"])
+        self.low_replay.load_state_dict(state["low_replay"])
+        self.options.load_state_dict(state["options"])
+        self.recorder.load_state_dict(state["recorder"])
+        self.generator.set_state(state["generator"])
+        self.relabel_generator.set_state(state["relabel_generator"])
+        self.global_step = int(state["global_step"])
+        self.option_stats = np.array(state["option_stats"], dtype=np.float64)
+        if self.high_engine is not None:
+            self.high_engine.load_state_dict(state["high_engine"])
+            self.high_replay.load_state_dict(state["high_replay"])

@@ -1,0 +1,181 @@
+"""The hierarchical learners' parts: SMDP targets, QMIX monotonicity, communication,
+the low level, replay of variable row counts, acting on a real environment."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from hmarl.core import Field, ReplayBuffer
+from hmarl.envs import trash_collection_v0
+from hmarl.hier import HierarchicalAgent, HierConfig, HierSpec
+from hmarl.nets import CommGoalQ, GoalConditionedQ, IndependentGoalQ, QMixer
+from hmarl.training.loop import make_transition, to_tensors
+
+SPEC = HierSpec(
+    num_envs=2, n_agents=2, obs_dim=3, state_dim=4, n_actions=7, n_goals=3, goal_dim=2,
+    low_actions=(0, 1, 2, 3, 4), navigation_goals=(0, 1),
+)
+
+
+class FixedQ(nn.Module):
+    """Returns preset values whatever the input (the parameter keeps the engine happy)."""
+
+    def __init__(self, values: torch.Tensor) -> None:
+        super().__init__()
+        self.values = values
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.values * self.scale
+
+
+def _agent(**overrides) -> HierarchicalAgent:
+    config = HierConfig(batch_size=4, high_buffer_size=16, low_buffer_size=16, **overrides)
+    return HierarchicalAgent(config, SPEC, option_len=5, total_updates=10)
+
+
+def test_smdp_targets_bootstrap_free_and_continuing_agents():
+    agent = _agent(gamma=0.5, double_q=True)
+    online = torch.tensor([[[9.0, 1.0, 5.0], [0.0, 0.0, 0.0]], [[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]]])
+    target = torch.tensor([[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], [[7.0, 8.0, 9.0], [10.0, 11.0, 12.0]]])
+    agent.high_engine.modules["agents"] = FixedQ(online)
+    agent.high_engine.targets["agents"] = FixedQ(target)
+    batch = {
+        "next_obs": torch.zeros(2, 2, 3),
+        "goal": torch.tensor([[0, 1], [2, 0]]),
+        # Row 0: agent 0 picks anew among goals {1, 2} (online prefers 2), agent 1 continues goal 1.
+        # Row 1: both pick anew; agent 0 may only take goal 0, agent 1 everything.
+        "next_free": torch.tensor([[True, False], [True, True]]),
+        "next_goal_mask": torch.tensor([[[False, True, True], [True, True, True]], [[True, False, False], [True, True, True]]]),
+        "duration": torch.tensor([3, 1]),
+        "terminated": torch.tensor([False, True]),
+    }
+    value, discount = agent.smdp_targets(batch)
+    np.testing.assert_allclose(value.numpy(), [[3.0, 5.0], [7.0, 10.0]])
+    np.testing.assert_allclose(discount.numpy(), [0.125, 0.0])
+
+
+def test_high_loss_uses_reward_plus_discounted_value_on_acting_agents():
+    agent = _agent(gamma=0.5)
+    q = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]]])
+    agent.high_engine.modules["agents"] = FixedQ(q)
+    agent.high_engine.targets["agents"] = FixedQ(torch.full((1, 2, 3), 4.0))
+    batch = {
+        "obs": torch.zeros(1, 2, 3),
+        "next_obs": torch.zeros(1, 2, 3),
+        "goal": torch.tensor([[0, 1]]),
+        "reward": torch.tensor([[1.0, 0.5]]),
+        "duration": torch.tensor([2]),
+        "next_free": torch.tensor([[True, True]]),
+        "next_goal_mask": torch.ones(1, 2, 3, dtype=torch.bool),
+        "terminated": torch.tensor([False]),
+        "acting": torch.tensor([[True, False]]),
+    }
+    loss, _ = agent.high_loss(batch)
+    # Agent 0: target 1 + 0.25 * 4 = 2, Q = 1: Huber(1) = 0.5; agent 1 does not act.
+    assert loss.item() == pytest.approx(0.5)
+
+
+def test_qmix_is_monotonic_in_every_agent_value():
+    torch.manual_seed(0)
+    mixer = QMixer(n_agents=3, state_dim=5, embed_dim=8)
+    agent_q = torch.randn(64, 3, requires_grad=True)
+    total = mixer(agent_q, torch.randn(64, 5))
+    (gradient,) = torch.autograd.grad(total.sum(), agent_q)
+    assert (gradient >= 0).all()
+    raised = agent_q.detach().clone()
+    raised[:, 1] += 1.0
+    assert (mixer(raised, torch.randn(64, 5) * 0 + 1) >= mixer(agent_q.detach(), torch.ones(64, 5)) - 1e-6).all()
+
+
+def test_comm_lets_each_agent_see_the_others_for_any_number_of_agents():
+    torch.manual_seed(0)
+    for n_agents in (1, 3, 4):
+        comm = CommGoalQ(obs_dim=5, n_agents=n_agents, n_goals=2, hidden_sizes=(8,))
+        independent = IndependentGoalQ(obs_dim=5, n_agents=n_agents, n_goals=2, hidden_sizes=(8,))
+        obs = torch.randn(7, n_agents, 5)
+        changed = obs.clone()
+        changed[:, -1] += 1.0
+        assert comm(obs).shape == (7, n_agents, 2)
+        if n_agents > 1:
+            assert not torch.allclose(comm(obs)[:, 0], comm(changed)[:, 0]), "agent 0 hears the last agent"
+            assert torch.allclose(independent(obs)[:, 0], independent(changed)[:, 0])
+
+
+def test_low_level_per_agent_networks_differ_and_shared_one_takes_the_id():
+    torch.manual_seed(0)
+    obs, goal = torch.randn(4, 3), torch.randn(4, 2)
+    agent = torch.tensor([0, 1, 0, 1])
+    per_agent = GoalConditionedQ(3, 2, 2, 5, (8,), shared=False, elimination=True)
+    q, elimination = per_agent.q_and_elimination(obs, goal, agent)
+    assert q.shape == (4, 5) and elimination.shape == (4, 5)
+    members = per_agent.body(torch.cat([obs, goal, nn.functional.one_hot(agent, 2).float()], -1))
+    torch.testing.assert_close(q[0], members[0, 0, :5])
+    torch.testing.assert_close(q[1], members[1, 1, :5])
+
+
+def test_replay_extend_adds_variable_counts_and_wraps():
+    replay = ReplayBuffer({"x": Field((2,)), "k": Field((), torch.long)}, capacity=5, num_streams=1)
+    replay.extend({"x": torch.zeros(0, 2), "k": torch.zeros(0, dtype=torch.long)})
+    assert len(replay) == 0
+    replay.extend({"x": np.ones((3, 2), np.float32), "k": np.arange(3)})
+    replay.extend({"x": np.ones((4, 2), np.float32), "k": np.arange(3, 7)})
+    assert len(replay) == 5
+    assert sorted(replay.storage["k"].tolist()) == [2, 3, 4, 5, 6]
+    replay.extend({"x": np.ones((7, 2), np.float32), "k": np.arange(10, 17)})
+    assert sorted(replay.storage["k"].tolist()) == [12, 13, 14, 15, 16]
+    assert set(replay.sample(5)["k"].tolist()) <= set(range(12, 17))
+    with pytest.raises(ValueError, match="same number"):
+        replay.extend({"x": np.ones((2, 2), np.float32), "k": np.arange(3)})
+    with pytest.raises(ValueError, match="num_streams=1"):
+        ReplayBuffer({"x": Field(())}, capacity=4, num_streams=2).extend({"x": torch.zeros(1)})
+
+
+def test_bad_configuration_is_named():
+    with pytest.raises(ValueError, match="high_level"):
+        _agent(high_level="telepathy")
+    with pytest.raises(ValueError, match="low_buffer_size"):
+        HierarchicalAgent(HierConfig(batch_size=32, low_buffer_size=16), SPEC, 5, 10)
+    with pytest.raises(RuntimeError, match="attach_env"):
+        _agent().act({"observation": torch.zeros(2, 2, 3)}, 0)
+
+
+@pytest.mark.parametrize(
+    ("high_level", "variant"),
+    [
+        ("independent", {}),
+        ("comm", {}),
+        ("qmix", {}),
+        ("random", {}),
+        ("qmix", {"termination": "sync", "acer_concurrent": False, "acer_augmented": False}),
+        ("independent", {"elimination": True, "low_shared": False, "low_relabel": False, "compact_replay": False}),
+    ],
+)
+def test_acting_storing_and_updating_on_trash_collection(high_level, variant):
+    env = trash_collection_v0.vector_env(num_envs=3, layout="room")
+    spec = HierSpec.of(env)
+    assert spec.low_actions == (0, 1, 2, 3, 4), "pick and place are issued by one-step goals"
+    config = HierConfig(
+        high_level=high_level, batch_size=16, high_buffer_size=256, low_buffer_size=256, high_level_starts=0, **variant
+    )
+    agent = HierarchicalAgent(config, spec, option_len=4, total_updates=10)
+    agent.attach_env(env, evaluation=False)
+    obs, _ = env.reset(seed=0)
+    for step in range(12):
+        actions = agent.act(to_tensors(obs, "cpu"), step * 3).numpy()
+        assert actions.shape == (3, 2) and ((actions >= 0) & (actions < env.n_actions)).all()
+        next_obs, rewards, terminated, truncated, infos = env.step(actions)
+        agent.store(make_transition(obs, actions, rewards, next_obs, terminated, truncated, infos, "cpu"))
+        obs = next_obs
+    assert agent.can_update()
+    metrics = agent.update()
+    assert np.isfinite(metrics["low_loss"])
+    assert ("high_loss" in metrics) == (high_level != "random")
+    assert ("low_elimination_loss" in metrics) == variant.get("elimination", False)
+    eval_env = trash_collection_v0.vector_env(num_envs=2, layout="room")
+    eval_obs, _ = eval_env.reset(seed=1)
+    agent.attach_env(eval_env, evaluation=True)
+    first = agent.act_greedy(to_tensors(eval_obs, "cpu"))
+    agent.attach_env(eval_env, evaluation=True)
+    assert torch.equal(first, agent.act_greedy(to_tensors(eval_obs, "cpu"))), "greedy acting is reproducible"

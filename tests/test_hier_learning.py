@@ -1,0 +1,123 @@
+"""Short seeded learning runs of every hierarchical learner on a small layout, exact
+resume, GIFs; the full reproduction of Tang et al. (2018) is the slow test at the end."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hmarl.envs import trash_collection_v0
+from hmarl.trainers import hcom, hierarchical, hqmix, ind_hdqn, low_level_only
+from hmarl.training import load_checkpoint, parse_config, train
+from hmarl.training.loop import to_tensors
+
+BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "reproduce_tang2018.py"
+# Two agents, each 2 steps from a trash and 4 more from a dump: the optimum collects
+# both (reward sum 1.0) in 8 steps; uniformly random primitives almost never place one
+# within the 20-step limit.
+TINY = "name: tiny\nmax_cycles: 20\nreward: place\nT.A..D\n......\nT.A..D\n"
+SMALL_RUN = [
+    "--total-steps", "12000", "--num-envs", "16", "--learning-starts", "1000", "--high-level-starts", "3000",
+    "--low-exploration-steps", "5000", "--high-exploration-steps", "5000", "--batch-size", "128",
+    "--eval-every", "4000", "--eval-episodes", "20", "--low-hidden-sizes", "64", "64",
+    "--high-hidden-sizes", "64", "64", "--low-buffer-size", "20000", "--high-buffer-size", "10000", "--no-progress",
+]
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _args(tmp_path, *extra: str) -> list[str]:
+    layout = tmp_path / "tiny.txt"
+    layout.write_text(TINY)
+    return [
+        "--env-kwargs", json.dumps({"layout": str(layout)}), "--log-dir", str(tmp_path / "runs"),
+        "--checkpoint-dir", str(tmp_path / "checkpoints"), "--run-name", "test", *SMALL_RUN, *extra,
+    ]
+
+
+@pytest.mark.parametrize("trainer", [ind_hdqn, hcom, hqmix], ids=["ind_hdqn", "hcom", "hqmix"])
+def test_short_run_learns_the_small_layout(trainer, tmp_path, one_thread):
+    result = trainer.main(_args(tmp_path))
+    best = max(metrics["return"] for _, metrics in result.evaluations)
+    assert best >= 0.75, f"greedy reward sum {best} (optimum 1.0, random primitives ~0)"
+
+
+def test_low_level_only_learns_to_reach_every_goal(tmp_path, one_thread):
+    config = parse_config(low_level_only.Config, _args(tmp_path, "--eval-every", "0"))
+    agents = []
+
+    def build(*args):
+        agents.append(hierarchical.make_agent(*args))
+        return agents[-1]
+
+    train(config, build, "low_level_only")
+    agent = agents[0]
+    env = trash_collection_v0.vector_env(num_envs=8, layout=str(tmp_path / "tiny.txt"))
+    for goal in agent.spec.navigation_goals:
+        obs, _ = env.reset(seed=goal)
+        goals = np.full((8, 2), goal)
+        reached = np.zeros((8, 2), dtype=bool)
+        for _ in range(8):
+            actions, _ = agent._primitive_actions(env, to_tensors(obs, "cpu"), goals, 0.0, agent.eval_generator)
+            obs, *_ = env.step(actions.numpy())
+            reached |= env.goal_reached(goals)
+        # Both agents may aim at one trash cell; the one that gets there blocks the other.
+        assert reached.any(axis=1).all(), f"goal {env.goal_names[goal]} not reached greedily"
+
+
+def test_resume_continues_exactly(tmp_path, one_thread):
+    args = _args(tmp_path, "--total-steps", "2400", "--eval-every", "1200", "--learning-starts", "800",
+                 "--high-level-starts", "800", "--checkpoint-every", "40", "--keep-checkpoints", "0",
+                 "--high-level", "qmix")
+    hierarchical.main(args)
+    checkpoints = sorted((tmp_path / "checkpoints" / "test").glob("update_*.pt"))
+    straight = load_checkpoint(checkpoints[-1])
+    resumed_result = hierarchical.main(["--resume", str(checkpoints[0]), "--no-progress"])
+    resumed = load_checkpoint(sorted((tmp_path / "checkpoints" / "test").glob("update_*.pt"))[-1])
+    assert resumed_result.updates == straight["loop"]["updates"]
+    for level in ("low_engine", "high_engine"):
+        for name, tensor in straight["agent"][level]["modules"].items():
+            torch.testing.assert_close(resumed["agent"][level]["modules"][name], tensor, rtol=0, atol=0)
+    assert resumed["loop"]["evaluations"] == straight["loop"]["evaluations"]
+
+
+def test_gif_of_a_greedy_episode_on_request(tmp_path, one_thread):
+    gif = tmp_path / "episode.gif"
+    hierarchical.main(_args(tmp_path, "--total-steps", "600", "--eval-every", "0", "--gif", str(gif)))
+    assert gif.stat().st_size > 0
+
+
+def test_trainers_explain_every_option():
+    for trainer in (ind_hdqn, hcom, hqmix, low_level_only):
+        with pytest.raises(SystemExit):
+            trainer.main(["--help"])
+    with pytest.raises(ValueError, match="option_len"):
+        hierarchical.option_len_of(parse_config(hierarchical.Config, ["--option-len", "-1"]))
+    assert hierarchical.option_len_of(parse_config(hierarchical.Config, ["--env-kwargs", '{"layout": "coordination"}'])) == 15
+
+
+def _benchmark():
+    spec = importlib.util.spec_from_file_location("reproduce_tang2018", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["room", "ring", "coordination"])
+def test_ind_hdqn_reaches_the_published_thresholds(task, tmp_path, one_thread):
+    benchmark = _benchmark()
+    args = benchmark.parse_args(["--log-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "ckpt")])
+    runs = [benchmark.run_one("trash", task, "ind_hdqn", "", seed, args) for seed in range(3)]
+    threshold, max_length = benchmark.TASKS[task].threshold, benchmark.TASKS[task].max_length
+    assert np.mean([run.eval["return"] for run in runs]) >= threshold
+    assert np.mean([run.eval["length"] for run in runs]) <= max_length

@@ -1,0 +1,32 @@
+"""hQmix (Tang et al., 2018): the agents' high-level values over goals mixed by a monotonic
+QMIX network whose weights come from hypernetworks on the global state, trained on
+ACER's time-consistent joint rows, over a shared goal-conditioned low level.
+
+    python trainers/hqmix.py                                   # room, a few minutes on a CPU
+    python trainers/hqmix.py --env basketball_defense_v0 --env-kwargs '{}'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hmarl.core import option
+from hmarl.hier import HIGH_LEVEL_HELP, HIGH_LEVELS
+from hmarl.trainers import hierarchical
+from hmarl.training import TrainResult
+
+
+@dataclass
+class Config(hierarchical.Config):
+    """Train hQmix; the defaults learn trash collection's room on a laptop CPU in minutes."""
+
+    high_level: str = option("qmix", HIGH_LEVEL_HELP, choices=HIGH_LEVELS)
+
+
+def main(argv: Sequence[str] | None = None) -> TrainResult:
+    return hierarchical.main(argv, Config, "hqmix")
+
+
+if __name__ == "__main__":
+    main()
