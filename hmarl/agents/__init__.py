@@ -2,5 +2,6 @@
 
 from hmarl.agents.ae_dqn import AEDQN, AEDQNConfig, LinearEliminationBandit
 from hmarl.agents.dqn import DQN, DQNConfig
+from hmarl.agents.sac_n import SACN, SACNConfig
 
-__all__ = ["AEDQN", "DQN", "AEDQNConfig", "DQNConfig", "LinearEliminationBandit"]
+__all__ = ["AEDQN", "DQN", "SACN", "AEDQNConfig", "DQNConfig", "LinearEliminationBandit", "SACNConfig"]

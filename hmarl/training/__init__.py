@@ -19,6 +19,7 @@ from hmarl.training.loop import (
     to_tensors,
     train,
 )
+from hmarl.training.offline import OfflineAgent, OfflineResult, OfflineRunConfig, train_offline
 
 __all__ = [
     "Agent",
@@ -28,6 +29,9 @@ __all__ = [
     "EnvSpec",
     "GymVectorEnv",
     "LoopState",
+    "OfflineAgent",
+    "OfflineResult",
+    "OfflineRunConfig",
     "RunConfig",
     "RunLogger",
     "TrainResult",
@@ -41,4 +45,5 @@ __all__ = [
     "resolve_device",
     "to_tensors",
     "train",
+    "train_offline",
 ]
