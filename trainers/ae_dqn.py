@@ -14,6 +14,7 @@ import torch
 
 from hmarl.agents.ae_dqn import AEDQN, AEDQNConfig
 from hmarl.core import option
+from hmarl.trainers import dqn
 from hmarl.training import Budget, EnvSpec, RunConfig, TrainResult, parse_config, train
 
 SMALL_TRASH_TASK = {
@@ -40,16 +41,7 @@ class Config(RunConfig, AEDQNConfig):
 
 
 def make_agent(config: Config, spec: EnvSpec, budget: Budget, device: torch.device) -> AEDQN:
-    return AEDQN(
-        config,
-        obs_dim=spec.obs_dim,
-        n_actions=spec.n_actions,
-        num_streams=spec.num_envs * spec.n_agents,
-        total_steps=budget.total_steps,
-        total_updates=budget.total_updates,
-        device=device,
-        seed=config.seed,
-    )
+    return dqn.make_agent(config, spec, budget, device, agent_cls=AEDQN)
 
 
 def main(argv: Sequence[str] | None = None) -> TrainResult:

@@ -30,8 +30,11 @@ class Config(RunConfig, DQNConfig):
     epsilon_end: float = option(0.02, "exploration rate after the decay")
 
 
-def make_agent(config: Config, spec: EnvSpec, budget: Budget, device: torch.device) -> DQN:
-    return DQN(
+def make_agent(
+    config: DQNConfig, spec: EnvSpec, budget: Budget, device: torch.device, agent_cls: type[DQN] = DQN
+) -> DQN:
+    """A DQN-family agent (``agent_cls``) sized for ``spec``; one replay stream per copy and agent."""
+    return agent_cls(
         config,
         obs_dim=spec.obs_dim,
         n_actions=spec.n_actions,
