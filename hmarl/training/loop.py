@@ -305,17 +305,38 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
+def resume_config(config: ConfigT) -> tuple[ConfigT, dict[str, Any] | None]:
+    """The configuration to run and the checkpoint to continue from, if ``config.resume``
+    names one: a resumed run keeps its stored configuration."""
+    if not config.resume:
+        return config, None
+    checkpoint = load_checkpoint(config.resume)
+    stored = type(config)(**checkpoint["config"])
+    return dataclasses.replace(stored, resume=config.resume, progress=config.progress), checkpoint
+
+
+def with_run_name(config: ConfigT, algorithm: str, subject: str) -> ConfigT:
+    """``config`` with a run name: its own, or one made of the algorithm, subject, seed and time."""
+    if config.run_name:
+        return config
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return dataclasses.replace(config, run_name=f"{algorithm}_{subject}_seed{config.seed}_{stamp}")
+
+
+def update_or_stop(agent: Any, save_checkpoint: Callable[[], Path]) -> Mapping[str, Any]:
+    """One update; a non-finite loss stops the run with a checkpoint to inspect or resume."""
+    try:
+        return agent.update()
+    except NonFiniteLossError as error:
+        path = save_checkpoint()
+        raise NonFiniteLossError(f"{error}; the run stopped, checkpoint: {path}") from error
+
+
 def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainResult:
     """Train the agent that ``make_agent`` builds, as ``config`` says; see :class:`RunConfig`."""
-    checkpoint = None
-    if config.resume:
-        checkpoint = load_checkpoint(config.resume)
-        stored = type(config)(**checkpoint["config"])
-        config = dataclasses.replace(stored, resume=config.resume, progress=config.progress)
+    config, checkpoint = resume_config(config)
     _validate(config)
-    if not config.run_name:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        config = dataclasses.replace(config, run_name=f"{algorithm}_{config.env}_seed{config.seed}_{stamp}")
+    config = with_run_name(config, algorithm, config.env)
     device = resolve_device(config.device)
     seed_everything(config.seed)
     env = make_vector_env(config.env, config.num_envs, config.env_kwargs)
@@ -368,11 +389,7 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
             checkpoint_due = False
             if learning and agent.can_update():
                 for _ in range(config.updates_per_round):
-                    try:
-                        metrics = agent.update()
-                    except NonFiniteLossError as error:
-                        path = save_checkpoint()
-                        raise NonFiniteLossError(f"{error}; the run stopped, checkpoint: {path}") from error
+                    metrics = update_or_stop(agent, save_checkpoint)
                     state.updates += 1
                     if state.updates % config.log_every == 0:
                         logger.scalars("train", metrics, state.global_step)

@@ -21,7 +21,7 @@ from typing import Any, Protocol, TypeVar
 import torch
 from tqdm import tqdm
 
-from hmarl.core import NonFiniteLossError, option
+from hmarl.core import option
 from hmarl.data import OfflineDataset, load_dataset, normalized_score
 from hmarl.data.offline import REF_MAX_KEY, REF_MIN_KEY
 from hmarl.training.envs import make_vector_env
@@ -33,9 +33,11 @@ from hmarl.training.loop import (
     _rng_state,
     _set_rng_state,
     evaluate,
-    load_checkpoint,
     resolve_device,
+    resume_config,
     seed_everything,
+    update_or_stop,
+    with_run_name,
 )
 
 ConfigT = TypeVar("ConfigT", bound="OfflineRunConfig")
@@ -150,18 +152,11 @@ def _evaluation_env(config: OfflineRunConfig, dataset: OfflineDataset) -> tuple[
 
 def train_offline(config: ConfigT, make_agent: OfflineAgentFactory, algorithm: str) -> OfflineResult:
     """Train the agent ``make_agent`` builds on ``config.dataset``; see :class:`OfflineRunConfig`."""
-    checkpoint = None
-    if config.resume:
-        checkpoint = load_checkpoint(config.resume)
-        stored = type(config)(**checkpoint["config"])
-        config = dataclasses.replace(stored, resume=config.resume, progress=config.progress)
+    config, checkpoint = resume_config(config)
     _validate(config)
     dataset = load_dataset(config.dataset)
     env_id, env_kwargs = _evaluation_env(config, dataset)
-    if not config.run_name:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        name = f"{algorithm}_{Path(config.dataset).stem}_seed{config.seed}_{stamp}"
-        config = dataclasses.replace(config, run_name=name)
+    config = with_run_name(config, algorithm, Path(config.dataset).stem)
     device = resolve_device(config.device)
     seed_everything(config.seed)
     eval_env = make_vector_env(env_id, config.eval_episodes, env_kwargs)
@@ -208,11 +203,7 @@ def train_offline(config: ConfigT, make_agent: OfflineAgentFactory, algorithm: s
     try:
         while state.updates < config.total_updates:
             update_started = time.perf_counter()
-            try:
-                metrics = agent.update()
-            except NonFiniteLossError as error:
-                path = save_checkpoint()
-                raise NonFiniteLossError(f"{error}; the run stopped, checkpoint: {path}") from error
+            metrics = update_or_stop(agent, save_checkpoint)
             state.updates += 1
             if state.updates % config.log_every == 0:
                 logger.scalars("train", metrics, state.updates)
