@@ -61,6 +61,9 @@ def check_actions(actions: Any, shape: tuple[int, ...], n_actions: int) -> np.nd
     return array.astype(np.int64, copy=False)
 
 
+_FAST_INTS = (int, np.int64)
+
+
 class BatchedCore(abc.ABC):
     """The rules of one environment for ``num_envs`` independent copies.
 
@@ -384,9 +387,12 @@ class PettingZooParallelEnv(ParallelEnv):
                 f"missing {missing}, unknown {extra}"
             )
         core = self.core
-        array = check_actions(
-            [[actions[agent] for agent in self.possible_agents]], (1, core.n_agents), core.n_actions
-        )
+        values = [actions[agent] for agent in self.possible_agents]
+        # Fast path for in-range plain/int64 ints; anything else gets the full checks.
+        if all(type(v) in _FAST_INTS and 0 <= v < core.n_actions for v in values):
+            array = np.array([values], dtype=np.int64)
+        else:
+            array = check_actions([values], (1, core.n_agents), core.n_actions)
         rewards, terminated, invalid = core.step_rules(array)
         core.t += 1
         truncated = bool(core.t[0] >= core.max_cycles and not terminated[0])

@@ -322,8 +322,10 @@ class TrashCollectionCore(BatchedCore):
         moving = np.ascontiguousarray(moving_any.T)
         not_self = self._not_self[:, :, None]
         claim = np.where(moving, goal, self._no_claim)
-        contested = (claim[:, None] == claim[None]) & not_self
-        if np.count_nonzero(contested):
+        same = claim[:, None] == claim[None]
+        # Every agent matches itself; more matches than agents means a contested cell.
+        if np.count_nonzero(same) > same.size // self.n_agents:
+            contested = same & not_self
             priority = self.rng.random(self.pos.shape).T
             outranked = contested & (priority[:, None] > priority[None])
             moving &= ~np.logical_or.reduce(outranked, axis=0)
@@ -342,19 +344,20 @@ class TrashCollectionCore(BatchedCore):
         n_cells = self.n_cells
         old = self.pos
         layout_cell = old + self._layout_base
-        target = self._next_flat[layout_cell * 5 + np.minimum(actions, STAY)]
+        # ``take``/``put`` with flat indices skip fancy indexing's per-call setup.
+        target = self._next_flat.take(layout_cell * 5 + np.minimum(actions, STAY))
         new = self._resolve_moves(target)
         board = self.board.reshape(-1)
-        board[old + self._board_base] = 0.0
-        board[new + self._board_base] = 1.0
+        board.put(old + self._board_base, 0.0)
+        board.put(new + self._board_base, 1.0)
         self.pos = new
 
         # Pick and place leave the agent where it stood, so ``old`` is its cell.
         carrying = self.carrying
         holding = carrying >= 0
-        trash_here = self.trash_at[old + self._cell_base]
+        trash_here = self.trash_at.take(old + self._cell_base)
         picked = (actions == PICK) & ~holding & (trash_here >= 0)
-        dump_here = self.tables.place_dump[layout_cell]
+        dump_here = self.tables.place_dump.take(layout_cell)
         placed = (actions == PLACE) & holding & (dump_here >= 0)
         if np.count_nonzero(picked):
             env, agent = np.nonzero(picked)
@@ -391,16 +394,16 @@ class TrashCollectionCore(BatchedCore):
         # The board's agents channel holds everyone: move each agent to its "self" channel.
         row = self._obs_base[: len(board)] + pos
         flat = obs.reshape(-1)
-        flat[row + SELF_CHANNEL * n_cells] = 1.0
-        flat[row + AGENTS_CHANNEL * n_cells] = 0.0
+        flat.put(row + SELF_CHANNEL * n_cells, 1.0)
+        flat.put(row + AGENTS_CHANNEL * n_cells, 0.0)
         return obs
 
     def action_masks(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
         pos = self.pos[idx]
         holding = self.carrying[idx] >= 0
-        on_trash = self.trash_at[pos + self._cell_base[idx]] >= 0
+        on_trash = self.trash_at.take(pos + self._cell_base[idx]) >= 0
         situation = (pos + self._layout_base[idx]) * 4 + 2 * holding + on_trash
-        mask = self.tables.action_mask[situation]
+        mask = self.tables.action_mask.take(situation, axis=0)
         if self.extra_actions == 0:
             return mask
         padded = np.zeros((len(pos), self.n_agents, self.n_actions), dtype=np.int8)
