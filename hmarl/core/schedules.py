@@ -50,13 +50,13 @@ class ConstantSchedule:
         self.lr = lr
 
     def step(self, loss: float) -> None:
-        pass
+        """A constant rate ignores the loss."""
 
     def state_dict(self) -> dict[str, Any]:
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        pass
+        """A constant rate has no state to restore."""
 
 
 class CosineSchedule:
