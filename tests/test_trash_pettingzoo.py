@@ -17,6 +17,8 @@ from pettingzoo.test import (
     state_test,
 )
 
+from env_checks import assert_deterministic, assert_faces_agree, finished_episodes, seeded_rollout
+
 from hmarl.envs import trash_collection_v0
 
 LAYOUTS = {
@@ -68,70 +70,17 @@ def test_state_test(layout_kwargs):
     )
 
 
-def rollout(env, seed: int, steps: int, action_seed: int) -> list:
-    """Everything the parallel face returns over ``steps`` steps with seeded masked actions."""
-    rng = np.random.default_rng(action_seed)
-    observations, infos = env.reset(seed=seed)
-    record = [observations, infos, env.state()]
-    for _ in range(steps):
-        if not env.agents:
-            observations, infos = env.reset()
-            record += [observations, infos]
-        actions = {
-            agent: int(rng.choice(np.flatnonzero(observations[agent]["action_mask"])))
-            for agent in env.agents
-        }
-        observations, *rest = env.step(actions)
-        record += [actions, observations, *rest, env.state()]
-    return record
-
-
 def test_multi_step_determinism(layout_kwargs):
-    first = rollout(trash_collection_v0.parallel_env(**layout_kwargs), 7, 250, 1)
-    second = rollout(trash_collection_v0.parallel_env(**layout_kwargs), 7, 250, 1)
-    assert len(first) == len(second)
-    for one, two in zip(first, second):
-        assert data_equivalence(one, two)
-    other_seed = rollout(trash_collection_v0.parallel_env(**layout_kwargs), 8, 250, 1)
+    make_env = functools.partial(trash_collection_v0.parallel_env, **layout_kwargs)
+    first = assert_deterministic(make_env, 250)
+    assert finished_episodes(first) >= 2
     if layout_kwargs.get("layout") == "random":
-        assert not data_equivalence(first, other_seed)
+        assert not data_equivalence(first, seeded_rollout(make_env(), 8, 250, 1))
 
 
 def test_faces_give_identical_trajectories(layout_kwargs):
     """The PettingZoo face and the batched face (one copy) step the same core rules."""
-    parallel = trash_collection_v0.parallel_env(**layout_kwargs)
-    vector = trash_collection_v0.vector_env(num_envs=1, **layout_kwargs)
-    rng = np.random.default_rng(0)
-    observations, _ = parallel.reset(seed=11)
-    batch, _ = vector.reset(seed=11)
-    agents = parallel.possible_agents
-    episodes = 0
-    for _ in range(300):
-        for i, agent in enumerate(agents):
-            np.testing.assert_array_equal(observations[agent]["observation"], batch["observation"][0, i])
-            np.testing.assert_array_equal(observations[agent]["action_mask"], batch["action_mask"][0, i])
-        np.testing.assert_array_equal(parallel.state(), batch["state"][0])
-        # Unmasked actions: blocked moves and contested cells are part of what is compared.
-        actions = rng.integers(0, vector.n_actions, (1, len(agents)))
-        observations, rewards, terminations, truncations, infos = parallel.step(
-            {agent: actions[0, i] for i, agent in enumerate(agents)}
-        )
-        batch, batch_rewards, batch_terminated, batch_truncated, batch_infos = vector.step(actions)
-        for i, agent in enumerate(agents):
-            assert rewards[agent] == batch_rewards[0, i]
-            assert infos[agent]["invalid_action"] == batch_infos["invalid_action"][0, i]
-        assert terminations[agents[0]] == batch_terminated[0]
-        assert truncations[agents[0]] == batch_truncated[0]
-        if batch_terminated[0] or batch_truncated[0]:
-            episodes += 1
-            for key in ("trash_collected", "success", "episode_length"):
-                assert infos[agents[0]][key] == batch_infos[key][0]
-            for i, agent in enumerate(agents):
-                np.testing.assert_array_equal(
-                    observations[agent]["observation"], batch_infos["final_observation"][0, i]
-                )
-            observations, _ = parallel.reset()
-    assert episodes >= 2
+    assert assert_faces_agree(trash_collection_v0, layout_kwargs, 300, masked_actions=False) >= 2
 
 
 def test_spaces_and_metadata():
