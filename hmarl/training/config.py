@@ -22,23 +22,13 @@ ConfigT = TypeVar("ConfigT")
 
 
 @dataclass
-class RunConfig:
-    """What every trainer's loop needs: environment, budget, evaluation, logging, checkpoints."""
+class CommonRunConfig:
+    """What every training loop, online or offline, needs: name, seed, device, logging
+    and checkpoints."""
 
     run_name: str = option("", "name of the run: TensorBoard logs go to <log-dir>/<run-name> (default: derived)")
-    env: str = option("CartPole-v1", "environment: an hmarl.envs module (e.g. trash_collection_v0) or a gymnasium id")
-    env_kwargs: dict = option({}, 'keyword arguments of the environment as JSON, e.g. \'{"layout": "room"}\'')
-    num_envs: int = option(8, "environment copies stepped together")
-    total_steps: int = option(100_000, "environment steps to train for (summed over copies)")
-    learning_starts: int = option(1_000, "environment steps before the first update")
-    train_every: int = option(1, "vector steps between rounds of updates")
-    updates_per_round: int = option(1, "updates in each round")
     seed: int = option(0, "seed of every random stream (torch, numpy, environment)")
     device: str = option("auto", "torch device: auto (CUDA when present), cpu, cuda, cuda:1, ...")
-    eval_every: int = option(10_000, "environment steps between greedy evaluations (0 disables)")
-    eval_episodes: int = option(20, "episodes per greedy evaluation")
-    target_metric: str = option("return", "evaluation metric compared with --target-value (return, success, ...)")
-    target_value: float = option(float("nan"), "report the first step at which the metric reaches this (nan: none)")
     stop_at_target: bool = option(False, "stop training once --target-value is reached")
     log_dir: str = option("runs", "TensorBoard root directory")
     log_every: int = option(100, "updates between logged training metrics")
@@ -47,6 +37,24 @@ class RunConfig:
     keep_checkpoints: int = option(2, "most recent checkpoints kept on disk (0 keeps all)")
     resume: str = option("", "continue the run saved in this checkpoint file (its configuration is used)")
     progress: bool = option(True, "show a progress bar")
+
+
+@dataclass
+class RunConfig(CommonRunConfig):
+    """What every online trainer's loop needs: environment, budget and evaluation, besides
+    the common options."""
+
+    env: str = option("CartPole-v1", "environment: an hmarl.envs module (e.g. trash_collection_v0) or a gymnasium id")
+    env_kwargs: dict = option({}, 'keyword arguments of the environment as JSON, e.g. \'{"layout": "room"}\'')
+    num_envs: int = option(8, "environment copies stepped together")
+    total_steps: int = option(100_000, "environment steps to train for (summed over copies)")
+    learning_starts: int = option(1_000, "environment steps before the first update")
+    train_every: int = option(1, "vector steps between rounds of updates")
+    updates_per_round: int = option(1, "updates in each round")
+    eval_every: int = option(10_000, "environment steps between greedy evaluations (0 disables)")
+    eval_episodes: int = option(20, "episodes per greedy evaluation")
+    target_metric: str = option("return", "evaluation metric compared with --target-value (return, success, ...)")
+    target_value: float = option(float("nan"), "report the first step at which the metric reaches this (nan: none)")
 
 
 def _field_type(field: dataclasses.Field, hints: dict[str, Any]) -> Any:

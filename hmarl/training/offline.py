@@ -24,6 +24,7 @@ from tqdm import tqdm
 from hmarl.core import option
 from hmarl.data import OfflineDataset, load_dataset, normalized_score
 from hmarl.data.offline import REF_MAX_KEY, REF_MIN_KEY
+from hmarl.training.config import CommonRunConfig
 from hmarl.training.envs import make_vector_env
 from hmarl.training.logger import RunLogger
 from hmarl.training.loop import (
@@ -59,32 +60,22 @@ OfflineAgentFactory = Callable[[Any, OfflineDataset, EnvSpec, torch.device], Off
 
 
 @dataclass
-class OfflineRunConfig:
-    """What every offline trainer's loop needs: dataset, budget, evaluation, logging, checkpoints."""
+class OfflineRunConfig(CommonRunConfig):
+    """What every offline trainer's loop needs: dataset, budget and evaluation, besides the
+    common options."""
 
-    run_name: str = option("", "name of the run: TensorBoard logs go to <log-dir>/<run-name> (default: derived)")
     dataset: str = option("", "D4RL-layout dataset file to learn from (.hdf5, .h5 or .npz)")
     env: str = option("", "gymnasium id to evaluate in (default: the dataset's env_id metadata)")
     env_kwargs: dict = option({}, "keyword arguments of the environment as JSON (default: the dataset's)")
     total_updates: int = option(20_000, "gradient updates to train for")
-    seed: int = option(0, "seed of every random stream (torch, numpy, environment)")
-    device: str = option("auto", "torch device: auto (CUDA when present), cpu, cuda, cuda:1, ...")
     eval_every: int = option(2_000, "updates between greedy evaluations (0: only the final one)")
     eval_episodes: int = option(10, "episodes per greedy evaluation")
     target_value: float = option(
         float("nan"), "report the first update and training time at which the normalised score reaches this"
     )
-    stop_at_target: bool = option(False, "stop training once --target-value is reached")
     max_train_seconds: float = option(
         0.0, "stop once the updates have taken this long, evaluation excluded (0: no limit)"
     )
-    log_dir: str = option("runs", "TensorBoard root directory")
-    log_every: int = option(100, "updates between logged training metrics")
-    checkpoint_dir: str = option("checkpoints", "checkpoints go to <checkpoint-dir>/<run-name>/")
-    checkpoint_every: int = option(10_000, "updates between checkpoints (0: only the final one)")
-    keep_checkpoints: int = option(2, "most recent checkpoints kept on disk (0 keeps all)")
-    resume: str = option("", "continue the run saved in this checkpoint file (its configuration is used)")
-    progress: bool = option(True, "show a progress bar")
 
 
 @dataclass
