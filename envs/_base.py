@@ -80,6 +80,9 @@ class BatchedCore(abc.ABC):
     render_fps: int = 10
     #: Episode statistics reported in infos at episode end, e.g. ``("success",)``.
     episode_stat_names: tuple[str, ...] = ()
+    #: ``(channels, height, width)`` when an observation starts with a channel-major
+    #: image of the grid (its other entries follow, flat); ``None`` otherwise.
+    observation_grid: tuple[int, int, int] | None = None
 
     n_agents: int
     n_actions: int
@@ -221,6 +224,7 @@ class VectorEnv:
     goal_dim = property(lambda self: self.core.goal_dim)
     goal_names = property(lambda self: list(self.core.goal_names))
     max_cycles = property(lambda self: self.core.max_cycles)
+    observation_grid = property(lambda self: self.core.observation_grid)
     possible_agents = property(
         lambda self: [f"{self.core.agent_prefix}_{i}" for i in range(self.core.n_agents)]
     )

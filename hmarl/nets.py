@@ -1,6 +1,7 @@
 """Network building blocks shared by the algorithms: MLP trunks, Q heads, dueling, and
 the hierarchical learners' networks:
 
+* :class:`GridNetwork` - convolutions pooled over the cells of a grid observation.
 * :class:`GoalConditionedQ` - a low level: Q over primitives from an observation, a
   goal encoding and the agent's id, with an optional action-elimination head; one
   network for all agents, or one per agent run together as a vectorised ensemble.
@@ -69,6 +70,56 @@ class QNetwork(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.head(self.trunk(obs))
+
+
+class GridNetwork(nn.Module):
+    """Outputs from an observation that starts with a grid image, via convolutions.
+
+    The first ``channels * height * width`` entries of the observation are read as a
+    channel-major image, given one more channel that is 1 on the grid (so the zero
+    padding marks its edge), and passed through 3x3 convolutions. Each feature map is
+    max- and mean-pooled over the cells, so a local pattern (an agent standing on an
+    item, next to a wall) gives the same feature wherever on the grid it occurs; the
+    pooled features and the observation's flat remainder feed an MLP trunk.
+    ``features`` - the input of the linear head - are the trunk's output followed by
+    the flat remainder again: a value of those entries never seen before (say, an
+    agent carrying an item) then lies in a direction of feature space that no
+    statistic over earlier features has covered.
+    """
+
+    def __init__(self, obs_dim: int, n_outputs: int, grid: Sequence[int], channels: Sequence[int],
+                 hidden_sizes: Sequence[int]) -> None:
+        super().__init__()
+        if len(grid) != 3 or min(grid) < 1:
+            raise ValueError(f"grid must be (channels, height, width) of positive sizes, got {tuple(grid)}")
+        if not channels:
+            raise ValueError("channels must name at least one convolution")
+        self.grid = tuple(int(size) for size in grid)
+        self.grid_dim = self.grid[0] * self.grid[1] * self.grid[2]
+        if self.grid_dim > obs_dim:
+            raise ValueError(f"grid {self.grid} holds {self.grid_dim} entries, more than obs_dim={obs_dim}")
+        layers: list[nn.Module] = []
+        for fan_in, fan_out in zip([self.grid[0] + 1, *channels[:-1]], channels):
+            layers += [nn.Conv2d(fan_in, fan_out, 3, padding=1), nn.ReLU()]
+        self.convolutions = nn.Sequential(*layers)
+        flat_dim = obs_dim - self.grid_dim
+        self.trunk = trunk(2 * channels[-1] + flat_dim, hidden_sizes)
+        self.head = nn.Linear((hidden_sizes[-1] + flat_dim) if hidden_sizes else 2 * channels[-1] + flat_dim,
+                              n_outputs)
+
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        batch = obs.shape[:-1]
+        flat = obs.reshape(-1, obs.shape[-1])
+        image = flat[:, : self.grid_dim].reshape(-1, *self.grid)
+        on_grid = torch.ones_like(image[:, :1])
+        maps = self.convolutions(torch.cat([image, on_grid], 1)).flatten(2)
+        rest = flat[:, self.grid_dim :]
+        pooled = torch.cat([maps.amax(2), maps.mean(2), rest], 1)
+        features = torch.cat([self.trunk(pooled), rest], 1) if len(self.trunk) else pooled
+        return features.reshape(*batch, -1)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(obs))
 
 
 def _with_agent_ids(obs: torch.Tensor) -> torch.Tensor:

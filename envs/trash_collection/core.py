@@ -27,7 +27,8 @@ Agents walk a grid, pick up trash and place it into dumps. Conventions:
   actions may still be taken (they do nothing and are reported invalid).
 * **Observation** of agent ``i``: five ``height x width`` channels, flattened
   channel-major in cell order - self, other agents, trash on the floor, dumps,
-  walls - then 1.0 if agent ``i`` carries trash. ``obs_dim = 5 * cells + 1``.
+  walls - then 1.0 if agent ``i`` carries trash. ``obs_dim = 5 * cells + 1``;
+  ``observation_grid = (5, height, width)`` for convolutional networks.
 * **State**: one position channel per agent, trash, dumps, walls, each agent's
   carrying flag, and the fraction of the episode left.
   ``state_dim = (n_agents + 3) * cells + n_agents + 1``.
@@ -175,6 +176,7 @@ class TrashCollectionCore(BatchedCore):
         n_cells = self.n_cells = self.width * self.height
         self.n_actions = len(ACTION_NAMES) + self.extra_actions
         self.obs_dim = 5 * n_cells + 1
+        self.observation_grid = (5, self.height, self.width)
         self.state_dim = (self.n_agents + 3) * n_cells + self.n_agents + 1
         self.goal_names = (
             [f"goto_dump_{d}" for d in range(self.n_dumps)]

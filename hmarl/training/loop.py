@@ -79,13 +79,17 @@ class EnvSpec:
     state_dim: int
     action_low: tuple[float, ...] = ()
     action_high: tuple[float, ...] = ()
+    #: ``(channels, height, width)`` of the grid image an observation starts with, if any.
+    obs_grid: tuple[int, ...] = ()
 
     @classmethod
     def of(cls, env: BatchedEnv) -> EnvSpec:
-        """The spec of ``env``; only continuous-action environments have ``action_low``."""
+        """The spec of ``env``; only continuous-action environments have ``action_low``,
+        only grid worlds have ``obs_grid``."""
         return cls(
             env.num_envs, env.n_agents, env.n_actions, env.obs_dim, env.state_dim,
             getattr(env, "action_low", ()), getattr(env, "action_high", ()),
+            tuple(getattr(env, "observation_grid", None) or ()),
         )
 
 
