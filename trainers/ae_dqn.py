@@ -30,7 +30,7 @@ class Config(RunConfig, AEDQNConfig):
 
     env: str = option("trash_collection_v0", "environment: an hmarl.envs module or a gymnasium id")
     env_kwargs: dict = option(SMALL_TRASH_TASK, "keyword arguments of the environment as JSON")
-    total_steps: int = option(100_000, "environment steps to train for (summed over copies)")
+    total_steps: int = option(300_000, "environment steps to train for (summed over copies)")
     target_metric: str = option("success", "evaluation metric compared with --target-value (return, success, ...)")
     target_value: float = option(0.9, "report the first step at which the metric reaches this (nan: none)")
     num_envs: int = option(16, "environment copies stepped together")
@@ -41,7 +41,7 @@ class Config(RunConfig, AEDQNConfig):
 
 
 def make_agent(config: Config, spec: EnvSpec, budget: Budget, device: torch.device) -> AEDQN:
-    return dqn.make_agent(config, spec, budget, device, agent_cls=AEDQN)
+    return dqn.make_agent(config, spec, budget, device, agent_cls=AEDQN, obs_grid=spec.obs_grid)
 
 
 def main(argv: Sequence[str] | None = None) -> TrainResult:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -31,9 +32,11 @@ class Config(RunConfig, DQNConfig):
 
 
 def make_agent(
-    config: DQNConfig, spec: EnvSpec, budget: Budget, device: torch.device, agent_cls: type[DQN] = DQN
+    config: DQNConfig, spec: EnvSpec, budget: Budget, device: torch.device, agent_cls: type[DQN] = DQN,
+    **agent_kwargs: Any,
 ) -> DQN:
-    """A DQN-family agent (``agent_cls``) sized for ``spec``; one replay stream per copy and agent."""
+    """A DQN-family agent (``agent_cls``) sized for ``spec``; one replay stream per copy and agent.
+    ``agent_kwargs`` go to ``agent_cls`` as well."""
     return agent_cls(
         config,
         obs_dim=spec.obs_dim,
@@ -43,6 +46,7 @@ def make_agent(
         total_updates=budget.total_updates,
         device=device,
         seed=config.seed,
+        **agent_kwargs,
     )
 
 
