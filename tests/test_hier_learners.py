@@ -137,6 +137,8 @@ def test_bad_configuration_is_named():
         _agent(high_level="telepathy")
     with pytest.raises(ValueError, match="low_buffer_size"):
         HierarchicalAgent(HierConfig(batch_size=32, low_buffer_size=16), SPEC, 5, 10)
+    with pytest.raises(ValueError, match="low_updates"):
+        _agent(low_updates=0)
     with pytest.raises(RuntimeError, match="attach_env"):
         _agent().act({"observation": torch.zeros(2, 2, 3)}, 0)
 
