@@ -44,9 +44,17 @@ def _args(tmp_path, *extra: str) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("trainer", [ind_hdqn, hcom, hqmix], ids=["ind_hdqn", "hcom", "hqmix"])
-def test_short_run_learns_the_small_layout(trainer, tmp_path, one_thread):
-    result = trainer.main(_args(tmp_path))
+# hQmix's defaults are set for room; on this 12,000-step run they reached 0.5 at best
+# (seeds 0-2), so its short run keeps the settings under which it learns here: a wider
+# mixer, rarer target copies, one low-level update per update and the sqrt rule.
+HQMIX_SMALL = ("--mixer-embed", "32", "--target-update-period", "25", "--low-updates", "1", "--lr-scaling", "sqrt")
+
+
+@pytest.mark.parametrize(
+    ("trainer", "extra"), [(ind_hdqn, ()), (hcom, ()), (hqmix, HQMIX_SMALL)], ids=["ind_hdqn", "hcom", "hqmix"]
+)
+def test_short_run_learns_the_small_layout(trainer, extra, tmp_path, one_thread):
+    result = trainer.main(_args(tmp_path, *extra))
     best = max(metrics["return"] for _, metrics in result.evaluations)
     assert best >= 0.75, f"greedy reward sum {best} (optimum 1.0, random primitives ~0)"
 
@@ -116,7 +124,10 @@ def _benchmark():
 @pytest.mark.parametrize("task", ["room", "ring", "coordination"])
 def test_ind_hdqn_reaches_the_published_thresholds(task, tmp_path, one_thread):
     benchmark = _benchmark()
-    args = benchmark.parse_args(["--log-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "ckpt")])
+    # The whole budget: the final greedy evaluation must meet both the reward sum and the length.
+    args = benchmark.parse_args([
+        "--log-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "ckpt"), "--no-stop-at-target",
+    ])
     runs = [benchmark.run_one("trash", task, "ind_hdqn", "", seed, args) for seed in range(3)]
     threshold, max_length = benchmark.TASKS[task].threshold, benchmark.TASKS[task].max_length
     assert np.mean([run.eval["return"] for run in runs]) >= threshold
