@@ -51,6 +51,7 @@ from typing import Any
 
 import torch
 
+from hmarl.core import scale_lr
 from hmarl.data import OfflineDataset, load_dataset
 from hmarl.trainers import collect, sac_n
 from hmarl.training import OfflineResult
@@ -247,9 +248,10 @@ def dataset_path(args: argparse.Namespace) -> Path:
 
 def describe(dataset: OfflineDataset) -> str:
     meta = dataset.metadata
-    mean_return = float(dataset.episode_returns().mean())
+    returns = dataset.episode_returns()
+    mean_return = float(returns.mean())
     text = (f"{meta.get('env_id', '?')} {meta.get('quality', '?')}: {len(dataset)} transitions, "
-            f"{dataset.episode_returns().size} episodes, mean return {mean_return:.0f} "
+            f"{returns.size} episodes, mean return {mean_return:.0f} "
             f"(normalised {dataset.normalized_score(mean_return):.1f}); "
             f"normalised 0 = uniform random actions ({float(meta['ref_min_score']):.0f}), "
             f"100 = the collecting run's best greedy policy ({float(meta['ref_max_score']):.0f})")
@@ -262,8 +264,7 @@ def describe(dataset: OfflineDataset) -> str:
 def offline_args(args: argparse.Namespace, path: Path, name: str, ensemble: int, batch: int) -> list[str]:
     return [
         "offline", "--dataset", str(path), "--ensemble-size", str(ensemble), "--batch-size", str(batch),
-        "--lr", str(BASE_LR), "--base-batch-size", str(SAC_N_BATCH),
-        "--lr-scaling", "sqrt" if batch != SAC_N_BATCH else "none",
+        "--lr", str(BASE_LR), "--base-batch-size", str(SAC_N_BATCH), "--lr-scaling", "sqrt",
         "--hidden-sizes", *map(str, args.hidden_sizes), "--eval-episodes", str(args.eval_episodes),
         "--seed", str(args.seed), "--device", args.device, "--run-name", name,
         "--log-dir", args.out_dir, "--checkpoint-dir", args.out_dir, "--checkpoint-every", "0", "--no-progress",
@@ -285,8 +286,7 @@ def train(args: argparse.Namespace, path: Path, name: str, ensemble: int, batch:
         *offline_args(args, path, name, ensemble, batch), "--total-updates", str(args.updates),
         "--max-train-seconds", str(args.time_budget), "--eval-every", str(eval_every),
     ])
-    lr = BASE_LR * (math.sqrt(batch / SAC_N_BATCH) if batch != SAC_N_BATCH else 1.0)
-    return Run(name, ensemble, batch, lr, result, timing)
+    return Run(name, ensemble, batch, scale_lr(BASE_LR, batch, SAC_N_BATCH, "sqrt"), result, timing)
 
 
 def time_to_score(runs: list[Run], target: float, how: str) -> list[str]:

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from hmarl.core import NonFiniteLossError
+from hmarl.core import EngineConfig, NonFiniteLossError, redefault
 from hmarl.training import GymVectorEnv, build_parser, load_checkpoint, make_vector_env, parse_config
 from hmarl.trainers import ae_dqn as ae_dqn_trainer
 from hmarl.trainers import dqn as dqn_trainer
+from hmarl.trainers import hqmix as hqmix_trainer
 
 
 @pytest.mark.parametrize("config_cls", [dqn_trainer.Config, ae_dqn_trainer.Config])
@@ -36,6 +37,17 @@ def test_parsed_options_keep_their_types():
         parse_config(dqn_trainer.Config, ["--optimizer", "sgd"])
     with pytest.raises(SystemExit):
         parse_config(dqn_trainer.Config, ["--env-kwargs", "[1, 2]"])
+
+
+def test_a_subclass_changes_an_options_default_and_keeps_its_help_and_choices():
+    field = {f.name: f for f in dataclasses.fields(hqmix_trainer.Config)}["lr_scaling"]
+    base = {f.name: f for f in dataclasses.fields(EngineConfig)}["lr_scaling"]
+    assert field.default == "none" and field.metadata == base.metadata
+    assert parse_config(hqmix_trainer.Config, ["--lr-scaling", "sqrt"]).lr_scaling == "sqrt"
+    with pytest.raises(SystemExit):
+        parse_config(hqmix_trainer.Config, ["--lr-scaling", "cubic"])
+    with pytest.raises(ValueError, match="no option 'learning_rate'"):
+        redefault(EngineConfig, "learning_rate", 1.0)
 
 
 def test_gym_adapter_presents_the_batched_face():

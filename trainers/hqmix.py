@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hmarl.core import option
+from hmarl.core import option, redefault
 from hmarl.hier import HIGH_LEVEL_HELP, HIGH_LEVELS
 from hmarl.trainers import hierarchical
 from hmarl.training import TrainResult
@@ -25,9 +25,7 @@ class Config(hierarchical.Config):
     # The learning rates as tuned at batch 64, not scaled up with the batch: at the sqrt
     # rule's 2.8x the mixed values diverged on room (one seed of three, after reaching
     # the optimum); unscaled, that seed stayed at the optimum to the end.
-    lr_scaling: str = option(
-        "none", "scale lr with batch size: none, sqrt (LB-SAC) or linear", choices=("none", "sqrt", "linear")
-    )
+    lr_scaling: str = redefault(hierarchical.Config, "lr_scaling", "none")
 
 
 def main(argv: Sequence[str] | None = None) -> TrainResult:

@@ -2,7 +2,7 @@
 vectorised ensembles. It knows nothing of environments or of any algorithm: it
 updates parameters from batches, and algorithms provide the losses."""
 
-from hmarl.core.config import check_choice, option
+from hmarl.core.config import check_choice, option, redefault
 from hmarl.core.engine import EngineConfig, NonFiniteLossError, UpdateEngine
 from hmarl.core.ensemble import EnsembleMLP, VectorizedLinear
 from hmarl.core.optim import OPTIMIZERS, AdaMod, make_optimizer
@@ -41,6 +41,7 @@ __all__ = [
     "make_schedule",
     "make_target",
     "option",
+    "redefault",
     "polyak_update",
     "scale_lr",
 ]

@@ -17,6 +17,15 @@ def option(default: Any, help: str, choices: Sequence[Any] | None = None) -> Any
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def redefault(cls: type, name: str, default: Any) -> Any:
+    """The option ``name`` of the dataclass ``cls`` with another default, for a subclass
+    that keeps its help line and choices."""
+    fields = {field.name: field for field in dataclasses.fields(cls)}
+    if name not in fields:
+        raise ValueError(f"{cls.__name__} has no option {name!r}")
+    return option(default, fields[name].metadata["help"], fields[name].metadata.get("choices"))
+
+
 def check_choice(name: str, value: Any, valid: Sequence[Any]) -> None:
     """Raise a ValueError naming ``name`` when ``value`` is not one of ``valid``."""
     if value not in valid:

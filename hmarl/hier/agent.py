@@ -60,7 +60,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hmarl.core import EngineConfig, Field, ReplayBuffer, UpdateEngine, check_choice, option
+from hmarl.core import EngineConfig, Field, ReplayBuffer, UpdateEngine, check_choice, option, redefault
 from hmarl.hier.acer import ACERRecorder
 from hmarl.nets import CommGoalQ, GoalConditionedQ, IndependentGoalQ, QMixer
 from hmarl.hier.options import TERMINATIONS, Options
@@ -135,9 +135,7 @@ class HierConfig(EngineConfig):
     high_level: str = option("independent", HIGH_LEVEL_HELP, choices=HIGH_LEVELS)
     lr: float = option(2.5e-4, "high-level learning rate at --base-batch-size (before --lr-scaling)")
     low_lr: float = option(5e-4, "low-level learning rate at --base-batch-size (before --lr-scaling)")
-    lr_scaling: str = option(
-        "sqrt", "scale lr with batch size: none, sqrt (LB-SAC) or linear", choices=("none", "sqrt", "linear")
-    )
+    lr_scaling: str = redefault(EngineConfig, "lr_scaling", "sqrt")
     batch_size: int = option(512, "transitions per update, at each level")
     base_batch_size: int = option(64, "batch size at which the learning rates were tuned (the original's)")
     target_update_period: int = option(
