@@ -139,3 +139,18 @@ def test_bad_run_options_are_refused_clearly(tmp_path, option, value, message):
     else:
         with pytest.raises(ValueError, match=message):
             dqn_trainer.main(args)
+
+
+def test_the_target_can_also_limit_the_episode_length(tmp_path):
+    """An evaluation counts as reaching the target only when its mean episode length is
+    within --target-max-length as well (CartPole's untrained episodes last 8-60 steps)."""
+    args = short_run_args(tmp_path, total_steps=1_200, checkpoint_every=0) + ["--target-value", "0"]
+    unlimited = dqn_trainer.main(args)
+    assert unlimited.steps_to_target == unlimited.evaluations[0][0]
+    too_short = dqn_trainer.main(args + ["--target-max-length", "1", "--stop-at-target"])
+    assert too_short.steps_to_target is None
+    assert too_short.env_steps == 1_200
+    longest = max(results["length"] for _, results in unlimited.evaluations)
+    within = dqn_trainer.main(args + ["--target-max-length", str(longest), "--stop-at-target"])
+    assert within.steps_to_target is not None
+    assert within.env_steps == within.steps_to_target

@@ -55,6 +55,9 @@ class RunConfig(CommonRunConfig):
     eval_episodes: int = option(20, "episodes per greedy evaluation")
     target_metric: str = option("return", "evaluation metric compared with --target-value (return, success, ...)")
     target_value: float = option(float("nan"), "report the first step at which the metric reaches this (nan: none)")
+    target_max_length: float = option(
+        float("nan"), "the target also needs the evaluation's mean episode length at or below this (nan: no limit)"
+    )
 
 
 def _field_type(field: dataclasses.Field, hints: dict[str, Any]) -> Any:

@@ -454,6 +454,8 @@ def _evaluate_and_record(
     state.evaluations.append((state.global_step, results))
     logger.scalars("eval", results, state.global_step)
     reached = config.target_metric in results and results[config.target_metric] >= config.target_value
+    # A nan limit compares False both ways: only a set limit can rule an evaluation out.
+    reached = reached and not results.get("length", math.nan) > config.target_max_length
     if reached and state.steps_to_target is None:
         state.steps_to_target = state.global_step
 
