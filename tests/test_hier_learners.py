@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from hmarl.core import Field, ReplayBuffer
-from hmarl.envs import trash_collection_v0
+from hmarl.envs import basketball_defense_v0, trash_collection_v0
 from hmarl.hier import HierarchicalAgent, HierConfig, HierSpec
 from hmarl.nets import CommGoalQ, GoalConditionedQ, IndependentGoalQ, QMixer
 from hmarl.training.loop import make_transition, to_tensors
@@ -181,3 +181,41 @@ def test_acting_storing_and_updating_on_trash_collection(high_level, variant):
     first = agent.act_greedy(to_tensors(eval_obs, "cpu"))
     agent.attach_env(eval_env, evaluation=True)
     assert torch.equal(first, agent.act_greedy(to_tensors(eval_obs, "cpu"))), "greedy acting is reproducible"
+
+
+@pytest.mark.parametrize("interrupt", [False, True])
+def test_interruption_gives_a_decision_whenever_a_one_step_goal_is_feasible(interrupt):
+    """Basketball's steal and block are feasible for a few steps at a time: with
+    interruption every navigating agent that could take one decides again, in training
+    and in greedy evaluation alike; without it, agents keep their navigation option."""
+    env = basketball_defense_v0.vector_env(num_envs=8, n_players=3)
+    spec = HierSpec.of(env)
+    config = HierConfig(batch_size=16, high_buffer_size=256, low_buffer_size=256, interrupt=interrupt)
+    agent = HierarchicalAgent(config, spec, option_len=30, total_updates=10)
+    one_step = list(agent.one_step_goals)
+    assert [env.goal_names[g] for g in one_step] == ["steal", "block"]
+    for evaluation in (False, True):
+        agent.attach_env(env, evaluation=evaluation)
+        obs, _ = env.reset(seed=3)
+        chances = kept = 0
+        chance = None
+        for step in range(300):
+            if evaluation:
+                actions = agent.act_greedy(to_tensors(obs, "cpu")).numpy()
+                if chance is not None:  # evaluation ends options lazily, here
+                    kept += int((chance & (agent.eval_options.elapsed > 0)).sum())
+                goals = agent.eval_options.goals.copy()
+            else:
+                actions = agent.act(to_tensors(obs, "cpu"), step).numpy()
+                goals = agent.options.goals.copy()
+            next_obs, rewards, terminated, truncated, infos = env.step(actions)
+            if not evaluation:
+                agent.store(make_transition(obs, actions, rewards, next_obs, terminated, truncated, infos, "cpu"))
+            obs = next_obs
+            navigating = ~np.isin(goals, one_step) & ~(terminated | truncated)[:, None]
+            chance = navigating & env.goal_mask()[..., one_step].any(-1)
+            chances += int(chance.sum())
+            if not evaluation:
+                kept += int((chance & ~agent.options.deciding()).sum())
+        assert chances > 0, "the test never met a feasible steal or block"
+        assert (kept == 0) == interrupt, (evaluation, chances, kept)

@@ -54,6 +54,19 @@ def test_one_step_options_count_as_reached_when_the_action_had_effect():
     np.testing.assert_array_equal(options.actions(np.array([[0, 1]]), np.array([[5, -1]])), [[5, 1]])
 
 
+def test_an_interrupted_option_ends_unreached():
+    options = Options(num_envs=1, n_agents=2, n_goals=4, option_len=10)
+    options.start(np.array([[0, 1]]), options.deciding())
+    outcome = options.advance(
+        np.zeros((1, 2), bool), np.ones((1, 2), bool), np.zeros((1, 2), bool), np.zeros((1, 2), bool),
+        np.array([F]), interrupt=np.array([[T, F]]),
+    )
+    np.testing.assert_array_equal(outcome.ended, [[T, F]])
+    assert not outcome.reached.any()
+    np.testing.assert_array_equal(outcome.duration, [[1, 1]])
+    np.testing.assert_array_equal(options.deciding(), [[T, F]])
+
+
 def test_episode_end_ends_options_without_crediting_reach():
     options = Options(num_envs=1, n_agents=1, n_goals=2, option_len=10)
     options.start(np.array([[1]]), options.deciding())

@@ -162,6 +162,9 @@ class HierConfig(EngineConfig):
     low_shared: bool = option(True, "one low-level network for all agents (agent id as input); off: one per agent")
     low_relabel: bool = option(True, "low level: learn every navigation goal from each step (all-goals updating)")
     elimination: bool = option(False, "low level: learn which primitives have no effect and do not take them")
+    interrupt: bool = option(
+        False, "end a navigation option as soon as a one-step goal (steal, block, pick, place) is feasible"
+    )
     elimination_threshold: float = option(
         0.5, "eliminate a primitive when its predicted no-effect probability exceeds this"
     )
@@ -245,6 +248,7 @@ class HierarchicalAgent:
         # Position of each goal among the navigation goals (one-step goals: 0, never read).
         self.navigation_index = np.zeros(n_goals, dtype=np.int64)
         self.navigation_index[self.navigation_goals] = np.arange(n_navigation)
+        self.one_step_goals = np.setdiff1d(np.arange(n_goals), self.navigation_goals)
         self.low_net = GoalConditionedQ(
             spec.obs_dim, spec.goal_dim, n_agents, len(spec.low_actions), config.low_hidden_sizes,
             shared=config.low_shared, elimination=config.elimination,
@@ -435,7 +439,8 @@ class HierarchicalAgent:
             goals = options.goals
             feasible = np.take_along_axis(env.goal_mask(), goals[..., None], -1)[..., 0]
             no = np.zeros(goals.shape, dtype=bool)
-            options.advance(env.goal_reached(goals), feasible, self.eval_one_step, no, no[:, 0])
+            interrupt = self._interrupt(env.goal_mask(), self.eval_one_step)
+            options.advance(env.goal_reached(goals), feasible, self.eval_one_step, no, no[:, 0], interrupt)
         deciding = options.deciding()
         if deciding.any():
             options.start(self._choose_goals(obs["observation"], env.goal_mask(), 0.0, self.eval_generator), deciding)
@@ -457,7 +462,8 @@ class HierarchicalAgent:
         goal_mask = env.goal_mask()
         feasible = np.take_along_axis(goal_mask, goals[..., None], -1)[..., 0]
         outcome = self.options.advance(
-            env.goal_reached(goals), feasible, pending.one_step, invalid, terminated | truncated
+            env.goal_reached(goals), feasible, pending.one_step, invalid, terminated | truncated,
+            self._interrupt(goal_mask, pending.one_step),
         )
         self._store_low_level(env, transition, pending, terminated, terminated | truncated)
         rows = self.recorder.record(
@@ -469,6 +475,12 @@ class HierarchicalAgent:
             self.high_replay.extend({name: rows[name] for name in self.high_replay.fields})
         finished = outcome.ended & ~pending.one_step
         self.option_stats += (finished.sum(), outcome.duration[finished].sum(), outcome.reached[finished].sum())
+
+    def _interrupt(self, goal_mask: np.ndarray, one_step: np.ndarray) -> np.ndarray | None:
+        """With ``interrupt``: the navigating agents for which a one-step goal is feasible."""
+        if not self.config.interrupt or not self.one_step_goals.size:
+            return None
+        return goal_mask[..., self.one_step_goals].any(-1) & ~one_step
 
     def _store_low_level(
         self, env: OptionsEnv, transition: Tensors, pending: _Pending, terminated: np.ndarray, done: np.ndarray

@@ -7,7 +7,11 @@ pursued by the goal-conditioned low level until it terminates. An option ends wh
 * the goal stops being feasible (``venv.goal_mask`` turns False for it),
 * it has run ``option_len`` steps,
 * it is a one-step option (``venv.goal_primitive`` >= 0: pick, place, steal, block),
-  which issues its primitive directly and ends after that step, or
+  which issues its primitive directly and ends after that step,
+* it is interrupted: with interruption on, a navigation option ends as soon as a
+  one-step goal is feasible for its agent, so that the high level can seize a chance
+  that lasts a few steps (a block during a shooting motion) instead of finding it gone
+  when the option ends (Sutton, Precup & Singh 1999, interrupting options), or
 * the episode ends.
 
 With ``termination="async"`` each agent picks a new goal when its own option ends;
@@ -91,18 +95,22 @@ class Options:
         one_step: np.ndarray,
         invalid_action: np.ndarray,
         episode_done: np.ndarray,
+        interrupt: np.ndarray | None = None,
     ) -> OptionOutcome:
         """Account for one environment step and end the options that terminate.
 
         ``reached`` and ``feasible`` describe each agent's current goal after the step
         (for copies that finished, the environment has already reset them, so their
         reach is not credited); ``one_step`` marks one-step options; ``invalid_action``
-        is the environment's elimination signal; ``episode_done`` is ``(num_envs,)``.
+        is the environment's elimination signal; ``episode_done`` is ``(num_envs,)``;
+        ``interrupt`` marks agents whose navigation option is cut short (not reached).
         """
         self.elapsed += 1
         done = np.broadcast_to(np.asarray(episode_done, dtype=bool)[:, None], self.goals.shape)
         reached = np.where(one_step, ~invalid_action, reached & ~done)
         ended = reached | ~feasible | one_step | done | (self.elapsed >= self.option_len)
+        if interrupt is not None:
+            ended = ended | interrupt
         if self.termination == "sync":
             ended = np.broadcast_to(ended.any(axis=1, keepdims=True), ended.shape)
         intrinsic = np.where(reached, self.reach_bonus, np.float32(0.0)) - self.step_cost
