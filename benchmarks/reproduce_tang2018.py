@@ -156,13 +156,14 @@ def _mean_std(values: Sequence[float]) -> str:
 
 
 def _basketball_rates(metrics: dict[str, float]) -> dict[str, float]:
-    """Stop, miss-shot and block-shot rates and points per possession from the
+    """Stop, miss-shot, block-shot and steal rates and points per possession from the
     evaluation's per-episode means (a stop is any possession without a made shot)."""
     made = metrics.get("shot", math.nan) - metrics.get("miss", math.nan) - metrics.get("block", math.nan)
     return {
         "stop": 1.0 - made,
         "miss": metrics.get("miss", math.nan),
         "block": metrics.get("block", math.nan),
+        "steal": metrics.get("steal", math.nan),
         "points": metrics.get("points_allowed", math.nan),
     }
 
@@ -175,8 +176,11 @@ def print_table(runs: list[Run]) -> None:
         task = TASKS[task_name]
         print(f"\n## {task_name} ({task.env} {json.dumps(task.env_kwargs)}); published: {task.published}")
         if task_name == "basketball":
-            print("| learner | seeds | stop rate | miss-shot rate | block-shot rate | points/possession | env steps | min |")
-            print("|---|---|---|---|---|---|---|---|")
+            print(
+                "| learner | seeds | stop rate | miss-shot rate | block-shot rate | steal rate | points/possession "
+                "| env steps | min |"
+            )
+            print("|---|---|---|---|---|---|---|---|---|")
         else:
             print(
                 f"| learner | seeds | reward sum (>= {task.threshold:g}) | mean steps (<= {task.max_length:g}) | "
@@ -190,7 +194,7 @@ def print_table(runs: list[Run]) -> None:
             column = lambda key: _mean_std([m.eval.get(key, math.nan) for m in members])  # noqa: E731
             if task_name == "basketball":
                 rates = [_basketball_rates(m.eval) for m in members]
-                cells = [_mean_std([r[key] for r in rates]) for key in ("stop", "miss", "block", "points")]
+                cells = [_mean_std([r[key] for r in rates]) for key in ("stop", "miss", "block", "steal", "points")]
                 print(
                     f"| {label} | {len(members)} | {' | '.join(cells)} | "
                     f"{_mean_std([m.env_steps for m in members])} | {_mean_std([m.wall_min for m in members])} |"
