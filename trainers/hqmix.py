@@ -26,7 +26,7 @@ class Config(hierarchical.Config):
     # mixed values diverged on room (one seed of three, after reaching the optimum). The
     # high level's rate is also below the independent learners' 2.5e-4: at that rate on
     # random3 the mixed value rose to 1.6 (above the optimum's 1.5) while greedy play
-    # placed nothing; at 1e-4 it placed 2 of 3 trash by 70,000 steps, and room still
+    # placed nothing; at 1e-4 it placed about 2 of the 3 trash by 70,000 steps, and room still
     # reached the optimum.
     lr_scaling: str = redefault(hierarchical.Config, "lr_scaling", "none")
     lr: float = redefault(hierarchical.Config, "lr", 1e-4)

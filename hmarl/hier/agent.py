@@ -436,10 +436,10 @@ class HierarchicalAgent:
         env = self._require(self.eval_env, True)
         options = self.eval_options
         if self.eval_one_step is not None:
-            goals = options.goals
-            feasible = np.take_along_axis(env.goal_mask(), goals[..., None], -1)[..., 0]
+            goals, goal_mask = options.goals, env.goal_mask()
+            feasible = np.take_along_axis(goal_mask, goals[..., None], -1)[..., 0]
             no = np.zeros(goals.shape, dtype=bool)
-            interrupt = self._interrupt(env.goal_mask(), self.eval_one_step)
+            interrupt = self._interrupt(goal_mask, self.eval_one_step)
             options.advance(env.goal_reached(goals), feasible, self.eval_one_step, no, no[:, 0], interrupt)
         deciding = options.deciding()
         if deciding.any():
