@@ -1,10 +1,7 @@
 """Short seeded learning runs of every hierarchical learner on a small layout, exact
 resume, GIFs; the full reproduction of Tang et al. (2018) is the slow test at the end."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +12,6 @@ from hmarl.trainers import hcom, hierarchical, hqmix, ind_hdqn, low_level_only
 from hmarl.training import load_checkpoint, parse_config, train
 from hmarl.training.loop import to_tensors
 
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "reproduce_tang2018.py"
 # Two agents, each 2 steps from a trash and 4 more from a dump: the optimum collects
 # both (reward sum 1.0) in 8 steps; uniformly random primitives almost never place one
 # within the 20-step limit.
@@ -118,18 +114,9 @@ def test_trainers_explain_every_option():
     assert hierarchical.option_len_of(parse_config(hierarchical.Config, ["--env-kwargs", '{"layout": "coordination"}'])) == 15
 
 
-def _benchmark():
-    spec = importlib.util.spec_from_file_location("reproduce_tang2018", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    # Its dataclasses look their module up while the module executes.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_basketball_table_reads_the_rates_off_the_evaluation(capsys):
+def test_the_basketball_table_reads_the_rates_off_the_evaluation(capsys, benchmark_script):
     """A stop is any possession without a made shot; the table averages over seeds."""
-    benchmark = _benchmark()
+    benchmark = benchmark_script("reproduce_tang2018")
     evals = [
         {"shot": 0.9, "miss": 0.3, "block": 0.1, "steal": 0.05, "points_allowed": 1.0},
         {"shot": 0.8, "miss": 0.3, "block": 0.1, "steal": 0.15, "points_allowed": 0.8},
@@ -145,8 +132,8 @@ def test_the_basketball_table_reads_the_rates_off_the_evaluation(capsys):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ["room", "ring", "coordination"])
-def test_ind_hdqn_reaches_the_published_thresholds(task, tmp_path, one_thread):
-    benchmark = _benchmark()
+def test_ind_hdqn_reaches_the_published_thresholds(task, tmp_path, one_thread, benchmark_script):
+    benchmark = benchmark_script("reproduce_tang2018")
     # The whole budget: the final greedy evaluation must meet both the reward sum and the length.
     args = benchmark.parse_args([
         "--log-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "ckpt"), "--no-stop-at-target",

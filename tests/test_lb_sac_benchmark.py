@@ -3,9 +3,6 @@ and one tiny end-to-end run on a hand-made Pendulum dataset."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -15,18 +12,9 @@ import pytest
 from hmarl.data import OfflineDataset, save_dataset
 from hmarl.training import OfflineResult
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "lb_sac.py"
-
-
 @pytest.fixture(scope="module")
-def lb_sac() -> Iterator[ModuleType]:
-    spec = importlib.util.spec_from_file_location("lb_sac_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    # Its dataclasses look their module up by name while the class bodies run.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+def lb_sac(benchmark_script) -> ModuleType:
+    return benchmark_script("lb_sac")
 
 
 def fake_run(lb_sac: ModuleType, name: str, curve: list[tuple[int, float, float]], untrained: float):
