@@ -54,7 +54,7 @@ import torch
 from hmarl.core import scale_lr
 from hmarl.data import OfflineDataset, load_dataset
 from hmarl.trainers import collect, sac_n
-from hmarl.training import OfflineResult
+from hmarl.training import HelpFormatter, OfflineResult
 
 # (environment, quality) -> (SAC-N ensemble, LB-SAC ensemble), from the official configs.
 REFERENCE_ENSEMBLES: dict[tuple[str, str], tuple[int, int]] = {
@@ -123,10 +123,6 @@ class Run:
     @property
     def best_score(self) -> float:
         return max(score for _, _, score in self.curve())
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows every default and keeps the docstring's commands on their own lines."""
 
 
 def build_parser() -> argparse.ArgumentParser:

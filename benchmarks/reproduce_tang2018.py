@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from hmarl.trainers import dqn, hcom, hierarchical, hqmix, ind_hdqn, low_level_only
-from hmarl.training import TrainResult, parse_config, train
+from hmarl.training import HelpFormatter, TrainResult, parse_config, train
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,8 @@ def _run_args(task: Task, seed: int, args: argparse.Namespace, run_name: str) ->
     return [
         "--env", task.env, "--env-kwargs", json.dumps(task.env_kwargs), "--seed", str(seed),
         "--total-steps", str(total), "--eval-every", str(args.eval_every), "--eval-episodes", str(args.eval_episodes),
-        "--target-value", str(task.threshold), "--target-max-length", str(task.max_length), "--device", args.device, "--no-progress",
+        "--target-value", str(task.threshold), "--target-max-length", str(task.max_length),
+        "--device", args.device, "--no-progress",
         "--stop-at-target" if args.stop_at_target else "--no-stop-at-target",
         "--run-name", run_name, "--log-dir", args.log_dir, "--checkpoint-dir", args.checkpoint_dir,
     ]
@@ -210,7 +211,7 @@ def print_table(runs: list[Run]) -> None:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--suite", nargs="+", default=["quick"], choices=sorted(SUITES), help="which tables to run")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per row (0, 1, ...)")
     parser.add_argument("--first-seed", type=int, default=0, help="seeds run from this one")

@@ -1,7 +1,7 @@
 """What every trainer shares: typed configuration and its CLI, the batched-environment
 rollout loop, greedy evaluation, TensorBoard logging, exact checkpoints, the summary."""
 
-from hmarl.training.config import RunConfig, build_parser, parse_config
+from hmarl.training.config import HelpFormatter, RunConfig, build_parser, parse_config
 from hmarl.training.envs import BatchedEnv, GymVectorEnv, make_vector_env
 from hmarl.training.logger import RunLogger
 from hmarl.training.loop import (
@@ -28,6 +28,7 @@ __all__ = [
     "Budget",
     "EnvSpec",
     "GymVectorEnv",
+    "HelpFormatter",
     "LoopState",
     "OfflineAgent",
     "OfflineResult",

@@ -68,7 +68,7 @@ def _field_type(field: dataclasses.Field, hints: dict[str, Any]) -> Any:
     return hint
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Shows every default and keeps the description's usage examples on their own lines."""
 
 
@@ -76,7 +76,7 @@ def build_parser(config_cls: type, description: str | None = None) -> argparse.A
     """An argparse parser with one ``--option-name`` per field of ``config_cls``."""
     parser = argparse.ArgumentParser(
         description=description or config_cls.__doc__,
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
     )
     hints = typing.get_type_hints(config_cls)
     for field in dataclasses.fields(config_cls):
