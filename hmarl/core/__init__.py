@@ -41,7 +41,7 @@ __all__ = [
     "make_schedule",
     "make_target",
     "option",
-    "redefault",
     "polyak_update",
+    "redefault",
     "scale_lr",
 ]

@@ -162,11 +162,11 @@ class HierConfig(EngineConfig):
     low_shared: bool = option(True, "one low-level network for all agents (agent id as input); off: one per agent")
     low_relabel: bool = option(True, "low level: learn every navigation goal from each step (all-goals updating)")
     elimination: bool = option(False, "low level: learn which primitives have no effect and do not take them")
-    interrupt: bool = option(
-        False, "end a navigation option as soon as a one-step goal (steal, block, pick, place) is feasible"
-    )
     elimination_threshold: float = option(
         0.5, "eliminate a primitive when its predicted no-effect probability exceeds this"
+    )
+    interrupt: bool = option(
+        False, "end a navigation option as soon as a one-step goal (steal, block, pick, place) is feasible"
     )
     high_buffer_size: int = option(30_000, "high-level replay capacity in rows")
     low_buffer_size: int = option(50_000, "low-level replay capacity in transitions")
@@ -434,16 +434,16 @@ class HierarchicalAgent:
         state the previous step led to; a low-level-only agent draws its goals from
         its own evaluation stream, reseeded with every attached evaluation."""
         env = self._require(self.eval_env, True)
-        options = self.eval_options
+        options, goal_mask = self.eval_options, env.goal_mask()
         if self.eval_one_step is not None:
-            goals, goal_mask = options.goals, env.goal_mask()
+            goals = options.goals
             feasible = np.take_along_axis(goal_mask, goals[..., None], -1)[..., 0]
             no = np.zeros(goals.shape, dtype=bool)
             interrupt = self._interrupt(goal_mask, self.eval_one_step)
             options.advance(env.goal_reached(goals), feasible, self.eval_one_step, no, no[:, 0], interrupt)
         deciding = options.deciding()
         if deciding.any():
-            options.start(self._choose_goals(obs["observation"], env.goal_mask(), 0.0, self.eval_generator), deciding)
+            options.start(self._choose_goals(obs["observation"], goal_mask, 0.0, self.eval_generator), deciding)
         actions, pending = self._primitive_actions(env, obs, options.goals, 0.0, self.eval_generator)
         self.eval_one_step = pending.one_step
         return actions
