@@ -127,8 +127,20 @@ def test_options_interface() -> None:
     names = venv.goal_names
     assert names == ["guard_0", "guard_1", "guard_2", "double_team", "protect_rim", "steal", "block"]
     goals = np.tile(np.arange(3), (8, 1))
-    # Defenders start between their man and the basket: guarding their own man is reached.
+    # guard_k is reached within GUARD_RANGE of the spot GUARD_GAP metres from player k
+    # towards the basket, and not beyond it.
+    core = venv.core
+    toward_basket = rules.BASKET[:, None, None] - core.off_pos
+    toward_basket /= np.linalg.norm(toward_basket, axis=0, keepdims=True)
+    spots = core.off_pos + rules.GUARD_GAP * toward_basket
+    sideways = np.stack([-toward_basket[1], toward_basket[0]])
+    core.def_pos = spots + 0.9 * rules.GUARD_RANGE * sideways
     assert venv.goal_reached(goals).all()
+    core.def_pos = spots + 1.1 * rules.GUARD_RANGE * sideways
+    assert not venv.goal_reached(goals).any()
+    core.def_pos = core.off_pos + (rules.GUARD_GAP + 1.1 * rules.GUARD_RANGE) * toward_basket
+    assert not venv.goal_reached(goals).any(), "too deep towards the basket"
+    core.def_pos = spots.copy()
     encoding = venv.goal_encoding(goals)
     assert encoding.shape == (8, 3, venv.goal_dim) and encoding.dtype == np.float32
     np.testing.assert_array_equal(encoding[:, :, : len(names)].argmax(-1), goals)

@@ -219,3 +219,39 @@ def test_interruption_gives_a_decision_whenever_a_one_step_goal_is_feasible(inte
                 kept += int((chance & ~agent.options.deciding()).sum())
         assert chances > 0, "the test never met a feasible steal or block"
         assert (kept == 0) == interrupt, (evaluation, chances, kept)
+
+
+def test_low_level_rows_pair_each_state_with_its_own_goal_encoding():
+    """Basketball's goal encodings are targets relative to the defender, so they change
+    with every step: a low-level row holds the encodings the agent acted on (for
+    Q(s, a, g)) and those after the step (for the bootstrap), never one for both."""
+    env = basketball_defense_v0.vector_env(num_envs=4, n_players=3)
+    spec = HierSpec.of(env)
+    config = HierConfig(batch_size=8, high_buffer_size=256, low_buffer_size=256, low_relabel=False)
+    agent = HierarchicalAgent(config, spec, option_len=30, total_updates=10)
+    agent.attach_env(env, evaluation=False)
+    obs, _ = env.reset(seed=0)
+    every_goal = [np.full((4, 3), goal) for goal in spec.navigation_goals]
+    for step in range(12):
+        before = np.stack([env.goal_encoding(goals) for goals in every_goal], -2)
+        actions = agent.act(to_tensors(obs, "cpu"), 0).numpy()
+        navigating = ~agent.pending.one_step
+        next_obs, rewards, terminated, truncated, infos = env.step(actions)
+        after = np.stack([env.goal_encoding(goals) for goals in every_goal], -2)
+        done = terminated | truncated
+        start = len(agent.low_replay)
+        agent.store(make_transition(obs, actions, rewards, next_obs, terminated, truncated, infos, "cpu"))
+        obs = next_obs
+        rows = {name: agent.low_replay.storage[name][start : len(agent.low_replay)] for name in agent.low_replay.fields}
+        env_index, agent_index = np.nonzero(navigating)
+        expected_next = np.where(done[:, None, None, None], before, after)
+        np.testing.assert_allclose(
+            rows["goal_encodings"].float().numpy(), before[env_index, agent_index], atol=1e-3
+        )
+        np.testing.assert_allclose(
+            rows["next_goal_encodings"].float().numpy(), expected_next[env_index, agent_index], atol=1e-3
+        )
+    moved = ~np.isclose(rows["goal_encodings"].float().numpy(), rows["next_goal_encodings"].float().numpy())
+    assert moved.any(), "the targets should move relative to the defenders"
+    batch = agent.low_level_batch(agent.low_replay.sample(8))
+    assert not torch.equal(batch["goal"], batch["next_goal"])

@@ -487,12 +487,17 @@ class BasketballDefenseCore(BatchedCore):
         return -1.0, 1.0
 
     # --- options -----------------------------------------------------------------------
+    def _guard_spots(self) -> np.ndarray:
+        """Where ``guard_k`` sends a defender (2, n, E): ``GUARD_GAP`` metres from
+        offensive player k towards the basket."""
+        toward_basket, _ = offense.unit(_BASKET3 - self.off_pos)
+        return self.off_pos + rules.GUARD_GAP * toward_basket
+
     def _goal_targets(self) -> np.ndarray:
         """Where each goal sends each defender (2, n_goals, E), in metres."""
         n = self.n_players
-        toward_basket, _ = offense.unit(_BASKET3 - self.off_pos)
         targets = np.empty((2, n + 4, self.num_envs))
-        targets[:, :n] = self.off_pos + rules.GUARD_GAP * toward_basket
+        targets[:, :n] = self._guard_spots()
         targets[:, n] = offense.pick(self.off_pos, offense.flat_index(self.holder, self._columns))
         targets[:, n + 1] = rules.RIM_PROTECT_SPOT[:, None]
         targets[:, n + 2] = self._ball_position()
@@ -509,19 +514,18 @@ class BasketballDefenseCore(BatchedCore):
         return mask
 
     def goal_reached(self, goals: np.ndarray) -> np.ndarray:
-        """``guard_k``: within ``GUARD_RANGE`` of player k and in front of him (cosine
-        of at least ``GUARD_FRONT_COS`` towards the basket); ``double_team``: within
+        """``guard_k``: within ``GUARD_RANGE`` of the guard spot, ``GUARD_GAP`` metres
+        from offensive player k towards the basket; ``double_team``: within
         ``DOUBLE_TEAM_RANGE`` of the ball handler while he holds the ball;
         ``protect_rim``: within ``RIM_PROTECT_RANGE`` of ``RIM_PROTECT_SPOT``; the
         one-step goals ``steal`` and ``block`` end after their action, so they always
         count as reached."""
         n = self.n_players
         columns = np.arange(self.num_envs)
-        direction, distance = offense.unit(self.def_pos[:, :, None, :] - self.off_pos[:, None, :, :])
-        toward_basket, _ = offense.unit(_BASKET3 - self.off_pos)
-        cos = direction[0] * toward_basket[0][None] + direction[1] * toward_basket[1][None]
+        _, distance = offense.unit(self.def_pos[:, :, None, :] - self.off_pos[:, None, :, :])
+        _, to_spot = offense.unit(self.def_pos[:, :, None, :] - self._guard_spots()[:, None, :, :])
         reached = np.ones((n, n + 4, self.num_envs), dtype=bool)
-        reached[:, :n] = (distance <= rules.GUARD_RANGE) & (cos >= rules.GUARD_FRONT_COS)
+        reached[:, :n] = to_spot <= rules.GUARD_RANGE
         to_holder = distance[:, self.holder, columns]
         reached[:, n] = (to_holder <= rules.DOUBLE_TEAM_RANGE) & (self.phase != PASS)
         _, to_rim = offense.unit(self.def_pos - rules.RIM_PROTECT_SPOT[:, None, None])

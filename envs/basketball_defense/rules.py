@@ -154,11 +154,10 @@ POS_SCALE = COURT_WIDTH
 VEL_SCALE = 10.0
 
 # --- options ------------------------------------------------------------------------------
-#: ``guard_k`` is reached within this distance of offensive player k, in front of him.
-GUARD_RANGE = 2.0
-GUARD_FRONT_COS = 0.5
 #: Where the guard option aims: this far from the man, towards the basket.
 GUARD_GAP = 1.0
+#: ``guard_k`` is reached within this distance of that spot.
+GUARD_RANGE = 0.5
 DOUBLE_TEAM_RANGE = 1.5
 RIM_PROTECT_SPOT = BASKET + np.array([0.0, 1.2])
 RIM_PROTECT_RANGE = 1.5

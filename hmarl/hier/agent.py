@@ -205,10 +205,11 @@ class _Pending:
     """What acting decided at one step, for storing that step's transition."""
 
     goals: np.ndarray
-    encoding: torch.Tensor
     low_choice: torch.Tensor
     one_step: np.ndarray
     goal_mask: np.ndarray
+    navigation_encodings: np.ndarray | None = None
+    """Every navigation goal's encoding before the step (training only)."""
 
 
 class HierarchicalAgent:
@@ -268,10 +269,13 @@ class HierarchicalAgent:
                 "next_action_mask": Field((len(spec.low_actions),), torch.bool),
                 "terminated": Field((), torch.bool),
                 "invalid": Field((), torch.bool),
-                # Every navigation goal's encoding, feasibility before and reach after the
-                # step; the pursued one is ``goal_index`` (all-goals updating reads others).
+                # Every navigation goal's encoding before and after the step (an encoding
+                # may follow the agent or a moving target), feasibility before and reach
+                # after the step; the pursued one is ``goal_index`` (all-goals updating
+                # reads the others).
                 "goal_index": Field((), torch.long),
                 "goal_encodings": Field((n_navigation, spec.goal_dim), obs_dtype),
+                "next_goal_encodings": Field((n_navigation, spec.goal_dim), obs_dtype),
                 "feasible": Field((n_navigation,), torch.bool),
                 "reached": Field((n_navigation,), torch.bool),
             },
@@ -403,7 +407,7 @@ class HierarchicalAgent:
             choice = torch.where(explore, _random_choice(allowed, generator), choice)
         low_primitive = self.low_actions[choice].view(num_envs, n_agents).cpu().numpy()
         actions = np.where(primitive >= 0, primitive, low_primitive)
-        pending = _Pending(goals.copy(), encoding, choice.view(num_envs, n_agents), primitive >= 0, goal_mask)
+        pending = _Pending(goals.copy(), choice.view(num_envs, n_agents), primitive >= 0, goal_mask)
         return torch.as_tensor(actions, device=self.device), pending
 
     def _require(self, env: OptionsEnv | None, evaluation: bool) -> OptionsEnv:
@@ -426,7 +430,13 @@ class HierarchicalAgent:
         actions, self.pending = self._primitive_actions(
             env, obs, self.options.goals, self.low_epsilon(global_step), self.generator
         )
+        self.pending.navigation_encodings = self._navigation_encodings(env)
         return actions
+
+    def _navigation_encodings(self, env: OptionsEnv) -> np.ndarray:
+        """Every navigation goal's encoding for every agent, ``(num_envs, N, n_navigation, goal_dim)``."""
+        shape = self.options.goals.shape
+        return np.stack([env.goal_encoding(np.full(shape, goal, dtype=np.int64)) for goal in self.navigation_goals], -2)
 
     @torch.no_grad()
     def act_greedy(self, obs: Tensors) -> torch.Tensor:
@@ -492,9 +502,11 @@ class HierarchicalAgent:
             return
         env_index, agent_index = np.nonzero(navigating)
         every_goal = [np.full(pending.goals.shape, goal, dtype=np.int64) for goal in self.navigation_goals]
-        # A copy that finished was reset by the environment: nothing is reached there.
+        # A copy that finished was reset by the environment: nothing is reached there, and
+        # its encodings after the step describe the new episode, so the ones before stand in.
         reached = np.stack([env.goal_reached(goals) for goals in every_goal], -1) & ~done[:, None, None]
-        encodings = np.stack([env.goal_encoding(goals) for goals in every_goal], -2)
+        encodings = pending.navigation_encodings
+        next_encodings = np.where(done[:, None, None, None], encodings, self._navigation_encodings(env))
         rows = (torch.as_tensor(env_index, device=self.device), torch.as_tensor(agent_index, device=self.device))
         pursued = self.navigation_index[pending.goals[env_index, agent_index]]
         feasible = pending.goal_mask[env_index, agent_index][:, self.navigation_goals]
@@ -508,6 +520,7 @@ class HierarchicalAgent:
             "invalid": transition["invalid_action"][rows],
             "goal_index": torch.as_tensor(pursued, device=self.device),
             "goal_encodings": torch.as_tensor(encodings[env_index, agent_index], device=self.device),
+            "next_goal_encodings": torch.as_tensor(next_encodings[env_index, agent_index], device=self.device),
             "feasible": torch.as_tensor(feasible, device=self.device),
             "reached": torch.as_tensor(reached[env_index, agent_index], device=self.device),
         })
@@ -525,7 +538,9 @@ class HierarchicalAgent:
         reached = rows["reached"].gather(1, index[:, None]).squeeze(1)
         kept = ("observation", "agent", "action", "next_observation", "next_action_mask", "invalid")
         batch = {name: rows[name] for name in kept}
-        batch["goal"] = rows["goal_encodings"][torch.arange(len(index), device=self.device), index]
+        picked = torch.arange(len(index), device=self.device)
+        batch["goal"] = rows["goal_encodings"][picked, index]
+        batch["next_goal"] = rows["next_goal_encodings"][picked, index]
         batch["reward"] = reached.float() * self.config.reach_bonus - self.config.step_cost
         batch["terminal"] = reached | rows["terminated"]
         return batch
@@ -561,13 +576,14 @@ class HierarchicalAgent:
 
     def low_loss(self, batch: Tensors) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         obs, goal, agent = batch["observation"].float(), batch["goal"].float(), batch["agent"]
+        next_goal = batch["next_goal"].float()
         q_values, elimination = self.low_net.q_and_elimination(obs, goal, agent)
         action = batch["action"][:, None]
         q_taken = q_values.gather(1, action).squeeze(1)
         with torch.no_grad():
             next_obs = batch["next_observation"].float()
-            next_target = self.low_engine.targets["low"](next_obs, goal, agent)
-            selector = self.low_net(next_obs, goal, agent) if self.config.double_q else next_target
+            next_target = self.low_engine.targets["low"](next_obs, next_goal, agent)
+            selector = self.low_net(next_obs, next_goal, agent) if self.config.double_q else next_target
             best = selector.masked_fill(~_some_allowed(batch["next_action_mask"]), -torch.inf).argmax(1, keepdim=True)
             next_q = next_target.gather(1, best).squeeze(1)
             target = batch["reward"] + self.config.low_gamma * (~batch["terminal"]).float() * next_q
