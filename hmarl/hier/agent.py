@@ -26,7 +26,11 @@ and regresses it on ``sum_i R_i + gamma**tau * mix'(V_1..V_N, s')``.
 (moves, for instance), trained on the intrinsic reward (``reach_bonus`` when the goal is
 reached, ``-step_cost`` per step; reaching the goal is terminal), with its own replay.
 Its parameters are shared across agents (agent id as input) unless ``low_shared`` is
-off. With ``low_relabel`` (all-goals updating, Kaelbling 1993) every low-level step is
+off. A goal's encoding may change with every step (basketball encodes the target
+relative to the defender, and the target moves), so a low-level row keeps the encodings
+before the step, read by ``Q(s, a, g)``, and after it, read by the bootstrap
+``max_a' Q'(s', a', g')``; the encoding after the step reveals which move was taken,
+so it must never stand in for the one the agent acted on. With ``low_relabel`` (all-goals updating, Kaelbling 1993) every low-level step is
 also a transition for every other goal the low level navigates to, with that goal's
 intrinsic reward: the moves' effects do not depend on the goal, so one random walk
 teaches the way to every goal it passes (half of each batch keeps the pursued goal).
