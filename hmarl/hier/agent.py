@@ -30,8 +30,8 @@ off. A goal's encoding may change with every step (basketball encodes the target
 relative to the defender, and the target moves), so a low-level row keeps the encodings
 before the step, read by ``Q(s, a, g)``, and after it, read by the bootstrap
 ``max_a' Q'(s', a', g')``; the encoding after the step reveals which move was taken,
-so it must never stand in for the one the agent acted on. With ``low_relabel`` (all-goals updating, Kaelbling 1993) every low-level step is
-also a transition for every other goal the low level navigates to, with that goal's
+so it must never stand in for the one the agent acted on. With ``low_relabel``
+(all-goals updating, Kaelbling 1993) every low-level step is also a transition for every other goal the low level navigates to, with that goal's
 intrinsic reward: the moves' effects do not depend on the goal, so one random walk
 teaches the way to every goal it passes (half of each batch keeps the pursued goal).
 With ``elimination`` a second head learns from the environment's ``invalid_action``
@@ -437,10 +437,13 @@ class HierarchicalAgent:
         self.pending.navigation_encodings = self._navigation_encodings(env)
         return actions
 
+    def _every_navigation_goal(self) -> list[np.ndarray]:
+        """For each navigation goal, that goal for every agent of every training copy."""
+        return [np.full(self.options.goals.shape, goal, dtype=np.int64) for goal in self.navigation_goals]
+
     def _navigation_encodings(self, env: OptionsEnv) -> np.ndarray:
         """Every navigation goal's encoding for every agent, ``(num_envs, N, n_navigation, goal_dim)``."""
-        shape = self.options.goals.shape
-        return np.stack([env.goal_encoding(np.full(shape, goal, dtype=np.int64)) for goal in self.navigation_goals], -2)
+        return np.stack([env.goal_encoding(goals) for goals in self._every_navigation_goal()], -2)
 
     @torch.no_grad()
     def act_greedy(self, obs: Tensors) -> torch.Tensor:
@@ -505,10 +508,10 @@ class HierarchicalAgent:
         if not navigating.any():
             return
         env_index, agent_index = np.nonzero(navigating)
-        every_goal = [np.full(pending.goals.shape, goal, dtype=np.int64) for goal in self.navigation_goals]
         # A copy that finished was reset by the environment: nothing is reached there, and
         # its encodings after the step describe the new episode, so the ones before stand in.
-        reached = np.stack([env.goal_reached(goals) for goals in every_goal], -1) & ~done[:, None, None]
+        reached = np.stack([env.goal_reached(goals) for goals in self._every_navigation_goal()], -1)
+        reached &= ~done[:, None, None]
         encodings = pending.navigation_encodings
         next_encodings = np.where(done[:, None, None, None], encodings, self._navigation_encodings(env))
         rows = (torch.as_tensor(env_index, device=self.device), torch.as_tensor(agent_index, device=self.device))
