@@ -60,7 +60,7 @@ def test_short_run_learns_the_small_layout(trainer, extra, tmp_path, one_thread)
     assert best >= 0.75, f"greedy reward sum {best} (optimum 1.0, random primitives ~0)"
 
 
-def test_ind_hdqn_learns_to_defend_basketball(tmp_path, one_thread):
+def test_ind_hdqn_learns_to_defend_basketball(tmp_path, one_thread, benchmark_script):
     """3v3 defense against the normal offense: random defenders stop 0.42 of the
     possessions, standing still 0.40; Ind-hDQN stops 0.61-0.71 after 50,000 steps on
     seeds 0-4 (100 possessions per evaluation, so 0.58 is 3 standard errors above random)."""
@@ -69,8 +69,7 @@ def test_ind_hdqn_learns_to_defend_basketball(tmp_path, one_thread):
         "--total-steps", "50000", "--eval-every", "50000", "--eval-episodes", "100", "--no-progress",
         "--log-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "checkpoints"), "--run-name", "test",
     ])
-    final = result.evaluations[-1][1]
-    stop = 1.0 - (final["shot"] - final["miss"] - final["block"])
+    stop = benchmark_script("reproduce_tang2018")._basketball_rates(result.evaluations[-1][1])["stop"]
     assert stop >= 0.58, f"stop rate {stop:.2f} (random defense 0.42, scripted man-to-man 0.74)"
 
 

@@ -31,9 +31,10 @@ relative to the defender, and the target moves), so a low-level row keeps the en
 before the step, read by ``Q(s, a, g)``, and after it, read by the bootstrap
 ``max_a' Q'(s', a', g')``; the encoding after the step reveals which move was taken,
 so it must never stand in for the one the agent acted on. With ``low_relabel``
-(all-goals updating, Kaelbling 1993) every low-level step is also a transition for every other goal the low level navigates to, with that goal's
-intrinsic reward: the moves' effects do not depend on the goal, so one random walk
-teaches the way to every goal it passes (half of each batch keeps the pursued goal).
+(all-goals updating, Kaelbling 1993) every low-level step is also a transition for
+every other goal the low level navigates to, with that goal's intrinsic reward: the
+moves' effects do not depend on the goal, so one random walk teaches the way to every
+goal it passes (half of each batch keeps the pursued goal).
 With ``elimination`` a second head learns from the environment's ``invalid_action``
 signal which primitives would have no effect, and acting skips the primitives it
 predicts as such (AE-DQN's elimination network with its sigmoid head, without the
