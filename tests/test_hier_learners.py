@@ -1,6 +1,8 @@
 """The hierarchical learners' parts: SMDP targets, QMIX monotonicity, communication,
 the low level, replay of variable row counts, acting on a real environment."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -181,6 +183,46 @@ def test_acting_storing_and_updating_on_trash_collection(high_level, variant):
     first = agent.act_greedy(to_tensors(eval_obs, "cpu"))
     agent.attach_env(eval_env, evaluation=True)
     assert torch.equal(first, agent.act_greedy(to_tensors(eval_obs, "cpu"))), "greedy acting is reproducible"
+
+
+def test_low_level_stops_learning_for_good_once_it_reaches_enough_goals():
+    env = trash_collection_v0.vector_env(num_envs=3, layout="room")
+    config = HierConfig(batch_size=16, high_buffer_size=256, low_buffer_size=256, high_level_starts=0,
+                        low_freeze_success=0.8)
+    agent = HierarchicalAgent(config, HierSpec.of(env), option_len=4, total_updates=10)
+    agent.attach_env(env, evaluation=False)
+    obs, _ = env.reset(seed=0)
+    for step in range(12):
+        actions = agent.act(to_tensors(obs, "cpu"), step * 3).numpy()
+        next_obs, rewards, terminated, truncated, infos = env.step(actions)
+        agent.store(make_transition(obs, actions, rewards, next_obs, terminated, truncated, infos, "cpu"))
+        obs = next_obs
+    # 79% of 1,000 recent options reached their goal: the low level keeps learning.
+    agent.option_stats = np.array([1000.0, 4000.0, 790.0])
+    assert agent.update()["low_frozen"] == 0.0 and agent.low_engine.updates == config.low_updates
+    # 80%: frozen, here and after a checkpoint, however the success falls later.
+    agent.option_stats = np.array([1000.0, 4000.0, 800.0])
+    low = {name: p.clone() for name, p in agent.low_net.state_dict().items()}
+    metrics = agent.update()
+    assert metrics["low_frozen"] == 1.0 and "low_loss" not in metrics and np.isfinite(metrics["high_loss"])
+    assert agent.low_engine.updates == config.low_updates and agent.low_frozen_at == agent.global_step
+    restored = HierarchicalAgent(config, HierSpec.of(env), option_len=4, total_updates=10)
+    restored.load_state_dict(agent.state_dict())
+    restored.option_stats = np.array([1000.0, 4000.0, 100.0])
+    assert restored.update()["low_frozen"] == 1.0 and restored.low_engine.updates == config.low_updates
+    for name, tensor in restored.low_net.state_dict().items():
+        torch.testing.assert_close(tensor, low[name], rtol=0, atol=0)
+    # Too few options say nothing yet; 0 never freezes; the threshold is a fraction.
+    fresh = HierarchicalAgent(config, HierSpec.of(env), option_len=4, total_updates=10)
+    fresh.option_stats = np.array([50.0, 200.0, 50.0])
+    fresh._freeze_low_level()
+    assert fresh.low_frozen_at is None
+    never = HierarchicalAgent(dataclasses.replace(config, low_freeze_success=0.0), HierSpec.of(env), 4, 10)
+    never.option_stats = np.array([1000.0, 4000.0, 1000.0])
+    never._freeze_low_level()
+    assert never.low_frozen_at is None
+    with pytest.raises(ValueError, match="low_freeze_success"):
+        HierarchicalAgent(dataclasses.replace(config, low_freeze_success=1.5), HierSpec.of(env), 4, 10)
 
 
 @pytest.mark.parametrize("interrupt", [False, True])

@@ -47,6 +47,10 @@ a path per target copy, so the low level's progress is counted in updates (on ro
 ``high_level_starts`` environment steps the goals are drawn at random (the low
 level's pre-training) while high-level experience is already recorded; then the high
 level learns and explores with an epsilon that decays over ``high_exploration_steps``.
+With ``low_freeze_success`` the low level stops learning for good once it reaches that
+fraction of its goals (the original's ``--is-stop``): on a fixed layout its replay
+narrows to the high level's routes, and trained on, its values drift off the goals it
+no longer walks to.
 
 The agent needs the environment's options interface (``goal_mask``, ``goal_reached``,
 ``goal_encoding``, ``goal_primitive``): the training loop hands it the batched
@@ -72,6 +76,8 @@ from hmarl.hier.options import TERMINATIONS, Options
 
 Tensors = Mapping[str, torch.Tensor]
 OPTION_STATS_DECAY = 0.99
+# Options that must have ended (decayed count) before the goal success may freeze the low level.
+MIN_FREEZE_OPTIONS = 100
 HIGH_LEVELS = ("independent", "comm", "qmix", "random")
 HIGH_LEVEL_HELP = "high level: independent (Ind-hDQN), comm (hCom), qmix (hQmix) or random (low-level-only)"
 
@@ -186,6 +192,11 @@ class HierConfig(EngineConfig):
         4, "low-level updates per update of the high level (navigation learns in updates, not samples)"
     )
     low_exploration_steps: int = option(40_000, "environment steps over which the low level's epsilon decays")
+    low_freeze_success: float = option(
+        0.0,
+        "stop training the low level for good once its goal success over recent options reaches this "
+        "(0: never; the original's --is-stop used 0.85)",
+    )
     epsilon_start: float = option(1.0, "exploration rate at the start of each decay")
     epsilon_end: float = option(0.05, "exploration rate after the decay, at both levels")
 
@@ -238,6 +249,8 @@ class HierarchicalAgent:
         for name in ("gamma", "low_gamma", "elimination_threshold"):
             if not 0.0 <= getattr(config, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(config, name)}")
+        if not 0.0 <= config.low_freeze_success <= 1.0:
+            raise ValueError(f"low_freeze_success must be in [0, 1] (0 disables it), got {config.low_freeze_success}")
         if not 0.0 <= config.epsilon_end <= config.epsilon_start <= 1.0:
             raise ValueError(
                 "epsilon_end and epsilon_start must satisfy 0 <= epsilon_end <= epsilon_start <= 1, "
@@ -331,6 +344,8 @@ class HierarchicalAgent:
         # OPTION_STATS_DECAY per update, so the logged means cover the last ~100 updates
         # whichever update the log samples.
         self.option_stats = np.zeros(3)
+        # Environment step at which the low level stopped learning (low_freeze_success).
+        self.low_frozen_at: int | None = None
         self.env: OptionsEnv | None = None
         self.eval_env: OptionsEnv | None = None
         self.eval_options: Options | None = None
@@ -563,12 +578,26 @@ class HierarchicalAgent:
             and len(self.high_replay) >= self.config.batch_size
         )
 
+    def _freeze_low_level(self) -> None:
+        """Stop the low level's training for good once its goal success, over the options
+        of the last ~100 updates, reaches ``low_freeze_success``. On a fixed layout the
+        replay narrows to the routes the high level settles on; trained on, the low level's
+        values drift off the goals it no longer walks to (on ring its mean Q left the
+        intrinsic return's bound after 110,000 steps) and greedy play stalls."""
+        threshold = self.config.low_freeze_success
+        ended, _, reached = self.option_stats
+        if self.low_frozen_at is None and threshold > 0 and ended >= MIN_FREEZE_OPTIONS and reached >= threshold * ended:
+            self.low_frozen_at = self.global_step
+
     def update(self) -> dict[str, Any]:
         batch_size = self.config.batch_size
-        for _ in range(self.config.low_updates):
-            low = self.low_engine.update(self.low_loss, self.low_level_batch(self.low_replay.sample(batch_size)))
-        metrics = {f"low_{name}": value for name, value in low.items()}
-        metrics["loss"] = low["loss"]
+        self._freeze_low_level()
+        metrics: dict[str, Any] = {"low_frozen": float(self.low_frozen_at is not None)}
+        if self.low_frozen_at is None:
+            for _ in range(self.config.low_updates):
+                low = self.low_engine.update(self.low_loss, self.low_level_batch(self.low_replay.sample(batch_size)))
+            metrics.update({f"low_{name}": value for name, value in low.items()})
+            metrics["loss"] = low["loss"]
         if self.high_level_learning():
             high = self.high_engine.update(self.high_loss, self.high_replay.sample(batch_size))
             metrics.update({f"high_{name}": value for name, value in high.items()})
@@ -648,6 +677,7 @@ class HierarchicalAgent:
             "relabel_generator": self.relabel_generator.get_state(),
             "global_step": self.global_step,
             "option_stats": self.option_stats.copy(),
+            "low_frozen_at": self.low_frozen_at,
         }
         if self.high_engine is not None:
             state["high_engine"] = self.high_engine.state_dict()
@@ -663,6 +693,7 @@ class HierarchicalAgent:
         self.relabel_generator.set_state(state["relabel_generator"])
         self.global_step = int(state["global_step"])
         self.option_stats = np.array(state["option_stats"], dtype=np.float64)
+        self.low_frozen_at = state.get("low_frozen_at")  # absent in checkpoints from before the option
         if self.high_engine is not None:
             self.high_engine.load_state_dict(state["high_engine"])
             self.high_replay.load_state_dict(state["high_replay"])
