@@ -47,7 +47,14 @@ class Task:
 
 TASKS = {
     "room": Task("trash_collection_v0", {"layout": "room"}, 150_000, 0.95, 40, "h-IL 0.95 / ~50 steps; IL-DQN ~0 / 100; optimum 1.0 / 31"),
-    "ring": Task("trash_collection_v0", {"layout": "ring"}, 400_000, 3.6, 60, "h-IL 3.4 / ~88 steps; IL-DQN ~0; optimum 4.0 / 38"),
+    # On ring's fixed layout the low level, trained on once the high level has settled on
+    # its routes, diverges (seed 0 at the defaults: mean Q from 0.79 to 2.9, above the
+    # intrinsic return's bound of 1.0, after 110,000 steps; greedy return from 4.0 to
+    # 2.75), so it stops learning once it reaches 90% of its goals.
+    "ring": Task(
+        "trash_collection_v0", {"layout": "ring"}, 400_000, 3.6, 60, "h-IL 3.4 / ~88 steps; IL-DQN ~0; optimum 4.0 / 38",
+        hier_args=("--low-freeze-success", "0.9"),
+    ),
     "coordination": Task(
         "trash_collection_v0", {"layout": "coordination"}, 200_000, 1.95, 18,
         "h-IL 1.95 / ~21 steps; IL-DQN 0 / 50; optimum 2.0 / 13",
