@@ -206,6 +206,11 @@ def test_low_level_stops_learning_for_good_once_it_reaches_enough_goals():
     metrics = agent.update()
     assert metrics["low_frozen"] == 1.0 and "low_loss" not in metrics and np.isfinite(metrics["high_loss"])
     assert agent.low_engine.updates == config.low_updates and agent.low_frozen_at == agent.global_step
+    rows = len(agent.low_replay)
+    actions = agent.act(to_tensors(obs, "cpu"), 40).numpy()
+    next_obs, rewards, terminated, truncated, infos = env.step(actions)
+    agent.store(make_transition(obs, actions, rewards, next_obs, terminated, truncated, infos, "cpu"))
+    assert len(agent.low_replay) == rows, "a frozen low level stores no more rows"
     restored = HierarchicalAgent(config, HierSpec.of(env), option_len=4, total_updates=10)
     restored.load_state_dict(agent.state_dict())
     restored.option_stats = np.array([1000.0, 4000.0, 100.0])

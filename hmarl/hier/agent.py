@@ -498,7 +498,8 @@ class HierarchicalAgent:
             env.goal_reached(goals), feasible, pending.one_step, invalid, terminated | truncated,
             self._interrupt(goal_mask, pending.one_step),
         )
-        self._store_low_level(env, transition, pending, terminated, terminated | truncated)
+        if self.low_frozen_at is None:  # a frozen low level never samples its replay again
+            self._store_low_level(env, transition, pending, terminated, terminated | truncated)
         rows = self.recorder.record(
             transition["reward"].cpu().numpy(), outcome,
             transition["next_observation"].cpu().numpy(), transition["next_state"].cpu().numpy(),
