@@ -450,7 +450,8 @@ class HierarchicalAgent:
         actions, self.pending = self._primitive_actions(
             env, obs, self.options.goals, self.low_epsilon(global_step), self.generator
         )
-        self.pending.navigation_encodings = self._navigation_encodings(env)
+        if self.low_learning:  # only the low level's replay rows read them
+            self.pending.navigation_encodings = self._navigation_encodings(env)
         return actions
 
     def _every_navigation_goal(self) -> list[np.ndarray]:
@@ -498,7 +499,7 @@ class HierarchicalAgent:
             env.goal_reached(goals), feasible, pending.one_step, invalid, terminated | truncated,
             self._interrupt(goal_mask, pending.one_step),
         )
-        if self.low_frozen_at is None:  # a frozen low level never samples its replay again
+        if self.low_learning:
             self._store_low_level(env, transition, pending, terminated, terminated | truncated)
         rows = self.recorder.record(
             transition["reward"].cpu().numpy(), outcome,
@@ -579,22 +580,25 @@ class HierarchicalAgent:
             and len(self.high_replay) >= self.config.batch_size
         )
 
+    @property
+    def low_learning(self) -> bool:
+        """False once ``low_freeze_success`` has frozen the low level: it then neither
+        stores replay rows nor updates."""
+        return self.low_frozen_at is None
+
     def _freeze_low_level(self) -> None:
-        """Stop the low level's training for good once its goal success, over the options
-        of the last ~100 updates, reaches ``low_freeze_success``. On a fixed layout the
-        replay narrows to the routes the high level settles on; trained on, the low level's
-        values drift off the goals it no longer walks to (on ring its mean Q left the
-        intrinsic return's bound after 110,000 steps) and greedy play stalls."""
+        """Freeze the low level for good once its goal success over the options of the
+        last ~100 updates reaches ``low_freeze_success`` (see the module's docstring)."""
         threshold = self.config.low_freeze_success
         ended, _, reached = self.option_stats
-        if self.low_frozen_at is None and threshold > 0 and ended >= MIN_FREEZE_OPTIONS and reached >= threshold * ended:
+        if self.low_learning and threshold > 0 and ended >= MIN_FREEZE_OPTIONS and reached >= threshold * ended:
             self.low_frozen_at = self.global_step
 
     def update(self) -> dict[str, Any]:
         batch_size = self.config.batch_size
         self._freeze_low_level()
-        metrics: dict[str, Any] = {"low_frozen": float(self.low_frozen_at is not None)}
-        if self.low_frozen_at is None:
+        metrics: dict[str, Any] = {"low_frozen": float(not self.low_learning)}
+        if self.low_learning:
             for _ in range(self.config.low_updates):
                 low = self.low_engine.update(self.low_loss, self.low_level_batch(self.low_replay.sample(batch_size)))
             metrics.update({f"low_{name}": value for name, value in low.items()})
