@@ -60,14 +60,18 @@ TASKS = {
         "h-IL 1.95 / ~21 steps; IL-DQN 0 / 50; optimum 2.0 / 13",
     ),
     # A new 7x7 layout every episode (10% walls): 3 agents, 3 trash, 2 dumps, 60 steps;
-    # reward sum 1.5 when all trash is dumped. The low level has to navigate layouts it
-    # has never seen, so the layout is kept small enough to learn in minutes.
+    # reward sum 1.5 when all trash is dumped; the threshold is 90% of it. The low level
+    # has to navigate layouts it has never seen, so it reads them centred on its agent:
+    # trained for 150,000 steps reading the grid as it is, its greedy policy reached 56% of
+    # random goals within 30 steps on new layouts, and half of its moves ran into another
+    # agent (71% and a quarter reading it centred).
     "random3": Task(
         "trash_collection_v0",
         {"layout": "random", "n_agents": 3, "width": 7, "height": 7, "n_trash": 3, "wall_density": 0.1,
          "max_cycles": 60},
-        150_000,
+        150_000, 1.35,
         published="(not in the paper: hCom/hQmix on procedural 7x7 layouts, 3 agents, optimum 1.5)",
+        hier_args=("--low-view", "egocentric"),
     ),
     # Steals and blocks are chances of a few steps (a block only during a 0.3 s shooting
     # motion), so navigation options give way to them (--interrupt).

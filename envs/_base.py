@@ -83,6 +83,11 @@ class BatchedCore(abc.ABC):
     #: ``(channels, height, width)`` when an observation starts with a channel-major
     #: image of the grid (its other entries follow, flat); ``None`` otherwise.
     observation_grid: tuple[int, int, int] | None = None
+    #: ``(channels, height, width)`` when a goal encoding starts with channel-major maps
+    #: of the same grid (a goal's cell); ``None`` otherwise. With both grids, channel 0
+    #: of an observation marks the observing agent's own cell (egocentric views centre
+    #: on it).
+    goal_grid: tuple[int, int, int] | None = None
 
     n_agents: int
     n_actions: int
@@ -225,6 +230,7 @@ class VectorEnv:
     goal_names = property(lambda self: list(self.core.goal_names))
     max_cycles = property(lambda self: self.core.max_cycles)
     observation_grid = property(lambda self: self.core.observation_grid)
+    goal_grid = property(lambda self: self.core.goal_grid)
     possible_agents = property(
         lambda self: [f"{self.core.agent_prefix}_{i}" for i in range(self.core.n_agents)]
     )

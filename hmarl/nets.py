@@ -5,6 +5,8 @@ the hierarchical learners' networks:
 * :class:`GoalConditionedQ` - a low level: Q over primitives from an observation, a
   goal encoding and the agent's id, with an optional action-elimination head; one
   network for all agents, or one per agent run together as a vectorised ensemble.
+* :class:`EgocentricView` - a grid observation and a goal map re-centred on the agent,
+  the low level's input on layouts that change from episode to episode.
 * :class:`IndependentGoalQ` - each agent's Q over goals from its own observation.
 * :class:`CommGoalQ` - CommNet-style Q over goals: each agent also sees the mean of
   the other agents' hidden vectors.
@@ -122,6 +124,54 @@ class GridNetwork(nn.Module):
         return self.head(self.features(obs))
 
 
+class EgocentricView(nn.Module):
+    """Grid observation and goal maps as seen from the observing agent's cell.
+
+    The observation's grid channels other than channel 0 (the agent's own cell), the
+    goal's maps and a channel that is 1 on the grid are shifted so that the agent's cell
+    is the centre of a ``(2 * height - 1, 2 * width - 1)`` window (zero beyond the grid,
+    which the on-grid channel tells from an empty cell); the window covers the whole
+    grid from any cell. The observation's and the goal's flat remainders follow. A
+    wall next to the agent or a goal three cells to its left then reads the same
+    wherever on the grid they occur, which a network meets on every new layout.
+    ``out_dim`` is the length of the output rows.
+    """
+
+    def __init__(self, obs_dim: int, goal_dim: int, observation_grid: Sequence[int], goal_grid: Sequence[int]) -> None:
+        super().__init__()
+        if len(observation_grid) != 3 or min(observation_grid) < 1:
+            raise ValueError(f"observation_grid must be (channels, height, width) of positive sizes, "
+                             f"got {tuple(observation_grid)}")
+        if len(goal_grid) != 3 or min(goal_grid) < 1 or tuple(goal_grid[1:]) != tuple(observation_grid[1:]):
+            raise ValueError(f"goal_grid must be (channels, height, width) over the observation's "
+                             f"{tuple(observation_grid[1:])} grid, got {tuple(goal_grid)}")
+        self.channels, self.height, self.width = (int(size) for size in observation_grid)
+        self.goal_channels = int(goal_grid[0])
+        cells = self.height * self.width
+        self.obs_grid_dim, self.goal_grid_dim = self.channels * cells, self.goal_channels * cells
+        if self.obs_grid_dim > obs_dim or self.goal_grid_dim > goal_dim:
+            raise ValueError(f"the grids hold more entries than obs_dim={obs_dim} or goal_dim={goal_dim}")
+        planes = self.channels - 1 + self.goal_channels + 1
+        window = (2 * self.height - 1) * (2 * self.width - 1)
+        self.out_dim = planes * window + (obs_dim - self.obs_grid_dim) + (goal_dim - self.goal_grid_dim)
+        self.register_buffer("rows", torch.arange(2 * self.height - 1), persistent=False)
+        self.register_buffer("cols", torch.arange(2 * self.width - 1), persistent=False)
+
+    def forward(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        """Rows ``(M, out_dim)`` from flat ``obs`` ``(M, obs_dim)`` and ``goal`` ``(M, goal_dim)``."""
+        height, width = self.height, self.width
+        image = obs[:, : self.obs_grid_dim].reshape(-1, self.channels, height, width)
+        goal_maps = goal[:, : self.goal_grid_dim].reshape(-1, self.goal_channels, height, width)
+        planes = torch.cat([image[:, 1:], goal_maps, torch.ones_like(image[:, :1])], 1)
+        padded = F.pad(planes, (width - 1, width - 1, height - 1, height - 1))
+        cell = image[:, 0].flatten(1).argmax(1)
+        rows = (cell // width)[:, None, None] + self.rows[None, :, None]
+        cols = (cell % width)[:, None, None] + self.cols[None, None, :]
+        batch = torch.arange(len(cell), device=obs.device)[:, None, None]
+        window = padded[batch, :, rows, cols]  # (M, 2 height - 1, 2 width - 1, planes)
+        return torch.cat([window.flatten(1), obs[:, self.obs_grid_dim :], goal[:, self.goal_grid_dim :]], 1)
+
+
 def _with_agent_ids(obs: torch.Tensor) -> torch.Tensor:
     """Append a one-hot agent id to ``obs`` shaped ``(..., n_agents, obs_dim)``."""
     n_agents = obs.shape[-2]
@@ -134,6 +184,8 @@ class GoalConditionedQ(nn.Module):
 
     With ``shared=True`` one MLP serves every agent (the agent id is an input); with
     ``shared=False`` each agent has its own MLP, all evaluated in one batched call.
+    With a ``view`` the MLP reads the observation and goal through it (an
+    :class:`EgocentricView`), else the two concatenated.
     """
 
     def __init__(
@@ -145,6 +197,7 @@ class GoalConditionedQ(nn.Module):
         hidden_sizes: Sequence[int],
         shared: bool = True,
         elimination: bool = False,
+        view: EgocentricView | None = None,
     ) -> None:
         super().__init__()
         if not hidden_sizes:
@@ -152,13 +205,16 @@ class GoalConditionedQ(nn.Module):
         self.n_agents = n_agents
         self.n_actions = n_actions
         self.elimination = elimination
+        self.view = view
         outputs = n_actions * (2 if elimination else 1)
-        self.body = EnsembleMLP(obs_dim + goal_dim + n_agents, hidden_sizes, outputs, 1 if shared else n_agents)
+        in_dim = view.out_dim if view is not None else obs_dim + goal_dim
+        self.body = EnsembleMLP(in_dim + n_agents, hidden_sizes, outputs, 1 if shared else n_agents)
 
     def outputs(self, obs: torch.Tensor, goal: torch.Tensor, agent: torch.Tensor) -> torch.Tensor:
         """Raw outputs ``(M, n_actions * (1 + elimination))`` for flat rows."""
         ids = F.one_hot(agent, self.n_agents).to(obs.dtype)
-        every_member = self.body(torch.cat([obs, goal, ids], -1))
+        inputs = self.view(obs, goal) if self.view is not None else torch.cat([obs, goal], -1)
+        every_member = self.body(torch.cat([inputs, ids], -1))
         if self.body.ensemble_size == 1:
             return every_member[0]
         return every_member.gather(0, agent[None, :, None].expand(1, -1, every_member.shape[-1]))[0]

@@ -11,7 +11,7 @@ from torch import nn
 from hmarl.core import Field, ReplayBuffer
 from hmarl.envs import basketball_defense_v0, trash_collection_v0
 from hmarl.hier import HierarchicalAgent, HierConfig, HierSpec
-from hmarl.nets import CommGoalQ, GoalConditionedQ, IndependentGoalQ, QMixer
+from hmarl.nets import CommGoalQ, EgocentricView, GoalConditionedQ, IndependentGoalQ, QMixer
 from hmarl.training.loop import make_transition, to_tensors
 
 SPEC = HierSpec(
@@ -115,6 +115,49 @@ def test_low_level_per_agent_networks_differ_and_shared_one_takes_the_id():
     members = per_agent.body(torch.cat([obs, goal, nn.functional.one_hot(agent, 2).float()], -1))
     torch.testing.assert_close(q[0], members[0, 0, :5])
     torch.testing.assert_close(q[1], members[1, 1, :5])
+
+
+def _grid_row(height, width, agent, walls, goal):
+    """A one-agent observation (self, walls channels, then a carrying flag) and a goal
+    (its cell map, then a kind flag) for an ``height x width`` grid."""
+    obs, goal_row = np.zeros((2, height, width), np.float32), np.zeros((height, width), np.float32)
+    obs[0][agent] = 1.0
+    for cell in walls:
+        obs[1][cell] = 1.0
+    goal_row[goal] = 1.0
+    return (torch.as_tensor(np.append(obs.ravel(), 1.0), dtype=torch.float32)[None],
+            torch.as_tensor(np.append(goal_row.ravel(), [0.0, 1.0]), dtype=torch.float32)[None])
+
+
+def test_egocentric_view_centres_the_agent_and_marks_the_grid_edge():
+    view = EgocentricView(2 * 3 * 4 + 1, 3 * 4 + 2, (2, 3, 4), (1, 3, 4))
+    assert view.out_dim == 3 * 5 * 7 + 1 + 2
+    obs, goal = _grid_row(3, 4, agent=(1, 1), walls=[(1, 2)], goal=(2, 3))
+    out = view(obs, goal)[0]
+    window = out[: 3 * 5 * 7].reshape(5, 7, 3)  # rows, columns, (walls, goal, on grid)
+    assert window[2, 4, 0] == 1 and window[:, :, 0].sum() == 1, "the wall one column right of the agent"
+    assert window[3, 5, 1] == 1 and window[:, :, 1].sum() == 1, "the goal one row up and two columns right"
+    assert window[:, :, 2].sum() == 12 and window[1:4, 2:6, 2].all(), "the 3x4 grid around the agent"
+    torch.testing.assert_close(out[-3:], torch.tensor([1.0, 0.0, 1.0], dtype=out.dtype))
+    # The same scene shifted by a cell reads the same; only the grid's edge moves.
+    for dy, dx in ((0, -1), (-1, 0)):
+        moved = _grid_row(3, 4, agent=(1 + dy, 1 + dx), walls=[(1 + dy, 2 + dx)], goal=(2 + dy, 3 + dx))
+        moved_window = view(*moved)[0][: 3 * 5 * 7].reshape(5, 7, 3)
+        torch.testing.assert_close(moved_window[:, :, :2], window[:, :, :2])
+        assert not torch.equal(moved_window[:, :, 2], window[:, :, 2])
+    with pytest.raises(ValueError, match="goal_grid"):
+        EgocentricView(25, 14, (2, 3, 4), (1, 4, 3))
+
+
+def test_egocentric_low_level_needs_grids():
+    env = trash_collection_v0.vector_env(num_envs=2, layout="random", n_agents=3, width=7, height=7)
+    agent = HierarchicalAgent(HierConfig(low_view="egocentric"), HierSpec.of(env), option_len=5, total_updates=10)
+    assert agent.low_net.view is not None and agent.low_net.view.out_dim == 6 * 13 * 13 + 1 + 4
+    court = basketball_defense_v0.vector_env(num_envs=2, n_players=3)
+    with pytest.raises(ValueError, match="low_view='egocentric'"):
+        HierarchicalAgent(HierConfig(low_view="egocentric"), HierSpec.of(court), option_len=5, total_updates=10)
+    with pytest.raises(ValueError, match="low_view"):
+        _agent(low_view="aerial")
 
 
 def test_replay_extend_adds_variable_counts_and_wraps():

@@ -47,7 +47,7 @@ trash, so the other trash goal is never feasible for it).
   pick would take trash now; ``place`` when place would dump trash now.
 * Encoding: a ``cells`` map with 1.0 at the goal's cell (the dump or the trash; all
   zero for pick and place) followed by a one-hot of the goal kind (dump, trash, pick,
-  place): ``goal_dim = cells + 4``.
+  place): ``goal_dim = cells + 4``; ``goal_grid = (1, height, width)``.
 * ``pick`` and ``place`` are one-step goals: ``goal_primitive`` gives 5 and 6.
 
 ``layout="random"`` draws a new layout for every episode of every copy from the seeded
@@ -184,6 +184,7 @@ class TrashCollectionCore(BatchedCore):
             + ["pick", "place"]
         )
         self.goal_dim = n_cells + len(GOAL_KINDS)
+        self.goal_grid = (1, self.height, self.width)
         self._pick_goal = self.n_dumps + self.n_trash
 
         envs, agents = self.num_envs, self.n_agents

@@ -38,7 +38,11 @@ goal it passes (half of each batch keeps the pursued goal).
 With ``elimination`` a second head learns from the environment's ``invalid_action``
 signal which primitives would have no effect, and acting skips the primitives it
 predicts as such (AE-DQN's elimination network with its sigmoid head, without the
-contextual bandit).
+contextual bandit). With ``low_view="egocentric"`` the network reads the grid
+observation and the goal's map centred on its agent (:class:`hmarl.nets.EgocentricView`):
+on layouts drawn anew every episode, a wall beside the agent or a goal two cells away
+then looks the same on every layout (random3, 150,000 steps: greedy reach of random
+goals on new layouts 71% against 56% reading the grid as it is).
 
 **Schedule.** The low level learns from the first update, with ``low_updates``
 gradient steps for each of the high level's: a navigation value spreads one step along
@@ -71,7 +75,7 @@ from torch import nn
 
 from hmarl.core import EngineConfig, Field, ReplayBuffer, UpdateEngine, check_choice, option, redefault
 from hmarl.hier.acer import ACERRecorder
-from hmarl.nets import CommGoalQ, GoalConditionedQ, IndependentGoalQ, QMixer
+from hmarl.nets import CommGoalQ, EgocentricView, GoalConditionedQ, IndependentGoalQ, QMixer
 from hmarl.hier.options import TERMINATIONS, Options
 
 Tensors = Mapping[str, torch.Tensor]
@@ -79,6 +83,7 @@ OPTION_STATS_DECAY = 0.99
 # Options that must have ended (decayed count) before the goal success may freeze the low level.
 MIN_FREEZE_OPTIONS = 100
 HIGH_LEVELS = ("independent", "comm", "qmix", "random")
+LOW_VIEWS = ("full", "egocentric")
 HIGH_LEVEL_HELP = "high level: independent (Ind-hDQN), comm (hCom), qmix (hQmix) or random (low-level-only)"
 
 
@@ -115,6 +120,10 @@ class HierSpec:
     goal_dim: int
     low_actions: tuple[int, ...]
     navigation_goals: tuple[int, ...]
+    observation_grid: tuple[int, ...] = ()
+    """``(channels, height, width)`` of the grid an observation starts with; () if none."""
+    goal_grid: tuple[int, ...] = ()
+    """``(channels, height, width)`` of the maps a goal encoding starts with; () if none."""
 
     @classmethod
     def of(cls, env: OptionsEnv, num_envs: int | None = None) -> HierSpec:
@@ -135,6 +144,7 @@ class HierSpec:
         return cls(
             num_envs or env.num_envs, env.n_agents, env.obs_dim, env.state_dim, env.n_actions,
             n_goals, env.goal_dim, low_actions, navigation_goals,
+            tuple(getattr(env, "observation_grid", None) or ()), tuple(getattr(env, "goal_grid", None) or ()),
         )
 
 
@@ -170,6 +180,10 @@ class HierConfig(EngineConfig):
     # 8 rather than QMIX's 32: on room a 32-wide mixer left the agents' values nearly flat
     # over goals (greedy return 0.5 at 75,000 steps), an 8-wide one was greedy-optimal at 37,500.
     mixer_embed: int = option(8, "hQmix: width of the mixing network")
+    low_view: str = option(
+        "full", "low level's input: full (observation and goal as they are) or egocentric (grid observation "
+        "and goal map re-centred on the agent; for layouts that change every episode)", choices=LOW_VIEWS,
+    )
     low_shared: bool = option(True, "one low-level network for all agents (agent id as input); off: one per agent")
     low_relabel: bool = option(True, "low level: learn every navigation goal from each step (all-goals updating)")
     elimination: bool = option(False, "low level: learn which primitives have no effect and do not take them")
@@ -241,6 +255,7 @@ class HierarchicalAgent:
         seed: int = 0,
     ) -> None:
         check_choice("high_level", config.high_level, HIGH_LEVELS)
+        check_choice("low_view", config.low_view, LOW_VIEWS)
         for name in ("high_buffer_size", "low_buffer_size"):
             if getattr(config, name) < config.batch_size:
                 raise ValueError(f"{name}={getattr(config, name)} must be >= batch_size={config.batch_size}")
@@ -268,9 +283,17 @@ class HierarchicalAgent:
         self.navigation_index = np.zeros(n_goals, dtype=np.int64)
         self.navigation_index[self.navigation_goals] = np.arange(n_navigation)
         self.one_step_goals = np.setdiff1d(np.arange(n_goals), self.navigation_goals)
+        view = None
+        if config.low_view == "egocentric":
+            if not spec.observation_grid or not spec.goal_grid:
+                raise ValueError(
+                    "low_view='egocentric' needs an environment whose observations and goal encodings start "
+                    "with grids (observation_grid and goal_grid); use low_view='full'"
+                )
+            view = EgocentricView(spec.obs_dim, spec.goal_dim, spec.observation_grid, spec.goal_grid)
         self.low_net = GoalConditionedQ(
             spec.obs_dim, spec.goal_dim, n_agents, len(spec.low_actions), config.low_hidden_sizes,
-            shared=config.low_shared, elimination=config.elimination,
+            shared=config.low_shared, elimination=config.elimination, view=view,
         ).to(self.device)
         self.low_engine = UpdateEngine(
             {"low": self.low_net}, dataclasses.replace(config, lr=config.low_lr), total_updates * config.low_updates,
