@@ -194,8 +194,9 @@ def print_table(runs: list[Run]) -> None:
             )
             print("|---|---|---|---|---|---|---|---|---|")
         else:
+            limit = "" if math.isnan(task.max_length) else f" (<= {task.max_length:g})"
             print(
-                f"| learner | seeds | reward sum (>= {task.threshold:g}) | mean steps (<= {task.max_length:g}) | "
+                f"| learner | seeds | reward sum (>= {task.threshold:g}) | mean steps{limit} | "
                 "success | env steps to target | min to target | updates | wall min |"
             )
             print("|---|---|---|---|---|---|---|---|---|")
