@@ -151,25 +151,32 @@ class EgocentricView(nn.Module):
         self.obs_grid_dim, self.goal_grid_dim = self.channels * cells, self.goal_channels * cells
         if self.obs_grid_dim > obs_dim or self.goal_grid_dim > goal_dim:
             raise ValueError(f"the grids hold more entries than obs_dim={obs_dim} or goal_dim={goal_dim}")
+        window_height, window_width = 2 * self.height - 1, 2 * self.width - 1
         planes = self.channels - 1 + self.goal_channels + 1
-        window = (2 * self.height - 1) * (2 * self.width - 1)
-        self.out_dim = planes * window + (obs_dim - self.obs_grid_dim) + (goal_dim - self.goal_grid_dim)
-        self.register_buffer("rows", torch.arange(2 * self.height - 1), persistent=False)
-        self.register_buffer("cols", torch.arange(2 * self.width - 1), persistent=False)
+        self.out_dim = planes * window_height * window_width + (obs_dim - self.obs_grid_dim) + (
+            goal_dim - self.goal_grid_dim)
+        # For an agent on each cell, the cell under each window position (``cells``: off the grid).
+        y, x = torch.arange(self.height), torch.arange(self.width)
+        rows = y[:, None, None, None] + torch.arange(window_height)[None, None, :, None] - (self.height - 1)
+        cols = x[None, :, None, None] + torch.arange(window_width)[None, None, None, :] - (self.width - 1)
+        inside = (rows >= 0) & (rows < self.height) & (cols >= 0) & (cols < self.width)
+        under = torch.where(inside, rows * self.width + cols, cells).reshape(cells, -1)
+        self.register_buffer("under", under, persistent=False)
 
     def forward(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         """Rows ``(M, out_dim)`` from flat ``obs`` ``(M, obs_dim)`` and ``goal`` ``(M, goal_dim)``."""
-        height, width = self.height, self.width
-        image = obs[:, : self.obs_grid_dim].reshape(-1, self.channels, height, width)
-        goal_maps = goal[:, : self.goal_grid_dim].reshape(-1, self.goal_channels, height, width)
-        planes = torch.cat([image[:, 1:], goal_maps, torch.ones_like(image[:, :1])], 1)
-        padded = F.pad(planes, (width - 1, width - 1, height - 1, height - 1))
-        cell = image[:, 0].flatten(1).argmax(1)
-        rows = (cell // width)[:, None, None] + self.rows[None, :, None]
-        cols = (cell % width)[:, None, None] + self.cols[None, None, :]
-        batch = torch.arange(len(cell), device=obs.device)[:, None, None]
-        window = padded[batch, :, rows, cols]  # (M, 2 height - 1, 2 width - 1, planes)
-        return torch.cat([window.flatten(1), obs[:, self.obs_grid_dim :], goal[:, self.goal_grid_dim :]], 1)
+        cells = self.height * self.width
+        image = obs[:, : self.obs_grid_dim].reshape(len(obs), self.channels, cells)
+        goal_maps = goal[:, : self.goal_grid_dim].reshape(len(goal), self.goal_channels, cells)
+        grid = torch.cat([image[:, 1:], goal_maps, torch.ones_like(image[:, :1])], 1)
+        # One row per (sample, cell) holding the cell's planes, and one more cell per
+        # sample, zero in every plane, for off the grid.
+        planes = F.pad(grid, (0, 1)).transpose(1, 2).reshape(-1, grid.shape[1])
+        under = self.under[image[:, 0].argmax(1)]  # (M, window cells)
+        first = torch.arange(len(obs), device=obs.device)[:, None] * (cells + 1)
+        # Row-major over the window, each cell's planes together.
+        window = planes.index_select(0, (first + under).flatten()).reshape(len(obs), -1)
+        return torch.cat([window, obs[:, self.obs_grid_dim :], goal[:, self.goal_grid_dim :]], 1)
 
 
 def _with_agent_ids(obs: torch.Tensor) -> torch.Tensor:
