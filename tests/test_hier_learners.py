@@ -119,7 +119,7 @@ def test_low_level_per_agent_networks_differ_and_shared_one_takes_the_id():
 
 def _grid_row(height, width, agent, walls, goal):
     """A one-agent observation (self, walls channels, then a carrying flag) and a goal
-    (its cell map, then a kind flag) for an ``height x width`` grid."""
+    (its cell map, then a kind flag) for a ``height x width`` grid."""
     obs, goal_row = np.zeros((2, height, width), np.float32), np.zeros((height, width), np.float32)
     obs[0][agent] = 1.0
     for cell in walls:
