@@ -217,18 +217,28 @@ class GoalConditionedQ(nn.Module):
         in_dim = view.out_dim if view is not None else obs_dim + goal_dim
         self.body = EnsembleMLP(in_dim + n_agents, hidden_sizes, outputs, 1 if shared else n_agents)
 
-    def outputs(self, obs: torch.Tensor, goal: torch.Tensor, agent: torch.Tensor) -> torch.Tensor:
+    def read(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        """What the MLP reads of ``obs`` and ``goal`` (before the agent id). It has no
+        parameters, so a caller evaluating two copies of the network (online and target)
+        on the same rows can read them once and pass the result as ``read``."""
+        return self.view(obs, goal) if self.view is not None else torch.cat([obs, goal], -1)
+
+    def outputs(
+        self, obs: torch.Tensor, goal: torch.Tensor, agent: torch.Tensor, read: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Raw outputs ``(M, n_actions * (1 + elimination))`` for flat rows."""
         ids = F.one_hot(agent, self.n_agents).to(obs.dtype)
-        inputs = self.view(obs, goal) if self.view is not None else torch.cat([obs, goal], -1)
+        inputs = self.read(obs, goal) if read is None else read
         every_member = self.body(torch.cat([inputs, ids], -1))
         if self.body.ensemble_size == 1:
             return every_member[0]
         return every_member.gather(0, agent[None, :, None].expand(1, -1, every_member.shape[-1]))[0]
 
-    def forward(self, obs: torch.Tensor, goal: torch.Tensor, agent: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, obs: torch.Tensor, goal: torch.Tensor, agent: torch.Tensor, read: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Action values ``(M, n_actions)``."""
-        return self.outputs(obs, goal, agent)[:, : self.n_actions]
+        return self.outputs(obs, goal, agent, read)[:, : self.n_actions]
 
     def q_and_elimination(
         self, obs: torch.Tensor, goal: torch.Tensor, agent: torch.Tensor

@@ -647,8 +647,9 @@ class HierarchicalAgent:
         q_taken = q_values.gather(1, action).squeeze(1)
         with torch.no_grad():
             next_obs = batch["next_observation"].float()
-            next_target = self.low_engine.targets["low"](next_obs, next_goal, agent)
-            selector = self.low_net(next_obs, next_goal, agent) if self.config.double_q else next_target
+            next_read = self.low_net.read(next_obs, next_goal)
+            next_target = self.low_engine.targets["low"](next_obs, next_goal, agent, next_read)
+            selector = self.low_net(next_obs, next_goal, agent, next_read) if self.config.double_q else next_target
             best = selector.masked_fill(~_some_allowed(batch["next_action_mask"]), -torch.inf).argmax(1, keepdim=True)
             next_q = next_target.gather(1, best).squeeze(1)
             target = batch["reward"] + self.config.low_gamma * (~batch["terminal"]).float() * next_q
