@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from hmarl.envs.basketball_defense import possession_rates
 from hmarl.trainers import dqn, hcom, hierarchical, hqmix, ind_hdqn, low_level_only
 from hmarl.training import HelpFormatter, TrainResult, parse_config, train
 
@@ -167,19 +168,6 @@ def _mean_std(values: Sequence[float]) -> str:
     return f"{np.mean(values):.3g} ± {np.std(values):.2g}" if len(values) > 1 else f"{values[0]:.3g}"
 
 
-def _basketball_rates(metrics: dict[str, float]) -> dict[str, float]:
-    """Stop, miss-shot, block-shot and steal rates and points per possession from the
-    evaluation's per-episode means (a stop is any possession without a made shot)."""
-    made = metrics.get("shot", math.nan) - metrics.get("miss", math.nan) - metrics.get("block", math.nan)
-    return {
-        "stop": 1.0 - made,
-        "miss": metrics.get("miss", math.nan),
-        "block": metrics.get("block", math.nan),
-        "steal": metrics.get("steal", math.nan),
-        "points": metrics.get("points_allowed", math.nan),
-    }
-
-
 def print_table(runs: list[Run]) -> None:
     groups: dict[tuple[str, str, str], list[Run]] = {}
     for run in runs:
@@ -206,7 +194,7 @@ def print_table(runs: list[Run]) -> None:
             label = learner + (f" [{ablation}]" if ablation else "")
             column = lambda key: _mean_std([m.eval.get(key, math.nan) for m in members])  # noqa: E731
             if task_name == "basketball":
-                rates = [_basketball_rates(m.eval) for m in members]
+                rates = [possession_rates(m.eval) for m in members]
                 cells = [_mean_std([r[key] for r in rates]) for key in ("stop", "miss", "block", "steal", "points")]
                 print(
                     f"| {label} | {len(members)} | {' | '.join(cells)} | "

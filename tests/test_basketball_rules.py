@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hmarl.envs import basketball_defense_v0
 from hmarl.envs.basketball_defense import OUTCOMES, rules
 from hmarl.envs.basketball_defense.core import BLOCK, NOOP, PASS, STEAL
-from hmarl.envs.basketball_defense.scripted import DEFENSES
+from hmarl.envs.basketball_defense.scripted import DEFENSES, GOAL_POLICIES
 
 
 
@@ -199,3 +199,38 @@ def test_scripted_defenses_order() -> None:
         points[name] = np.concatenate(allowed).mean()
     assert points["stand_still"] > 1.0
     assert points["man_to_man"] < 0.75 * points["stand_still"]
+
+
+def test_scripted_high_levels_pick_feasible_goals_by_their_rules() -> None:
+    """Man-to-man keeps guard_i but for interceptions and blocks at the release; help
+    also sends the defender whose man stands farthest from the ball to the rim."""
+    venv = basketball_defense_v0.vector_env(num_envs=64, n_players=3)
+    venv.reset(seed=1)
+    core = venv.core
+    n = 3
+    protect_rim, steal, block = n + 1, n + 2, n + 3
+    rng = np.random.default_rng(1)
+    seen = {"steal": 0, "block": 0, "help": 0}
+    for _ in range(300):
+        mask = venv.goal_mask()
+        man = GOAL_POLICIES["man_to_man"](core, mask)
+        helped = GOAL_POLICIES["help"](core, mask)
+        assert np.take_along_axis(mask, man[..., None], -1).all()
+        assert np.take_along_axis(mask, helped[..., None], -1).all()
+        intercept = mask[..., steal] & (core.phase == PASS)[:, None]
+        release = mask[..., block] & (core.shot_step == rules.SHOT_MOTION_STEPS - 1)[:, None]
+        expected = np.where(release, block, np.where(intercept, steal, np.arange(n)))
+        np.testing.assert_array_equal(man, expected)
+        seen["steal"] += int((man == steal).sum())
+        seen["block"] += int((man == block).sum())
+        # help differs from man-to-man only where the weak-side defender would guard.
+        ball = core._ball_position()
+        weak = np.hypot(*(core.off_pos - ball[:, None, :])).argmax(axis=0)
+        differs = helped != man
+        assert (helped[differs] == protect_rim).all()
+        rows, cols = np.nonzero(differs)
+        np.testing.assert_array_equal(cols, weak[rows])
+        assert (differs.sum(axis=1) <= 1).all()
+        seen["help"] += int(differs.sum())
+        venv.step(DEFENSES["man_to_man"](core, rng))
+    assert min(seen.values()) > 0, seen

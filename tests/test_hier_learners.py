@@ -345,3 +345,41 @@ def test_low_level_rows_pair_each_state_with_its_own_goal_encoding():
     assert moved.any(), "the targets should move relative to the defenders"
     batch = agent.low_level_batch(agent.low_replay.sample(8))
     assert not torch.equal(batch["goal"], batch["next_goal"])
+
+
+def test_a_goal_policy_replaces_the_high_level_in_greedy_play():
+    """act_greedy(obs, goal_policy): agents whose option ended take the policy's goals
+    (a scripted high level over the learned low level); bad goals are refused."""
+    from hmarl.envs.basketball_defense.scripted import GOAL_POLICIES
+
+    env = basketball_defense_v0.vector_env(num_envs=8, n_players=3)
+    config = HierConfig(batch_size=16, high_buffer_size=256, low_buffer_size=256, interrupt=True)
+    agent = HierarchicalAgent(config, HierSpec.of(env), option_len=30, total_updates=10)
+    obs, _ = env.reset(seed=2)
+    agent.attach_env(env, evaluation=True)
+    calls = []
+
+    def policy(mask):
+        calls.append(GOAL_POLICIES["help"](env.core, mask))
+        return calls[-1]
+
+    started = 0
+    for _ in range(100):
+        before = agent.eval_options.goals.copy()
+        obs, *_ = env.step(agent.act_greedy(to_tensors(obs, "cpu"), policy).numpy())
+        changed = agent.eval_options.goals != before
+        if changed.any():
+            np.testing.assert_array_equal(agent.eval_options.goals[changed], calls[-1][changed])
+            started += int(changed.sum())
+    assert started > 0 and (np.concatenate(calls) == env.goal_names.index("protect_rim")).any()
+    agent.attach_env(env, evaluation=True)
+    obs, _ = env.reset(seed=2)
+    mask = env.goal_mask()
+    with pytest.raises(ValueError, match="goal_policy"):
+        agent.act_greedy(to_tensors(obs, "cpu"), lambda m: np.zeros(m.shape[:-1], dtype=float))
+    with pytest.raises(ValueError, match="goal_policy"):
+        agent.act_greedy(to_tensors(obs, "cpu"), lambda m: np.full(m.shape[:-1], m.shape[-1]))
+    infeasible = int(np.argmin(mask.all(axis=(0, 1))))
+    assert not mask[..., infeasible].all()
+    with pytest.raises(ValueError, match="goal_policy"):
+        agent.act_greedy(to_tensors(obs, "cpu"), lambda m: np.full(m.shape[:-1], infeasible))

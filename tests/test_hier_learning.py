@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from hmarl.envs import trash_collection_v0
+from hmarl.envs.basketball_defense import possession_rates
 from hmarl.trainers import hcom, hierarchical, hqmix, ind_hdqn, low_level_only
 from hmarl.training import load_checkpoint, parse_config, train
 from hmarl.training.loop import to_tensors
@@ -60,7 +61,7 @@ def test_short_run_learns_the_small_layout(trainer, extra, tmp_path, one_thread)
     assert best >= 0.75, f"greedy reward sum {best} (optimum 1.0, random primitives ~0)"
 
 
-def test_ind_hdqn_learns_to_defend_basketball(tmp_path, one_thread, benchmark_script):
+def test_ind_hdqn_learns_to_defend_basketball(tmp_path, one_thread):
     """3v3 defense against the normal offense: random defenders stop 0.42 of the
     possessions, standing still 0.40; Ind-hDQN stops 0.61-0.71 after 50,000 steps on
     seeds 0-4 (100 possessions per evaluation, so 0.58 is 3 standard errors above random)."""
@@ -69,7 +70,7 @@ def test_ind_hdqn_learns_to_defend_basketball(tmp_path, one_thread, benchmark_sc
         "--total-steps", "50000", "--eval-every", "50000", "--eval-episodes", "100", "--no-progress",
         "--log-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "checkpoints"), "--run-name", "test",
     ])
-    stop = benchmark_script("reproduce_tang2018")._basketball_rates(result.evaluations[-1][1])["stop"]
+    stop = possession_rates(result.evaluations[-1][1])["stop"]
     assert stop >= 0.58, f"stop rate {stop:.2f} (random defense 0.42, scripted man-to-man 0.74)"
 
 
@@ -229,7 +230,7 @@ def test_basketball_ordering_hierarchical_above_low_level_only_above_flat(tmp_pa
     ])
     stop = {
         learner: np.mean([
-            benchmark._basketball_rates(benchmark.run_one("basketball", "basketball", learner, "", seed, args).eval)["stop"]
+            possession_rates(benchmark.run_one("basketball", "basketball", learner, "", seed, args).eval)["stop"]
             for seed in range(3)
         ])
         for learner in ("ind_hdqn", "hcom", "hqmix", "low_level_only", "il_dqn")
@@ -238,3 +239,34 @@ def test_basketball_ordering_hierarchical_above_low_level_only_above_flat(tmp_pa
     assert min(hierarchical_stop) >= 0.6, stop
     assert np.mean(hierarchical_stop) > stop["low_level_only"], stop
     assert stop["low_level_only"] > stop["il_dqn"] + 0.1, stop
+
+
+def test_high_levels_compared_over_one_low_level(tmp_path, one_thread, capsys, benchmark_script):
+    """benchmarks/basketball_high_levels.py swaps a basketball checkpoint's high level for
+    random goals and the scripted ones over the same low level; it refuses others."""
+    benchmark = benchmark_script("basketball_high_levels")
+    args = [
+        "--env", "basketball_defense_v0", "--env-kwargs", '{"n_players": 3}', "--interrupt", "--total-steps", "800",
+        "--num-envs", "8", "--learning-starts", "400", "--batch-size", "32", "--high-buffer-size", "256",
+        "--low-buffer-size", "256", "--high-level-starts", "400", "--eval-every", "0", "--no-progress",
+        "--log-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "checkpoints"),
+    ]
+    for seed in (0, 1):
+        ind_hdqn.main([*args, "--seed", str(seed), "--run-name", f"bb{seed}"])
+    runs = [str(tmp_path / "checkpoints" / f"bb{seed}") for seed in (0, 1)]
+    results = benchmark.main([*runs, "--possessions", "60"])
+    out = capsys.readouterr().out
+    assert list(results) == runs
+    for rows in results.values():
+        assert list(rows) == ["learned", "random", "man_to_man", "help"]
+        for rates in rows.values():
+            assert 0.0 <= rates["stop"] <= 1.0
+            assert rates["miss"] + rates["block"] + rates["steal"] <= rates["stop"] + 1e-9
+        # Each scripted high level guards with the same low level: two high levels, two plays.
+        assert rows["man_to_man"] != rows["help"]
+    assert "mean ± std over 2 checkpoints" in out and out.count("| help |") == 3
+    hierarchical.main(_args(tmp_path, "--total-steps", "600", "--eval-every", "0", "--run-name", "trash"))
+    with pytest.raises(ValueError, match="basketball_defense_v0"):
+        benchmark.main([str(tmp_path / "checkpoints" / "trash"), "--possessions", "4"])
+    with pytest.raises(FileNotFoundError, match="no"):
+        benchmark.main([str(tmp_path), "--possessions", "4"])

@@ -6,6 +6,18 @@ actions of all its defenders, ``(num_envs, n_players)``.
 * ``man_to_man``: defender i guards offensive player i from ``GUARD_GAP`` metres on
   the basket side, running when he is far from that spot and sliding when near; he
   tries to intercept passes within reach and blocks at the shot's release.
+
+Scripted **high levels** choose goals of the options interface rather than primitives,
+so that they can run over a trained low level (``benchmarks/basketball_high_levels.py``
+compares them with the learned high levels); each maps a core and its goal mask
+``(num_envs, n_players, n_goals)`` to goals ``(num_envs, n_players)``:
+
+* ``man_to_man_goals``: defender i keeps ``guard_i``; he takes ``steal`` only while a
+  pass is in flight (an interception) and ``block`` only at the shot's release, the
+  best-timed try (a failed try leaves him recovering).
+* ``help_goals``: the same, except that the defender whose man stands farthest from
+  the ball (the weak side) takes ``protect_rim`` instead of ``guard``: a team choice,
+  since which defender helps depends on where all the others' men are.
 """
 
 from __future__ import annotations
@@ -56,3 +68,29 @@ def man_to_man(core: BasketballDefenseCore, rng: np.random.Generator) -> np.ndar
 
 
 DEFENSES = {"stand_still": stand_still, "random": random_defense, "man_to_man": man_to_man}
+
+
+def man_to_man_goals(core: BasketballDefenseCore, goal_mask: np.ndarray) -> np.ndarray:
+    n = core.n_players
+    steal, block = n + 2, n + 3
+    goals = np.broadcast_to(np.arange(n), (core.num_envs, n)).copy()
+    intercept = goal_mask[..., steal] & (core.phase == PASS)[:, None]
+    release = goal_mask[..., block] & (core.shot_step == rules.SHOT_MOTION_STEPS - 1)[:, None]
+    goals[intercept] = steal
+    goals[release] = block
+    return goals
+
+
+def help_goals(core: BasketballDefenseCore, goal_mask: np.ndarray) -> np.ndarray:
+    n = core.n_players
+    goals = man_to_man_goals(core, goal_mask)
+    copies = np.arange(core.num_envs)
+    ball = core._ball_position()
+    _, from_ball = unit(core.off_pos - ball[:, None, :])
+    weak = from_ball.argmax(axis=0)
+    helper = goals[copies, weak] == weak
+    goals[copies[helper], weak[helper]] = n + 1
+    return goals
+
+
+GOAL_POLICIES = {"man_to_man": man_to_man_goals, "help": help_goals}

@@ -64,7 +64,7 @@ environments through :meth:`HierarchicalAgent.attach_env`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -213,6 +213,24 @@ class HierConfig(EngineConfig):
     )
     epsilon_start: float = option(1.0, "exploration rate at the start of each decay")
     epsilon_end: float = option(0.05, "exploration rate after the decay, at both levels")
+
+
+GoalPolicy = Callable[[np.ndarray], np.ndarray]
+"""A scripted high level: goal mask ``(num_envs, N, n_goals)`` to goals ``(num_envs, N)``."""
+
+
+def _checked_goals(goals: np.ndarray, goal_mask: np.ndarray) -> np.ndarray:
+    """``goals`` from a goal policy, as integers, once they are known to be feasible."""
+    goals = np.asarray(goals)
+    if goals.shape != goal_mask.shape[:-1] or not np.issubdtype(goals.dtype, np.integer):
+        raise ValueError(
+            f"goal_policy must return integer goals of shape {goal_mask.shape[:-1]}, got {goals.dtype} {goals.shape}"
+        )
+    if ((goals < 0) | (goals >= goal_mask.shape[-1])).any():
+        raise ValueError(f"goal_policy returned goals outside [0, {goal_mask.shape[-1]})")
+    if not np.take_along_axis(goal_mask, goals[..., None], -1).all():
+        raise ValueError("goal_policy returned a goal that the goal mask rules out")
+    return goals.astype(np.int64)
 
 
 def _some_allowed(mask: torch.Tensor) -> torch.Tensor:
@@ -486,10 +504,14 @@ class HierarchicalAgent:
         return np.stack([env.goal_encoding(goals) for goals in self._every_navigation_goal()], -2)
 
     @torch.no_grad()
-    def act_greedy(self, obs: Tensors) -> torch.Tensor:
+    def act_greedy(self, obs: Tensors, goal_policy: GoalPolicy | None = None) -> torch.Tensor:
         """Greedy at both levels. Options end as in training, checked lazily on the
         state the previous step led to; a low-level-only agent draws its goals from
-        its own evaluation stream, reseeded with every attached evaluation."""
+        its own evaluation stream, reseeded with every attached evaluation.
+
+        ``goal_policy`` replaces the high level: it maps the goal mask ``(num_envs, N,
+        n_goals)`` to every agent's goal ``(num_envs, N)``, of which the agents whose
+        option has ended take theirs (to judge a scripted high level over this low level)."""
         env = self._require(self.eval_env, True)
         options, goal_mask = self.eval_options, env.goal_mask()
         if self.eval_one_step is not None:
@@ -500,7 +522,11 @@ class HierarchicalAgent:
             options.advance(env.goal_reached(goals), feasible, self.eval_one_step, no, no[:, 0], interrupt)
         deciding = options.deciding()
         if deciding.any():
-            options.start(self._choose_goals(obs["observation"], goal_mask, 0.0, self.eval_generator), deciding)
+            if goal_policy is None:
+                goals = self._choose_goals(obs["observation"], goal_mask, 0.0, self.eval_generator)
+            else:
+                goals = _checked_goals(goal_policy(goal_mask), goal_mask)
+            options.start(goals, deciding)
         actions, pending = self._primitive_actions(env, obs, options.goals, 0.0, self.eval_generator)
         self.eval_one_step = pending.one_step
         return actions

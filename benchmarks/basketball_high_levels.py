@@ -1,0 +1,143 @@
+"""Learned against scripted high levels over one trained low level, on basketball.
+
+A hierarchical learner's result on ``basketball_defense_v0`` mixes two skills: how well
+its low level carries out goals, and how well its high level picks them. This script
+keeps a trained checkpoint's low level and swaps its high level for
+
+* ``learned``: the checkpoint's own (random goals for a low-level-only checkpoint);
+* ``random``: goals drawn uniformly among the feasible ones (the low-level-only baseline);
+* ``man_to_man`` and ``help``: the scripted high levels of
+  :mod:`hmarl.envs.basketball_defense.scripted` (guard your own man, intercept passes,
+  block at the release; ``help`` also sends the weak-side defender to the rim).
+
+Each row is one greedy evaluation over ``--possessions`` possessions (one per copy, all
+stepped together), with the standard error of the stop rate. Given several checkpoints
+(seeds of one learner, say), it also prints the mean and spread over them.
+
+    python benchmarks/basketball_high_levels.py checkpoints/<run>            # newest checkpoint of a run
+    python benchmarks/basketball_high_levels.py ck/run_seed0 ck/run_seed1 --possessions 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hmarl.envs.basketball_defense import possession_rates
+from hmarl.envs.basketball_defense.scripted import GOAL_POLICIES
+from hmarl.hier.agent import GoalPolicy, HierarchicalAgent
+from hmarl.trainers import hierarchical
+from hmarl.training import EnvSpec, HelpFormatter, make_vector_env
+from hmarl.training.loop import budget_of, evaluate, load_checkpoint
+
+HIGH_LEVELS = ("learned", "random", *GOAL_POLICIES)
+COLUMNS = ("stop", "miss", "block", "steal", "points")
+
+
+class _WithHighLevel:
+    """``agent`` acting greedily with ``goal_policy`` in place of its high level."""
+
+    def __init__(self, agent: HierarchicalAgent, goal_policy: GoalPolicy | None) -> None:
+        self.agent = agent
+        self.goal_policy = goal_policy
+
+    def attach_env(self, env: Any, evaluation: bool) -> None:
+        self.agent.attach_env(env, evaluation)
+
+    def act_greedy(self, obs: Any) -> torch.Tensor:
+        return self.agent.act_greedy(obs, self.goal_policy)
+
+
+def checkpoint_file(path: str | Path) -> Path:
+    """``path`` itself, or the newest checkpoint (``*.pt``, by name) in the directory ``path``."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.glob("*.pt"))
+        if not files:
+            raise FileNotFoundError(f"checkpoint directory {str(path)!r} holds no *.pt file")
+        return files[-1]
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} is neither a file nor a directory")
+    return path
+
+
+def load_agent(path: str | Path, num_envs: int) -> tuple[hierarchical.Config, HierarchicalAgent, Any]:
+    """The hierarchical agent of a basketball checkpoint and an evaluation env of ``num_envs`` copies."""
+    checkpoint = load_checkpoint(checkpoint_file(path))
+    config = hierarchical.Config(**checkpoint["config"])
+    if config.env != "basketball_defense_v0":
+        raise ValueError(f"checkpoint {str(path)!r} was trained on {config.env}, not basketball_defense_v0")
+    # The agent's state (running options, ACER's open rows) is sized by the training copies.
+    training_spec = EnvSpec.of(make_vector_env(config.env, config.num_envs, config.env_kwargs))
+    agent = hierarchical.make_agent(config, training_spec, budget_of(config), torch.device("cpu"))
+    agent.load_state_dict(checkpoint["agent"])
+    return config, agent, make_vector_env(config.env, num_envs, config.env_kwargs)
+
+
+def goal_policy(name: str, env: Any, seed: int) -> GoalPolicy | None:
+    """The high level ``name`` (one of ``HIGH_LEVELS``) as a goal policy on ``env``; None for ``learned``."""
+    if name == "learned":
+        return None
+    if name == "random":
+        rng = np.random.default_rng(seed)
+        return lambda mask: np.argmax(np.where(mask, rng.random(mask.shape), -1.0), axis=-1)
+    if name not in GOAL_POLICIES:
+        raise ValueError(f"high level {name!r} is unknown; choose from {HIGH_LEVELS}")
+    scripted: Callable[[Any, np.ndarray], np.ndarray] = GOAL_POLICIES[name]
+    return lambda mask: scripted(env.core, mask)
+
+
+def compare(path: str | Path, high_levels: Sequence[str], possessions: int, seed: int) -> dict[str, dict[str, float]]:
+    """Rates of every high level over the low level of the checkpoint at ``path``."""
+    _, agent, env = load_agent(path, possessions)
+    rows = {}
+    for name in high_levels:
+        metrics = evaluate(_WithHighLevel(agent, goal_policy(name, env, seed)), env, seed, agent.device)
+        rows[name] = possession_rates(metrics)
+    return rows
+
+
+def _row(name: str, rates: dict[str, float], possessions: int) -> str:
+    stop = rates["stop"]
+    error = math.sqrt(max(stop * (1.0 - stop), 0.0) / possessions)
+    cells = [f"{stop:.3f} ± {error:.3f}", *(f"{rates[key]:.3f}" for key in COLUMNS[1:])]
+    return f"| {name} | " + " | ".join(cells) + " |"
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("checkpoints", nargs="+", help="checkpoint files, or run directories (their newest *.pt)")
+    parser.add_argument("--high-levels", nargs="+", default=list(HIGH_LEVELS), choices=HIGH_LEVELS,
+                        help="high levels to compare over each checkpoint's low level")
+    parser.add_argument("--possessions", type=int, default=1000, help="possessions per row (one per env copy)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the evaluation possessions and of random goals")
+    args = parser.parse_args(argv)
+    if args.possessions < 1:
+        parser.error(f"--possessions must be >= 1, got {args.possessions}")
+    header = "| high level | stop rate (± s.e.) | miss-shot rate | block-shot rate | steal rate | points/possession |"
+    results = {}
+    for path in args.checkpoints:
+        results[str(path)] = compare(path, args.high_levels, args.possessions, args.seed)
+        print(f"\n## {checkpoint_file(path)} ({args.possessions} possessions per row)\n{header}\n|" + "---|" * 6)
+        for name, rates in results[str(path)].items():
+            print(_row(name, rates, args.possessions))
+    if len(results) > 1:
+        print(f"\n## mean ± std over {len(results)} checkpoints\n| high level | " + " | ".join(COLUMNS) + " |\n|"
+              + "---|" * 6)
+        for name in args.high_levels:
+            cells = []
+            for key in COLUMNS:
+                values = [rows[name][key] for rows in results.values()]
+                cells.append(f"{np.mean(values):.3f} ± {np.std(values):.3f}")
+            print(f"| {name} | " + " | ".join(cells) + " |")
+    return results
+
+
+if __name__ == "__main__":
+    main()
