@@ -31,7 +31,7 @@ import torch
 
 from hmarl.envs.basketball_defense import possession_rates
 from hmarl.envs.basketball_defense.scripted import GOAL_POLICIES
-from hmarl.hier.agent import GoalPolicy, HierarchicalAgent
+from hmarl.hier import GoalPolicy, HierarchicalAgent
 from hmarl.trainers import hierarchical
 from hmarl.training import EnvSpec, HelpFormatter, make_vector_env
 from hmarl.training.loop import budget_of, evaluate, load_checkpoint

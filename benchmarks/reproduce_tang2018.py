@@ -6,7 +6,8 @@ with hmarl's learners, and print each table beside the published numbers.
     python benchmarks/reproduce_tang2018.py --suite basketball --seeds 5   # 3v3 defense
     python benchmarks/reproduce_tang2018.py --suite ablations --seeds 3    # ACER, large batch
 
-Every run ends with a greedy evaluation of ``--eval-episodes`` episodes (100 by default);
+Every run ends with a greedy evaluation of ``--eval-episodes`` episodes (100 by default,
+1,000 possessions on basketball);
 "steps to target" is the first evaluation (every ``--eval-every`` steps) at which the
 reward sum reaches the task's threshold and the mean episode length is within its limit
 (both thresholds of the row), and "min to target" the wall clock up to it.
@@ -44,6 +45,8 @@ class Task:
     published: str = ""
     hier_args: tuple[str, ...] = ()
     """Options the hierarchical learners get on this task."""
+    eval_episodes: int = 100
+    """Episodes per greedy evaluation, unless --eval-episodes says otherwise."""
 
 
 TASKS = {
@@ -74,10 +77,13 @@ TASKS = {
         published="(not in the paper: hCom/hQmix on procedural 7x7 layouts, 3 agents, optimum 1.5)",
         hier_args=("--low-view", "egocentric"),
     ),
-    # Steals and blocks are chances of a few steps (a block only during a 0.3 s shooting
-    # motion), so navigation options give way to them (--interrupt).
+    # Steals and blocks are chances of a few steps (a block only at the release of a shot),
+    # so navigation options give way to them (--interrupt). A stop rate over 100
+    # possessions has a standard error of about 0.045, as large as the differences
+    # between the learners, so each evaluation plays 1,000.
     "basketball": Task(
         "basketball_defense_v0", {"n_players": 3, "skill": "normal"}, 300_000, hier_args=("--interrupt",),
+        eval_episodes=1000,
         published="miss-shot: hCom 0.56, hQmix 0.55, h-IL 0.51, low-level-only 0.43, IL-DQN 0.25; "
         "block-shot: hCom 0.33-0.35, hQmix 0.30-0.32, h-IL 0.27, low-level-only 0.16, IL-DQN 0.02",
     ),
@@ -130,7 +136,8 @@ def _run_args(task: Task, seed: int, args: argparse.Namespace, run_name: str) ->
     total = args.total_steps or task.total_steps
     return [
         "--env", task.env, "--env-kwargs", json.dumps(task.env_kwargs), "--seed", str(seed),
-        "--total-steps", str(total), "--eval-every", str(args.eval_every), "--eval-episodes", str(args.eval_episodes),
+        "--total-steps", str(total), "--eval-every", str(args.eval_every),
+        "--eval-episodes", str(args.eval_episodes or task.eval_episodes),
         "--target-value", str(task.threshold), "--target-max-length", str(task.max_length),
         "--device", args.device, "--no-progress",
         "--stop-at-target" if args.stop_at_target else "--no-stop-at-target",
@@ -223,7 +230,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--total-steps", type=int, default=0, help="environment steps per run (0: the task's budget)")
     parser.add_argument("--eval-every", type=int, default=12_500, help="environment steps between greedy evaluations")
-    parser.add_argument("--eval-episodes", type=int, default=100, help="episodes per greedy evaluation")
+    parser.add_argument(
+        "--eval-episodes", type=int, default=0, help="episodes per greedy evaluation (0: the task's, 100 or 1,000)"
+    )
     parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda")
     parser.add_argument("--torch-threads", type=int, default=1, help="CPU threads for torch (0: torch's default)")
     parser.add_argument("--out", default="runs/tang2018.jsonl", help="append each finished run here as a JSON line")

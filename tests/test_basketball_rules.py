@@ -202,15 +202,16 @@ def test_scripted_defenses_order() -> None:
 
 
 def test_scripted_high_levels_pick_feasible_goals_by_their_rules() -> None:
-    """Man-to-man keeps guard_i but for interceptions and blocks at the release; help
-    also sends the defender whose man stands farthest from the ball to the rim."""
+    """Man-to-man keeps guard_i but for interceptions and blocks; block is feasible
+    only at the release, within reach; help also sends the defender whose man stands
+    farthest from the ball to the rim."""
     venv = basketball_defense_v0.vector_env(num_envs=64, n_players=3)
     venv.reset(seed=1)
     core = venv.core
     n = 3
     protect_rim, steal, block = n + 1, n + 2, n + 3
     rng = np.random.default_rng(1)
-    seen = {"steal": 0, "block": 0, "help": 0}
+    seen = {"steal": 0, "block": 0, "help": 0, "early": 0}
     for _ in range(300):
         mask = venv.goal_mask()
         man = GOAL_POLICIES["man_to_man"](core, mask)
@@ -218,11 +219,14 @@ def test_scripted_high_levels_pick_feasible_goals_by_their_rules() -> None:
         assert np.take_along_axis(mask, man[..., None], -1).all()
         assert np.take_along_axis(mask, helped[..., None], -1).all()
         intercept = mask[..., steal] & (core.phase == PASS)[:, None]
-        release = mask[..., block] & (core.shot_step == rules.SHOT_MOTION_STEPS - 1)[:, None]
+        in_reach = core.action_masks()[..., BLOCK] == 1
+        release = in_reach & (core.shot_step == rules.SHOT_MOTION_STEPS - 1)[:, None]
         expected = np.where(release, block, np.where(intercept, steal, np.arange(n)))
         np.testing.assert_array_equal(man, expected)
         seen["steal"] += int((man == steal).sum())
         seen["block"] += int((man == block).sum())
+        np.testing.assert_array_equal(mask[..., block], release)
+        seen["early"] += int((in_reach & ~release).sum())
         # help differs from man-to-man only where the weak-side defender would guard.
         ball = core._ball_position()
         weak = np.hypot(*(core.off_pos - ball[:, None, :])).argmax(axis=0)

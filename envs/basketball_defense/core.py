@@ -505,12 +505,18 @@ class BasketballDefenseCore(BatchedCore):
         return targets
 
     def goal_mask(self) -> np.ndarray:
+        """Feasible goals (num_envs, n, n_goals): every ``guard_k`` and ``protect_rim``;
+        ``double_team`` unless a pass is in flight; ``steal`` within reach of the ball
+        (``action_masks``' steal); ``block`` within reach of a shooter at the release
+        only, the last step of his shooting motion: the best-timed try
+        (``BLOCK_TIMING``), as a defender jumps when the ball leaves the hands. The
+        ``block`` primitive itself stays available through the whole motion."""
         n = self.n_players
         _, can_steal, can_block, _, _ = self._in_reach()
         mask = np.ones((self.num_envs, n, n + 4), dtype=bool)
         mask[:, :, n] = (self.phase != PASS)[:, None]
         mask[:, :, n + 2] = can_steal.T
-        mask[:, :, n + 3] = can_block.T
+        mask[:, :, n + 3] = (can_block & (self.shot_step == rules.SHOT_MOTION_STEPS - 1)).T
         return mask
 
     def goal_reached(self, goals: np.ndarray) -> np.ndarray:

@@ -13,8 +13,8 @@ compares them with the learned high levels); each maps a core and its goal mask
 ``(num_envs, n_players, n_goals)`` to goals ``(num_envs, n_players)``:
 
 * ``man_to_man_goals``: defender i keeps ``guard_i``; he takes ``steal`` only while a
-  pass is in flight (an interception) and ``block`` only at the shot's release, the
-  best-timed try (a failed try leaves him recovering).
+  pass is in flight (an interception) and ``block`` whenever it is feasible (at the
+  shot's release; a failed try leaves him recovering).
 * ``help_goals``: the same, except that the defender whose man stands farthest from
   the ball (the weak side) takes ``protect_rim`` instead of ``guard``: a team choice,
   since which defender helps depends on where all the others' men are.
@@ -74,10 +74,8 @@ def man_to_man_goals(core: BasketballDefenseCore, goal_mask: np.ndarray) -> np.n
     n = core.n_players
     steal, block = n + 2, n + 3
     goals = np.broadcast_to(np.arange(n), (core.num_envs, n)).copy()
-    intercept = goal_mask[..., steal] & (core.phase == PASS)[:, None]
-    release = goal_mask[..., block] & (core.shot_step == rules.SHOT_MOTION_STEPS - 1)[:, None]
-    goals[intercept] = steal
-    goals[release] = block
+    goals[goal_mask[..., steal] & (core.phase == PASS)[:, None]] = steal
+    goals[goal_mask[..., block]] = block  # feasible at the release only
     return goals
 
 
