@@ -11,7 +11,8 @@ keeps a trained checkpoint's low level and swaps its high level for
   block at the release; ``help`` also sends the weak-side defender to the rim).
 
 Each row is one greedy evaluation over ``--possessions`` possessions (one per copy, all
-stepped together), with the standard error of the stop rate. Given several checkpoints
+stepped together, the same possessions for every row: one seed starts them), with the
+standard error of the stop rate. Given several checkpoints
 (seeds of one learner, say), it also prints the mean and spread over them.
 
     python benchmarks/basketball_high_levels.py checkpoints/<run>            # newest checkpoint of a run
@@ -67,7 +68,7 @@ def checkpoint_file(path: str | Path) -> Path:
     return path
 
 
-def load_agent(path: str | Path, num_envs: int) -> tuple[hierarchical.Config, HierarchicalAgent, Any]:
+def load_agent(path: str | Path, num_envs: int) -> tuple[HierarchicalAgent, Any]:
     """The hierarchical agent of a basketball checkpoint and an evaluation env of ``num_envs`` copies."""
     checkpoint = load_checkpoint(checkpoint_file(path))
     config = hierarchical.Config(**checkpoint["config"])
@@ -77,10 +78,10 @@ def load_agent(path: str | Path, num_envs: int) -> tuple[hierarchical.Config, Hi
     training_spec = EnvSpec.of(make_vector_env(config.env, config.num_envs, config.env_kwargs))
     agent = hierarchical.make_agent(config, training_spec, budget_of(config), torch.device("cpu"))
     agent.load_state_dict(checkpoint["agent"])
-    return config, agent, make_vector_env(config.env, num_envs, config.env_kwargs)
+    return agent, make_vector_env(config.env, num_envs, config.env_kwargs)
 
 
-def goal_policy(name: str, env: Any, seed: int) -> GoalPolicy | None:
+def make_goal_policy(name: str, env: Any, seed: int) -> GoalPolicy | None:
     """The high level ``name`` (one of ``HIGH_LEVELS``) as a goal policy on ``env``; None for ``learned``."""
     if name == "learned":
         return None
@@ -95,10 +96,10 @@ def goal_policy(name: str, env: Any, seed: int) -> GoalPolicy | None:
 
 def compare(path: str | Path, high_levels: Sequence[str], possessions: int, seed: int) -> dict[str, dict[str, float]]:
     """Rates of every high level over the low level of the checkpoint at ``path``."""
-    _, agent, env = load_agent(path, possessions)
+    agent, env = load_agent(path, possessions)
     rows = {}
     for name in high_levels:
-        metrics = evaluate(_WithHighLevel(agent, goal_policy(name, env, seed)), env, seed, agent.device)
+        metrics = evaluate(_WithHighLevel(agent, make_goal_policy(name, env, seed)), env, seed, agent.device)
         rows[name] = possession_rates(metrics)
     return rows
 
