@@ -33,6 +33,12 @@ def test_parallel_api(n_players: int) -> None:
     parallel_api_test(basketball_defense_v0.parallel_env(n_players=n_players), num_cycles=200)
 
 
+@pytest.mark.parametrize("n_players", [1, 3])
+def test_matched_view_api(n_players: int) -> None:
+    api_test(basketball_defense_v0.env(n_players=n_players, view="matched"), num_cycles=200)
+    parallel_api_test(basketball_defense_v0.parallel_env(n_players=n_players, view="matched"), num_cycles=200)
+
+
 @pytest.mark.parametrize("n_players", SIZES)
 def test_seed(n_players: int) -> None:
     seed_test(lambda: basketball_defense_v0.env(n_players=n_players), num_cycles=100)

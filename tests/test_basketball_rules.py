@@ -156,6 +156,33 @@ def test_options_interface() -> None:
         venv.goal_reached(np.full((8, 3), len(names)))
 
 
+def test_the_matched_view_shows_a_defender_only_his_own_man() -> None:
+    n = 3
+    full = basketball_defense_v0.vector_env(num_envs=16, n_players=n)
+    matched = basketball_defense_v0.vector_env(num_envs=16, n_players=n, view="matched")
+    space = basketball_defense_v0.parallel_env(view="matched").observation_space("defender_0")
+    assert matched.core.obs_dim == 20 + n and space["observation"].shape == (20 + n,)
+    obs_full, _ = full.reset(seed=4)
+    obs_matched, _ = matched.reset(seed=4)
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        for i in range(n):
+            own = obs_full["observation"][:, i]
+            seen = obs_matched["observation"][:, i]
+            np.testing.assert_array_equal(seen[:, :15], own[:, :15])
+            np.testing.assert_array_equal(seen[:, 15:20], own[:, 15 + 5 * i : 20 + 5 * i])
+            np.testing.assert_array_equal(seen[:, 20:], np.eye(n)[i][None].repeat(16, 0))
+        np.testing.assert_array_equal(obs_matched["state"], obs_full["state"])
+        actions = rng.integers(0, 17, (16, n))
+        obs_full, *_ = full.step(actions)
+        obs_matched, *_ = matched.step(actions)
+    # Moving another offensive player changes nothing defender 0 sees.
+    before = matched.core.observations()[:, 0].copy()
+    matched.core.off_pos[:, 1:] += 0.5
+    matched.core._ball = matched.core._reach = None
+    np.testing.assert_array_equal(matched.core.observations()[:, 0, 15:20], before[:, 15:20])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
@@ -165,6 +192,7 @@ def test_options_interface() -> None:
         ({"n_players": 2.5}, TypeError, "n_players"),
         ({"shot_clock_s": 0.5}, ValueError, "shot_clock_s"),
         ({"max_cycles": 0}, ValueError, "max_cycles"),
+        ({"view": "egocentric"}, ValueError, "view"),
     ],
 )
 def test_bad_arguments(kwargs: dict, error: type, message: str) -> None:

@@ -311,6 +311,44 @@ def test_interruption_gives_a_decision_whenever_a_one_step_goal_is_feasible(inte
         assert (kept == 0) == interrupt, (evaluation, chances, kept)
 
 
+@pytest.mark.parametrize("hold", [False, True])
+def test_held_goals_outlast_their_reach_in_training_and_evaluation(hold):
+    """With ``hold_goals`` a defender who reaches his guard spot keeps guarding (his
+    option goes on, until its timeout); without it, reaching ends the option."""
+    env = basketball_defense_v0.vector_env(num_envs=8, n_players=3)
+    config = HierConfig(batch_size=16, high_buffer_size=256, low_buffer_size=256, hold_goals=hold)
+    agent = HierarchicalAgent(config, HierSpec.of(env), option_len=30, total_updates=10)
+    navigation = [g for g in range(len(env.goal_names)) if g not in agent.one_step_goals]
+    for evaluation in (False, True):
+        agent.attach_env(env, evaluation=evaluation)
+        obs, _ = env.reset(seed=5)
+        reached_total = kept = 0
+        longest = 0
+        for step in range(200):
+            if evaluation:
+                actions = agent.act_greedy(to_tensors(obs, "cpu")).numpy()
+                options = agent.eval_options
+                if step:  # evaluation ends options lazily: those reached last step went on
+                    kept += int((reached & (options.elapsed > 0)).sum())
+            else:
+                actions = agent.act(to_tensors(obs, "cpu"), step).numpy()
+                options = agent.options
+            goals = options.goals.copy()
+            next_obs, rewards, terminated, truncated, infos = env.step(actions)
+            if not evaluation:
+                agent.store(make_transition(obs, actions, rewards, next_obs, terminated, truncated, infos, "cpu"))
+            obs = next_obs
+            live = ~(terminated | truncated)[:, None]
+            reached = np.isin(goals, navigation) & live & env.goal_reached(goals)
+            reached_total += int(reached.sum())
+            if not evaluation:
+                kept += int((reached & ~options.deciding()).sum())
+            longest = max(longest, int(options.elapsed.max()))
+        assert reached_total > 0, "no defender ever reached his goal"
+        assert (kept > 0) == hold, (evaluation, reached_total, kept)
+        assert longest <= 30, "an option outlived option_len"
+
+
 def test_low_level_rows_pair_each_state_with_its_own_goal_encoding():
     """Basketball's goal encodings are targets relative to the defender, so they change
     with every step: a low-level row holds the encodings the agent acted on (for

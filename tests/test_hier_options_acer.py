@@ -67,6 +67,29 @@ def test_an_interrupted_option_ends_unreached():
     np.testing.assert_array_equal(options.deciding(), [[T, F]])
 
 
+def test_held_options_outlast_their_reach_and_count_it_as_success():
+    options = Options(num_envs=1, n_agents=3, n_goals=4, option_len=3, hold=True)
+    options.start(np.array([[0, 1, 2]]), options.deciding())
+    outcome = _advance(options, reached=[T, F, T], one_step=[F, F, T])
+    # The one-step option ends after its step; the held navigation option goes on.
+    np.testing.assert_array_equal(outcome.ended, [[F, F, T]])
+    np.testing.assert_allclose(outcome.intrinsic_reward, [[0.99, -0.01, 0.99]])
+    np.testing.assert_array_equal(outcome.succeeded, [[T, F, T]])
+    options.start(np.array([[3, 3, 1]]), options.deciding())
+    outcome = _advance(options, reached=[F, F, F], feasible=[T, T, F])
+    np.testing.assert_array_equal(outcome.ended, [[F, F, T]])
+    np.testing.assert_array_equal(outcome.succeeded, [[T, F, F]], "a new option starts unreached")
+    options.start(np.array([[3, 3, 2]]), options.deciding())
+    outcome = _advance(options, reached=[F, T, F])
+    # Agents 0 and 1 have run option_len=3 steps; agent 0 reached its goal on the first.
+    np.testing.assert_array_equal(outcome.ended, [[T, T, F]])
+    np.testing.assert_array_equal(outcome.succeeded, [[T, T, F]])
+    np.testing.assert_array_equal(outcome.duration, [[3, 3, 1]])
+    restored = Options(num_envs=1, n_agents=3, n_goals=4, option_len=3, hold=True)
+    restored.load_state_dict(options.state_dict())
+    np.testing.assert_array_equal(restored.reached_once, options.reached_once)
+
+
 def test_episode_end_ends_options_without_crediting_reach():
     options = Options(num_envs=1, n_agents=1, n_goals=2, option_len=10)
     options.start(np.array([[1]]), options.deciding())

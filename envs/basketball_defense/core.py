@@ -14,6 +14,9 @@ import numpy as np
 from hmarl.envs._base import BatchedCore, check_choice, check_int
 from hmarl.envs.basketball_defense import offense, rules
 
+#: What each defender observes: ``"full"`` (everyone) or ``"matched"`` (himself, the
+#: ball and his matched opponent, the offensive player of his own index).
+VIEWS = ("full", "matched")
 #: Ball phases: held by ``holder`` (dribbling or at the check), a pass in flight to
 #: ``holder``, or ``holder`` in his shooting motion.
 HELD, PASS, SHOOTING = 0, 1, 2
@@ -76,7 +79,10 @@ class BasketballDefenseCore(BatchedCore):
     ``skill`` (the scripted offense: ``"easy" | "normal" | "hard"``, default
     ``"normal"``), ``shot_clock_s`` (seconds, 1-60, default 20) and ``max_cycles``
     (truncation limit in steps; by default the shot clock plus the longest shooting
-    motion, so a possession always ends on its own before it).
+    motion, so a possession always ends on its own before it) and ``view``
+    (``"full"``, default: each defender observes all players; ``"matched"``: himself,
+    the ball and only his matched opponent, the offensive player of his own index, as
+    a defender who keeps his eyes on his man; ``state()`` stays complete).
 
     The possession ends with a made shot (2 or 3 points), a miss, a block, a steal
     (of the dribble or a pass) or a shot-clock violation. The team reward, shared by
@@ -98,10 +104,12 @@ class BasketballDefenseCore(BatchedCore):
         skill: str = "normal",
         shot_clock_s: float = rules.DEFAULT_SHOT_CLOCK_S,
         max_cycles: int | None = None,
+        view: str = "full",
     ) -> None:
         super().__init__(num_envs)
         n = check_int("n_players", n_players, 1, 5)
         check_choice("skill", skill, tuple(rules.SKILLS))
+        check_choice("view", view, VIEWS)
         if isinstance(shot_clock_s, bool) or not isinstance(shot_clock_s, (int, float, np.number)):
             raise TypeError(f"shot_clock_s must be a number of seconds, got {shot_clock_s!r}")
         if not 1.0 <= shot_clock_s <= 60.0:
@@ -114,7 +122,14 @@ class BasketballDefenseCore(BatchedCore):
         self.max_cycles = default_cycles if max_cycles is None else check_int("max_cycles", max_cycles, 1)
         self.n_agents = n
         self.n_actions = len(ACTION_NAMES)
-        self.obs_dim = 11 + 10 * n
+        self.view = view
+        full_dim = 11 + 10 * n
+        # The matched view keeps, of the full observation, the defender's own and the
+        # ball's features (the first 15), his matched opponent's block and his index.
+        self._matched_columns = np.array(
+            [[*range(15), *range(15 + 5 * i, 20 + 5 * i), *range(full_dim - n, full_dim)] for i in range(n)]
+        )[None]
+        self.obs_dim = full_dim if view == "full" else 20 + n
         self.state_dim = 8 + 10 * n
         self.goal_names = [f"guard_{k}" for k in range(n)] + ["double_team", "protect_rim", "steal", "block"]
         self.goal_dim = len(self.goal_names) + 2
@@ -403,17 +418,19 @@ class BasketballDefenseCore(BatchedCore):
         return features, has_ball
 
     def observations(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
-        """Per defender: own position (2), velocity (2) and recovery (1); the basket
+        """The full view, per defender: own position (2), velocity (2) and recovery (1); the basket
         relative to self (2); ball phase one-hot (held, pass, shooting) (3), ball
         relative to self (2), shooting-motion progress (1), shot clock left (1) and
         live-ball flag (1); for every offensive player his position relative to self
         (2), velocity (2) and has-ball (1); for every other defender (in index order)
         relative position (2) and velocity (2); own index one-hot (n). Positions are
-        divided by ``POS_SCALE``, velocities by ``VEL_SCALE``."""
+        divided by ``POS_SCALE``, velocities by ``VEL_SCALE``. The matched view keeps the
+        features up to the live-ball flag, the block of his matched opponent (offensive
+        player ``i`` for defender ``i``) and the index."""
         n = self.n_players
         ball, has_ball = self._ball_features(idx)
         count = ball.shape[1]
-        obs = np.empty((count, n, self.obs_dim), dtype=np.float32)
+        obs = np.empty((count, n, 11 + 10 * n), dtype=np.float32)
         # Filled through a (feature, defender, copy) view, the layout of the state arrays,
         # so that each feature group is one broadcast ufunc writing straight into obs.
         view = obs.transpose(2, 1, 0)
@@ -437,6 +454,8 @@ class BasketballDefenseCore(BatchedCore):
         np.subtract(def_pos[:, mates], def_pos[:, None], out=mates_block[0:2])
         np.divide(self.def_vel[..., idx][:, mates], rules.VEL_SCALE, out=mates_block[2:4])
         view[start + 4 * (n - 1) :] = self._agent_ids.T[:, :, None]
+        if self.view == "matched":
+            return np.take_along_axis(obs, self._matched_columns, axis=2)
         return obs
 
     def action_masks(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:

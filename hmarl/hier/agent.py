@@ -171,6 +171,10 @@ class HierConfig(EngineConfig):
     termination: str = option(
         "async", "async: each agent picks a goal when its own option ends; sync: all together", choices=TERMINATIONS
     )
+    hold_goals: bool = option(
+        False, "navigation options keep their goal once reached (a defender stays with his man) and end only "
+        "on timeout, infeasibility, interruption or the episode's end",
+    )
     reach_bonus: float = option(1.0, "intrinsic reward for reaching the goal")
     step_cost: float = option(0.01, "intrinsic cost of every low-level step")
     acer_augmented: bool = option(True, "ACER augmentation: rows also start at every intermediate step of an option")
@@ -368,7 +372,8 @@ class HierarchicalAgent:
                 high_fields, capacity=config.high_buffer_size, num_streams=1, device=self.device, seed=seed + 1
             )
         self.options = Options(
-            spec.num_envs, n_agents, n_goals, option_len, config.termination, config.reach_bonus, config.step_cost
+            spec.num_envs, n_agents, n_goals, option_len, config.termination, config.reach_bonus, config.step_cost,
+            config.hold_goals,
         )
         self.recorder = ACERRecorder(
             spec.num_envs, n_agents, spec.obs_dim, spec.state_dim, n_goals, option_len, config.gamma,
@@ -410,7 +415,8 @@ class HierarchicalAgent:
             return
         self.eval_env = env
         self.eval_options = Options(
-            env.num_envs, self.spec.n_agents, self.spec.n_goals, self.option_len, self.config.termination
+            env.num_envs, self.spec.n_agents, self.spec.n_goals, self.option_len, self.config.termination,
+            hold=self.config.hold_goals,
         )
         self.eval_one_step = None
         self.eval_generator.manual_seed(self.eval_seed)
@@ -558,7 +564,7 @@ class HierarchicalAgent:
         if self.high_replay is not None:
             self.high_replay.extend({name: rows[name] for name in self.high_replay.fields})
         finished = outcome.ended & ~pending.one_step
-        self.option_stats += (finished.sum(), outcome.duration[finished].sum(), outcome.reached[finished].sum())
+        self.option_stats += (finished.sum(), outcome.duration[finished].sum(), outcome.succeeded[finished].sum())
 
     def _interrupt(self, goal_mask: np.ndarray, one_step: np.ndarray) -> np.ndarray | None:
         """With ``interrupt``: the navigating agents for which a one-step goal is feasible."""
