@@ -48,7 +48,7 @@ class OptionOutcome:
     ended: np.ndarray
     duration: np.ndarray
     succeeded: np.ndarray | None = None
-    """The goal was reached on some step of the option so far (None: as ``reached``)."""
+    """The goal was reached on some step of the option so far (``Options.advance`` sets it)."""
 
 
 class Options:
