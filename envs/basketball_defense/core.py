@@ -129,7 +129,7 @@ class BasketballDefenseCore(BatchedCore):
         self._matched_columns = np.array(
             [[*range(15), *range(15 + 5 * i, 20 + 5 * i), *range(full_dim - n, full_dim)] for i in range(n)]
         )[None]
-        self.obs_dim = full_dim if view == "full" else 20 + n
+        self.obs_dim = full_dim if view == "full" else self._matched_columns.shape[-1]
         self.state_dim = 8 + 10 * n
         self.goal_names = [f"guard_{k}" for k in range(n)] + ["double_team", "protect_rim", "steal", "block"]
         self.goal_dim = len(self.goal_names) + 2
