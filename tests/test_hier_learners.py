@@ -79,6 +79,45 @@ def test_high_loss_uses_reward_plus_discounted_value_on_acting_agents():
     assert loss.item() == pytest.approx(0.5)
 
 
+class SumMixer(nn.Module):
+    """Q_tot as the plain sum of the agents' values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def forward(self, agent_q: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        return agent_q.sum(-1) * self.scale
+
+
+@pytest.mark.parametrize(("team_reward", "expected"), [("sum", 0.125), ("mean", 0.03125)])
+def test_qmix_loss_regresses_the_mixed_value_on_the_team_reward(team_reward, expected):
+    agent = _agent(gamma=0.5, high_level="qmix", team_reward=team_reward)
+    agent.high_engine.modules["agents"] = FixedQ(torch.tensor([[[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]]]))
+    agent.high_engine.targets["agents"] = FixedQ(torch.full((1, 2, 3), 4.0))
+    agent.high_engine.modules["mixer"] = SumMixer()
+    agent.high_engine.targets["mixer"] = SumMixer()
+    batch = {
+        "obs": torch.zeros(1, 2, 3),
+        "state": torch.zeros(1, 4),
+        "next_obs": torch.zeros(1, 2, 3),
+        "next_state": torch.zeros(1, 4),
+        "goal": torch.tensor([[0, 1]]),
+        "reward": torch.tensor([[1.0, 0.5]]),
+        "duration": torch.tensor([2]),
+        "next_free": torch.tensor([[True, True]]),
+        "next_goal_mask": torch.ones(1, 2, 3, dtype=torch.bool),
+        "terminated": torch.tensor([False]),
+        "acting": torch.tensor([[True, True]]),
+    }
+    loss, _ = agent.high_loss(batch)
+    # Q_tot = 1 + 2 = 3; bootstrap 0.25 * (4 + 4) = 2; team reward 1.5 (sum) or 0.75 (mean):
+    # errors 0.5 and 0.25, Huber 0.125 and 0.03125.
+    assert loss.item() == pytest.approx(expected)
+    with pytest.raises(ValueError, match="team_reward"):
+        _agent(high_level="qmix", team_reward="max")
+
+
 def test_qmix_is_monotonic_in_every_agent_value():
     torch.manual_seed(0)
     mixer = QMixer(n_agents=3, state_dim=5, embed_dim=8)

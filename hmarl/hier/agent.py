@@ -20,7 +20,9 @@ collected during the row, discounted per step, ``tau`` its duration, and ``V_i``
 target network's value of the goal the online network picks among the feasible goals
 (double Q) where the agent picks anew, or of the goal it continues otherwise. Terminal
 rows do not bootstrap. hQmix mixes the chosen values with ``Q_tot(s) = mix(Q_1..Q_N, s)``
-and regresses it on ``sum_i R_i + gamma**tau * mix'(V_1..V_N, s')``.
+and regresses it on ``R + gamma**tau * mix'(V_1..V_N, s')`` with the team reward ``R =
+sum_i R_i`` (``team_reward="sum"``, for individual rewards) or ``mean_i R_i`` ("mean", for
+a shared reward that every agent receives and that the sum would count ``N`` times).
 
 **Low level.** A goal-conditioned DQN over the primitives that no one-step goal issues
 (moves, for instance), trained on the intrinsic reward (``reach_bonus`` when the goal is
@@ -84,6 +86,7 @@ OPTION_STATS_DECAY = 0.99
 MIN_FREEZE_OPTIONS = 100
 HIGH_LEVELS = ("independent", "comm", "qmix", "random")
 LOW_VIEWS = ("full", "egocentric")
+TEAM_REWARDS = ("sum", "mean")
 HIGH_LEVEL_HELP = "high level: independent (Ind-hDQN), comm (hCom), qmix (hQmix) or random (low-level-only)"
 
 
@@ -184,6 +187,10 @@ class HierConfig(EngineConfig):
     # 8 rather than QMIX's 32: on room a 32-wide mixer left the agents' values nearly flat
     # over goals (greedy return 0.5 at 75,000 steps), an 8-wide one was greedy-optimal at 37,500.
     mixer_embed: int = option(8, "hQmix: width of the mixing network")
+    team_reward: str = option(
+        "sum", "hQmix: the team reward its mixed value learns: sum of the agents' rewards (for individual "
+        "rewards) or their mean (for a shared reward that every agent receives, counted once)", choices=TEAM_REWARDS,
+    )
     low_view: str = option(
         "full", "low level's input: full (observation and goal as they are) or egocentric (grid observation "
         "and goal map re-centred on the agent; for layouts that change every episode)", choices=LOW_VIEWS,
@@ -278,6 +285,7 @@ class HierarchicalAgent:
     ) -> None:
         check_choice("high_level", config.high_level, HIGH_LEVELS)
         check_choice("low_view", config.low_view, LOW_VIEWS)
+        check_choice("team_reward", config.team_reward, TEAM_REWARDS)
         for name in ("high_buffer_size", "low_buffer_size"):
             if getattr(config, name) < config.batch_size:
                 raise ValueError(f"{name}={getattr(config, name)} must be >= batch_size={config.batch_size}")
@@ -718,7 +726,8 @@ class HierarchicalAgent:
             q_total = self.high_engine.modules["mixer"](q_taken, batch["state"].float())
             with torch.no_grad():
                 next_total = self.high_engine.targets["mixer"](next_value, batch["next_state"].float())
-                target = batch["reward"].sum(-1) + discount * next_total
+                team = batch["reward"].mean(-1) if self.config.team_reward == "mean" else batch["reward"].sum(-1)
+                target = team + discount * next_total
             loss = F.smooth_l1_loss(q_total.float(), target.float())
         else:
             target = batch["reward"] + discount[:, None] * next_value
