@@ -58,23 +58,30 @@ def test_smdp_targets_bootstrap_free_and_continuing_agents():
     np.testing.assert_allclose(discount.numpy(), [0.125, 0.0])
 
 
-def test_high_loss_uses_reward_plus_discounted_value_on_acting_agents():
-    agent = _agent(gamma=0.5)
-    q = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]]])
-    agent.high_engine.modules["agents"] = FixedQ(q)
+def _one_row_high_loss(agent: HierarchicalAgent, acting: list[bool]) -> torch.Tensor:
+    """The high-level loss on one row of two agents, goals 0 and 1 valued 1 and 2, next
+    values 4 (target network), rewards 1 and 0.5 over 2 steps, both agents free next."""
+    agent.high_engine.modules["agents"] = FixedQ(torch.tensor([[[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]]]))
     agent.high_engine.targets["agents"] = FixedQ(torch.full((1, 2, 3), 4.0))
     batch = {
         "obs": torch.zeros(1, 2, 3),
+        "state": torch.zeros(1, 4),
         "next_obs": torch.zeros(1, 2, 3),
+        "next_state": torch.zeros(1, 4),
         "goal": torch.tensor([[0, 1]]),
         "reward": torch.tensor([[1.0, 0.5]]),
         "duration": torch.tensor([2]),
         "next_free": torch.tensor([[True, True]]),
         "next_goal_mask": torch.ones(1, 2, 3, dtype=torch.bool),
         "terminated": torch.tensor([False]),
-        "acting": torch.tensor([[True, False]]),
+        "acting": torch.tensor([acting]),
     }
     loss, _ = agent.high_loss(batch)
+    return loss
+
+
+def test_high_loss_uses_reward_plus_discounted_value_on_acting_agents():
+    loss = _one_row_high_loss(_agent(gamma=0.5), acting=[True, False])
     # Agent 0: target 1 + 0.25 * 4 = 2, Q = 1: Huber(1) = 0.5; agent 1 does not act.
     assert loss.item() == pytest.approx(0.5)
 
@@ -93,24 +100,9 @@ class SumMixer(nn.Module):
 @pytest.mark.parametrize(("team_reward", "expected"), [("sum", 0.125), ("mean", 0.03125)])
 def test_qmix_loss_regresses_the_mixed_value_on_the_team_reward(team_reward, expected):
     agent = _agent(gamma=0.5, high_level="qmix", team_reward=team_reward)
-    agent.high_engine.modules["agents"] = FixedQ(torch.tensor([[[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]]]))
-    agent.high_engine.targets["agents"] = FixedQ(torch.full((1, 2, 3), 4.0))
     agent.high_engine.modules["mixer"] = SumMixer()
     agent.high_engine.targets["mixer"] = SumMixer()
-    batch = {
-        "obs": torch.zeros(1, 2, 3),
-        "state": torch.zeros(1, 4),
-        "next_obs": torch.zeros(1, 2, 3),
-        "next_state": torch.zeros(1, 4),
-        "goal": torch.tensor([[0, 1]]),
-        "reward": torch.tensor([[1.0, 0.5]]),
-        "duration": torch.tensor([2]),
-        "next_free": torch.tensor([[True, True]]),
-        "next_goal_mask": torch.ones(1, 2, 3, dtype=torch.bool),
-        "terminated": torch.tensor([False]),
-        "acting": torch.tensor([[True, True]]),
-    }
-    loss, _ = agent.high_loss(batch)
+    loss = _one_row_high_loss(agent, acting=[True, True])
     # Q_tot = 1 + 2 = 3; bootstrap 0.25 * (4 + 4) = 2; team reward 1.5 (sum) or 0.75 (mean):
     # errors 0.5 and 0.25, Huber 0.125 and 0.03125.
     assert loss.item() == pytest.approx(expected)
