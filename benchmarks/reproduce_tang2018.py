@@ -85,7 +85,7 @@ TASKS = {
     # at a constant rate one run's greedy stop rate moves by up to 0.17 (median 0.04)
     # between evaluations 50,000 steps apart. hQmix keeps its own rates: at Ind-hDQN's and
     # hCom's (2.8x higher) its stop rate fell to 0.583-0.725 over seeds 0-2.
-    # The last four options are hQmix's (the others have no mixer). Every defender receives
+    # The last two options are hQmix's (the others have no mixer). Every defender receives
     # the same team reward, so the mixed value learns it once (the mean), not three times
     # (the sum), through a 32-wide mixer (QMIX's width): over seeds 0-4 hQmix stopped
     # 0.706 / 0.729 / 0.722 / 0.708 / 0.669, against 0.696 / 0.655 / 0.684 / 0.629 / 0.725
