@@ -5,6 +5,9 @@ its low level carries out goals, and how well its high level picks them. This sc
 keeps a trained checkpoint's low level and swaps its high level for
 
 * ``learned``: the checkpoint's own (random goals for a low-level-only checkpoint);
+* ``learned_always_block`` and ``learned_never_block``: the checkpoint's own, except
+  that a defender who may block (at a shot's release, within reach) always blocks, or
+  never does: what the learned high level's block decisions are worth;
 * ``random``: goals drawn uniformly among the feasible ones (the low-level-only baseline);
 * ``man_to_man`` and ``help``: the scripted high levels of
   :mod:`hmarl.envs.basketball_defense.scripted` (guard your own man, intercept passes,
@@ -37,22 +40,47 @@ from hmarl.trainers import hierarchical
 from hmarl.training import EnvSpec, HelpFormatter, make_vector_env
 from hmarl.training.loop import budget_of, evaluate, load_checkpoint
 
-HIGH_LEVELS = ("learned", "random", *GOAL_POLICIES)
+# The learned high level with its block decisions overridden: always (True) or never (False).
+BLOCK_OVERRIDES = {"learned_always_block": True, "learned_never_block": False}
+HIGH_LEVELS = ("learned", *BLOCK_OVERRIDES, "random", *GOAL_POLICIES)
 COLUMNS = ("stop", "miss", "block", "steal", "points")
 
 
 class _WithHighLevel:
-    """``agent`` acting greedily with ``goal_policy`` in place of its high level."""
+    """``agent`` acting greedily with ``goal_policy`` in place of its high level, or with
+    its own high level whose block decisions ``always_block`` overrides (if not None)."""
 
-    def __init__(self, agent: HierarchicalAgent, goal_policy: GoalPolicy | None) -> None:
+    def __init__(
+        self, agent: HierarchicalAgent, goal_policy: GoalPolicy | None, always_block: bool | None = None, seed: int = 0
+    ) -> None:
         self.agent = agent
         self.goal_policy = goal_policy
+        self.always_block = always_block
+        self.rng = np.random.default_rng(seed)
 
     def attach_env(self, env: Any, evaluation: bool) -> None:
         self.agent.attach_env(env, evaluation)
 
     def act_greedy(self, obs: Any) -> torch.Tensor:
-        return self.agent.act_greedy(obs, self.goal_policy)
+        if self.always_block is None:
+            return self.agent.act_greedy(obs, self.goal_policy)
+        return self.agent.act_greedy(obs, lambda mask: self._overriding_block(obs, mask))
+
+    def _overriding_block(self, obs: Any, mask: np.ndarray) -> np.ndarray:
+        """The agent's greedy goals (random ones without a learned high level) among the
+        feasible ones, blocking wherever it may (always) or never choosing to."""
+        block = self.agent.eval_env.goal_names.index("block")
+        allowed = mask.copy()
+        if not self.always_block:
+            allowed[..., block] = False
+            allowed |= ~allowed.any(-1, keepdims=True)
+        if self.agent.learns_high:
+            with torch.no_grad():
+                scores = self.agent.high_values(obs["observation"]).cpu().numpy()
+        else:
+            scores = self.rng.random(mask.shape)
+        goals = np.where(allowed, scores, -np.inf).argmax(-1)
+        return np.where(mask[..., block], block, goals) if self.always_block else goals
 
 
 def checkpoint_file(path: str | Path) -> Path:
@@ -82,8 +110,9 @@ def load_agent(path: str | Path, num_envs: int) -> tuple[HierarchicalAgent, Any]
 
 
 def make_goal_policy(name: str, env: Any, seed: int) -> GoalPolicy | None:
-    """The high level ``name`` (one of ``HIGH_LEVELS``) as a goal policy on ``env``; None for ``learned``."""
-    if name == "learned":
+    """The high level ``name`` (one of ``HIGH_LEVELS``) as a goal policy on ``env``; None for
+    ``learned`` and its block overrides (the agent's own high level)."""
+    if name == "learned" or name in BLOCK_OVERRIDES:
         return None
     if name == "random":
         rng = np.random.default_rng(seed)
@@ -99,7 +128,8 @@ def compare(path: str | Path, high_levels: Sequence[str], possessions: int, seed
     agent, env = load_agent(path, possessions)
     rows = {}
     for name in high_levels:
-        metrics = evaluate(_WithHighLevel(agent, make_goal_policy(name, env, seed)), env, seed, agent.device)
+        acting = _WithHighLevel(agent, make_goal_policy(name, env, seed), BLOCK_OVERRIDES.get(name), seed)
+        metrics = evaluate(acting, env, seed, agent.device)
         rows[name] = possession_rates(metrics)
     return rows
 

@@ -271,13 +271,29 @@ def test_high_levels_compared_over_one_low_level(tmp_path, one_thread, capsys, b
     out = capsys.readouterr().out
     assert list(results) == runs
     for rows in results.values():
-        assert list(rows) == ["learned", "random", "man_to_man", "help"]
+        assert list(rows) == ["learned", "learned_always_block", "learned_never_block", "random", "man_to_man", "help"]
         for rates in rows.values():
             assert 0.0 <= rates["stop"] <= 1.0
             assert rates["miss"] + rates["block"] + rates["steal"] <= rates["stop"] + 1e-9
         # Each scripted high level guards with the same low level: two high levels, two plays.
         assert rows["man_to_man"] != rows["help"]
+        assert rows["learned_never_block"]["block"] == 0.0  # only the block goal issues the block primitive
     assert "mean ± std over 2 checkpoints" in out and out.count("| help |") == 3
+    # The overrides keep the learned goals except where blocking is feasible.
+    agent, env = benchmark.load_agent(runs[0], 4)
+    obs, _ = env.reset(seed=0)
+    agent.attach_env(env, evaluation=True)
+    obs = to_tensors(obs, agent.device)
+    block = env.goal_names.index("block")
+    mask = np.ones((4, 3, len(env.goal_names)), dtype=bool)
+    mask[1:, :, block] = False
+    with torch.no_grad():
+        learned = agent.high_values(obs["observation"]).masked_fill(~torch.as_tensor(mask), -torch.inf).argmax(-1)
+    learned = learned.numpy()
+    always = benchmark._WithHighLevel(agent, None, always_block=True)._overriding_block(obs, mask)
+    never = benchmark._WithHighLevel(agent, None, always_block=False)._overriding_block(obs, mask)
+    assert (always[0] == block).all() and (always[1:] == learned[1:]).all()
+    assert (never != block).all() and (never[1:] == learned[1:]).all()
     hierarchical.main(_args(tmp_path, "--total-steps", "600", "--eval-every", "0", "--run-name", "trash"))
     with pytest.raises(ValueError, match="basketball_defense_v0"):
         benchmark.main([str(tmp_path / "checkpoints" / "trash"), "--possessions", "4"])
