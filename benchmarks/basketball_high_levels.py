@@ -51,12 +51,11 @@ class _WithHighLevel:
     its own high level whose block decisions ``always_block`` overrides (if not None)."""
 
     def __init__(
-        self, agent: HierarchicalAgent, goal_policy: GoalPolicy | None, always_block: bool | None = None, seed: int = 0
+        self, agent: HierarchicalAgent, goal_policy: GoalPolicy | None, always_block: bool | None = None
     ) -> None:
         self.agent = agent
         self.goal_policy = goal_policy
         self.always_block = always_block
-        self.rng = np.random.default_rng(seed)
 
     def attach_env(self, env: Any, evaluation: bool) -> None:
         self.agent.attach_env(env, evaluation)
@@ -67,19 +66,13 @@ class _WithHighLevel:
         return self.agent.act_greedy(obs, lambda mask: self._overriding_block(obs, mask))
 
     def _overriding_block(self, obs: Any, mask: np.ndarray) -> np.ndarray:
-        """The agent's greedy goals (random ones without a learned high level) among the
-        feasible ones, blocking wherever it may (always) or never choosing to."""
+        """The agent's greedy goals among the feasible ones (random ones without a learned
+        high level), blocking wherever it may (always) or never choosing to."""
         block = self.agent.eval_env.goal_names.index("block")
         allowed = mask.copy()
         if not self.always_block:
             allowed[..., block] = False
-            allowed |= ~allowed.any(-1, keepdims=True)
-        if self.agent.learns_high:
-            with torch.no_grad():
-                scores = self.agent.high_values(obs["observation"]).cpu().numpy()
-        else:
-            scores = self.rng.random(mask.shape)
-        goals = np.where(allowed, scores, -np.inf).argmax(-1)
+        goals = self.agent.greedy_goals(obs["observation"], allowed)
         return np.where(mask[..., block], block, goals) if self.always_block else goals
 
 
@@ -128,7 +121,7 @@ def compare(path: str | Path, high_levels: Sequence[str], possessions: int, seed
     agent, env = load_agent(path, possessions)
     rows = {}
     for name in high_levels:
-        acting = _WithHighLevel(agent, make_goal_policy(name, env, seed), BLOCK_OVERRIDES.get(name), seed)
+        acting = _WithHighLevel(agent, make_goal_policy(name, env, seed), BLOCK_OVERRIDES.get(name))
         metrics = evaluate(acting, env, seed, agent.device)
         rows[name] = possession_rates(metrics)
     return rows

@@ -458,6 +458,13 @@ class HierarchicalAgent:
             return greedy.cpu().numpy()
         return _random_choice(allowed, generator).cpu().numpy()
 
+    @torch.no_grad()
+    def greedy_goals(self, observation: torch.Tensor, goal_mask: np.ndarray) -> np.ndarray:
+        """Every agent's greedy goal among those ``goal_mask`` allows, ``(num_envs, N)``: the
+        high level's best, or for the low-level-only learner a random one drawn from the
+        evaluation stream (see :meth:`act_greedy`)."""
+        return self._choose_goals(observation, goal_mask, 0.0, self.eval_generator)
+
     def _agent_index(self, num_envs: int) -> torch.Tensor:
         return torch.arange(self.spec.n_agents, device=self.device).repeat(num_envs)
 
@@ -537,7 +544,7 @@ class HierarchicalAgent:
         deciding = options.deciding()
         if deciding.any():
             if goal_policy is None:
-                goals = self._choose_goals(obs["observation"], goal_mask, 0.0, self.eval_generator)
+                goals = self.greedy_goals(obs["observation"], goal_mask)
             else:
                 goals = _checked_goals(goal_policy(goal_mask), goal_mask)
             options.start(goals, deciding)
