@@ -198,6 +198,31 @@ def test_the_basketball_table_reads_the_rates_off_the_evaluation(capsys, benchma
         assert run_args[run_args.index("--eval-episodes") + 1] == episodes
 
 
+def test_the_ablations_suite_runs_the_rows_asked_for(tmp_path, monkeypatch, benchmark_script):
+    """--ablations picks rows of the ablations suite only; each row's options reach the
+    learner's configuration."""
+    benchmark = benchmark_script("reproduce_tang2018")
+    ran = []
+
+    def fake_run(suite, task_name, learner, ablation, seed, args):
+        ran.append((suite, task_name, learner, ablation, seed))
+        return benchmark.Run(suite, task_name, learner, ablation, seed, 100, 10, 1.0, None, None, {"return": 1.0})
+
+    monkeypatch.setattr(benchmark, "run_one", fake_run)
+    out = str(tmp_path / "runs.jsonl")
+    benchmark.main(["--suite", "ablations", "quick", "--learners", "ind_hdqn", "--ablations", "default", "batch1024_every2",
+                    "--seeds", "2", "--out", out])
+    assert ran == [
+        ("ablations", "room", "ind_hdqn", "", 0), ("ablations", "room", "ind_hdqn", "", 1),
+        ("ablations", "room", "ind_hdqn", "batch1024_every2", 0), ("ablations", "room", "ind_hdqn", "batch1024_every2", 1),
+        ("quick", "room", "ind_hdqn", "", 0), ("quick", "room", "ind_hdqn", "", 1),
+    ]
+    config = parse_config(ind_hdqn.Config, list(benchmark.ABLATIONS["batch1024_every2"]))
+    assert (config.batch_size, config.train_every, config.target_update_period) == (1024, 2, 5)
+    with pytest.raises(SystemExit):
+        benchmark.parse_args(["--ablations", "batch9"])
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ["room", "ring", "coordination"])
 def test_ind_hdqn_reaches_the_published_thresholds(task, tmp_path, one_thread, benchmark_script):
