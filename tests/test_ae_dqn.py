@@ -193,14 +193,18 @@ def test_ae_dqn_learns_to_eliminate_the_extra_actions_of_trash_collection(tmp_pa
         return agents[-1]
 
     train(parse_config(ae_dqn_trainer.Config, args + ["--eval-every", "0"]), make_agent, "ae_dqn")
-    # 107 actions, 100 of which never do anything: about 7 remain admissible in the
-    # states the agent spends its time in. (A context it has not tried the extra
-    # actions in, such as carrying trash, keeps them open until it has.)
+    # 107 actions, 100 of which never do anything: about 5 remain admissible in the
+    # states the agent spends its time in. A context it has not tried the extra actions
+    # in keeps them open until it has, so a few states keep many: over seeds 0-3 the
+    # median was 5-6 and 4-14% of the states kept more than 20, which moves the mean
+    # between 6.5 and 11 with the floating-point sums of the processor.
     env = trash_collection_v0.vector_env(num_envs=512, **SMALL_TRASH)
     obs, _ = env.reset(seed=5)
     observation = torch.as_tensor(obs["observation"][:, 0])
     admissible = agents[0].allowed_actions(observation, None)
-    assert admissible.sum(1).float().mean() <= 10.0
+    counts = admissible.sum(1).float()
+    assert counts.median() <= 7.0
+    assert (counts > 20).float().mean() <= 0.2
     mask = torch.as_tensor(obs["action_mask"][:, 0]).bool()
     assert admissible[:, :4][mask[:, :4]].float().mean() >= 0.95  # possible moves stay
 
