@@ -6,8 +6,9 @@
 #   OUT=results bash .ci/cuda_checks.sh
 #   WHEELS=wheels STAGES="throughput ablation" bash .ci/cuda_checks.sh
 #
-# WHEELS names a folder of wheels to install first without an index (for a machine with no
-# network: pettingzoo, gymnasium, farama-notifications, pygame-ce, supersuit, tinyscaler). The
+# The package and its dependencies must be installed (the README's set-up), or WHEELS names
+# a folder of wheels to install them from without an index, on a machine with no network
+# (pettingzoo, gymnasium, farama-notifications, pygame-ce, supersuit, tinyscaler). The
 # interoperability tests run where torchrl, tianshou and mpe2 are installed.
 # STAGES picks stages (default: all); SEEDS, ABLATIONS and the *_TIMEOUT variables size them.
 set -u
@@ -21,13 +22,16 @@ scratch=$(mktemp -d)
 log() { echo "== $(date +%T) $*"; }
 wants() { [[ " $STAGES " == *" $1 "* ]]; }
 
-log install
 if [[ -n "${WHEELS:-}" ]]; then
+  log install
   "$PYTHON" -m pip install --no-deps --no-index -q "$WHEELS"/*.whl
+  "$PYTHON" -m pip install --no-deps --no-build-isolation -q -e .
 fi
-"$PYTHON" -m pip install --no-deps --no-build-isolation -q -e .
-"$PYTHON" -c "import torch, hmarl.envs; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0))" \
-  || exit 1
+if ! "$PYTHON" -c "import torch, hmarl.envs; assert torch.cuda.is_available()" 2>/dev/null; then
+  echo "cuda_checks: $PYTHON needs hmarl installed (pip install -e \".[dev]\", or WHEELS=dir) and torch with CUDA" >&2
+  exit 1
+fi
+"$PYTHON" -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,temperature.gpu,memory.used --format=csv
 
 if wants smoke; then

@@ -127,6 +127,8 @@ ABLATIONS = {
     # rule's 8x learning rates (2e-3 high, 4e-3 low) do not learn room in 150,000 steps.
     "batch4096": ("--batch-size", "4096"),
 }
+# Names of the ablations suite's rows; "default" is the learner's own configuration.
+ABLATION_ROWS = ("default", *ABLATIONS)
 SUITES = {
     "trash": [(task, learner, ()) for task in ("room", "ring", "coordination") for learner in ("ind_hdqn", "il_dqn")],
     "joint": [("random3", learner, ()) for learner in ("ind_hdqn", "hcom", "hqmix")],
@@ -244,7 +246,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tasks", nargs="+", default=sorted(TASKS), choices=sorted(TASKS), help="run only these tasks of the suites")
     parser.add_argument("--learners", nargs="+", default=list(LEARNERS), choices=LEARNERS, help="run only these learners")
     parser.add_argument(
-        "--ablations", nargs="+", default=["default", *ABLATIONS], choices=["default", *ABLATIONS],
+        "--ablations", nargs="+", default=list(ABLATION_ROWS), choices=ABLATION_ROWS,
         help="run only these rows of the ablations suite (default: the learner's own configuration)",
     )
     parser.add_argument(
