@@ -58,7 +58,7 @@ def test_smdp_targets_bootstrap_free_and_continuing_agents():
     np.testing.assert_allclose(discount.numpy(), [0.125, 0.0])
 
 
-def _one_row_high_loss(agent: HierarchicalAgent, acting: list[bool]) -> torch.Tensor:
+def _one_row_high_loss(agent: HierarchicalAgent, acting: list[bool], **fields) -> torch.Tensor:
     """The high-level loss on one row of two agents, goals 0 and 1 valued 1 and 2, next
     values 4 (target network), rewards 1 and 0.5 over 2 steps, both agents free next."""
     agent.high_engine.modules["agents"] = FixedQ(torch.tensor([[[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]]]))
@@ -75,6 +75,7 @@ def _one_row_high_loss(agent: HierarchicalAgent, acting: list[bool]) -> torch.Te
         "next_goal_mask": torch.ones(1, 2, 3, dtype=torch.bool),
         "terminated": torch.tensor([False]),
         "acting": torch.tensor([acting]),
+        **fields,
     }
     loss, _ = agent.high_loss(batch)
     return loss
@@ -108,6 +109,20 @@ def test_qmix_loss_regresses_the_mixed_value_on_the_team_reward(team_reward, exp
     assert loss.item() == pytest.approx(expected)
     with pytest.raises(ValueError, match="team_reward"):
         _agent(high_level="qmix", team_reward="max")
+
+
+def test_return_regularizer_pulls_values_towards_the_returns_that_followed():
+    returns = {"episode_return": torch.tensor([[3.0, 0.0]])}
+    independent = _one_row_high_loss(_agent(gamma=0.5, return_regularizer=0.1), [True, False], **returns)
+    # Agent 0: Huber 0.5 as above, plus 0.1 * (1 - 3)**2.
+    assert independent.item() == pytest.approx(0.5 + 0.4)
+    agent = _agent(gamma=0.5, high_level="qmix", team_reward="mean", return_regularizer=0.1)
+    agent.high_engine.modules["mixer"] = SumMixer()
+    agent.high_engine.targets["mixer"] = SumMixer()
+    # Q_tot = 3 against the team's (mean) return 1.5: 0.03125 + 0.1 * 1.5**2.
+    assert _one_row_high_loss(agent, [True, True], **returns).item() == pytest.approx(0.03125 + 0.225)
+    with pytest.raises(ValueError, match="return_regularizer"):
+        _agent(return_regularizer=-1.0)
 
 
 def test_qmix_is_monotonic_in_every_agent_value():
@@ -227,11 +242,13 @@ def test_bad_configuration_is_named():
         ("qmix", {}),
         ("random", {}),
         ("qmix", {"termination": "sync", "acer_concurrent": False, "acer_augmented": False}),
+        ("qmix", {"return_regularizer": 0.1}),
         ("independent", {"elimination": True, "low_shared": False, "low_relabel": False, "compact_replay": False}),
     ],
 )
 def test_acting_storing_and_updating_on_trash_collection(high_level, variant):
-    env = trash_collection_v0.vector_env(num_envs=3, layout="room")
+    # Episodes of 10 steps: with the return regulariser, rows enter replay when their episode ends.
+    env = trash_collection_v0.vector_env(num_envs=3, layout="room", max_cycles=10)
     spec = HierSpec.of(env)
     assert spec.low_actions == (0, 1, 2, 3, 4), "pick and place are issued by one-step goals"
     config = HierConfig(

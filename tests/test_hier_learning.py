@@ -140,10 +140,12 @@ def test_egocentric_low_level_navigates_layouts_it_has_never_seen(tmp_path, one_
     assert egocentric >= full + 0.05, f"egocentric {egocentric:.2f} vs full view {full:.2f}"
 
 
-def test_resume_continues_exactly(tmp_path, one_thread):
+@pytest.mark.parametrize("extra", [(), ("--return-regularizer", "0.1")], ids=["default", "held_rows"])
+def test_resume_continues_exactly(extra, tmp_path, one_thread):
+    """Also with the return regulariser, whose rows wait in the recorder for their episode's end."""
     args = _args(tmp_path, "--total-steps", "2400", "--eval-every", "1200", "--learning-starts", "800",
                  "--high-level-starts", "800", "--checkpoint-every", "40", "--keep-checkpoints", "0",
-                 "--high-level", "qmix")
+                 "--high-level", "qmix", *extra)
     hierarchical.main(args)
     checkpoints = sorted((tmp_path / "checkpoints" / "test").glob("update_*.pt"))
     straight = load_checkpoint(checkpoints[-1])

@@ -165,3 +165,39 @@ def test_augmented_non_concurrent_multiplies_rows_by_duration():
     _, second, third = _episode(_recorder(augmented=True, concurrent=False))
     assert sorted(second["duration"].tolist()) == [1, 2]
     assert sorted(third["duration"].tolist()) == [1, 1, 2, 3]
+
+
+def test_episode_returns_hold_rows_until_the_episode_ends():
+    """Rewards [1,0], [0,2], [4,4] with gamma 0.5: from step 0 the returns are
+    [1 + 0 + .25*4, 0 + .5*2 + .25*4] = [2, 2], from step 1 [2, 4], from step 2 [4, 4]."""
+    first, second, third = _episode(_recorder(augmented=True, concurrent=True, episode_returns=True))
+    assert len(first["duration"]) == 0 and len(second["duration"]) == 0, "rows wait for the episode's end"
+    assert sorted(third["duration"].tolist()) == [1, 1, 2]
+    by_start = {int(obs[0, 0]): ret for obs, ret in zip(third["obs"], third["episode_return"])}
+    np.testing.assert_allclose(by_start[0], [2.0, 2.0])
+    np.testing.assert_allclose(by_start[1], [2.0, 4.0])
+    np.testing.assert_allclose(by_start[2], [4.0, 4.0])
+    # the rows' own fields are those the recorder emits without returns
+    plain = _episode(_recorder(augmented=True, concurrent=True))
+    np.testing.assert_allclose(np.sort(third["reward"][:, 1]), np.sort(np.concatenate([plain[1]["reward"], plain[2]["reward"]])[:, 1]))
+
+
+def test_episode_returns_restart_with_each_episode_and_survive_a_checkpoint():
+    recorder = _recorder(augmented=False, concurrent=True, episode_returns=True)
+    _episode(recorder)
+    obs = np.full((1, 2, 1), 7.0, np.float32)
+    state = np.full((1, 1), 7.0, np.float32)
+    mask = np.ones((1, 2, 3), dtype=bool)
+    recorder.observe(obs, state, np.array([[1, 1]]), np.array([[T, T]]))
+    ended = OptionOutcome(None, None, np.array([[T, F]]), None)
+    assert len(recorder.record(np.array([[3, 3]]), ended, obs, state, mask, np.array([F]), np.array([F]))["obs"]) == 0
+    resumed = _recorder(augmented=False, concurrent=True, episode_returns=True)
+    resumed.load_state_dict(recorder.state_dict())
+    for r in (recorder, resumed):
+        r.observe(obs, state, np.array([[0, 1]]), np.array([[T, F]]))
+    done = OptionOutcome(None, None, np.array([[T, T]]), None)
+    outs = [r.record(np.array([[1, 1]]), done, obs, state, mask, np.array([F]), np.array([T])) for r in (recorder, resumed)]
+    for out in outs:
+        # the new episode's rewards alone, [3 + .5*1, 1] from its first step; truncation cuts the return
+        np.testing.assert_allclose(sorted(out["episode_return"][:, 0].tolist()), [1.0, 3.5])
+    np.testing.assert_array_equal(outs[0]["episode_return"], outs[1]["episode_return"])

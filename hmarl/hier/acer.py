@@ -17,7 +17,12 @@ field               shape                       meaning
 ``next_free``       (n_agents,)                 agent picks a new goal where the row ends
 ``terminated``      ()                          the episode terminated inside the row
 ``acting``          (n_agents,)                 agents whose value this row updates
+``episode_return``  (n_agents,)                 with ``episode_returns``: discounted reward
+                                                from the row's start to the episode's end
 ==================  ==========================  =======================================
+
+Rows also carry ``copy`` and ``start``, the copy and the recorder's step they start at
+(bookkeeping; replay does not store them).
 
 The SMDP target of agent ``i`` is ``reward_i + gamma**duration * V_i(next)`` with
 ``V_i(next) = max_g Q_i(next_obs_i, g)`` over ``next_goal_mask`` where ``next_free_i``,
@@ -43,6 +48,12 @@ time-inconsistent baseline that the concurrent rule replaces.
 yields rows starting at every intermediate step ``t + i`` (``0 < i < tau``) with the
 same goals and end, the reward collected from ``t + i`` on and duration ``tau - i``.
 
+**Episode returns** (``episode_returns=True``): every row is held back until its
+episode ends and then carries ``episode_return``, the reward collected from the row's
+start to the episode's end, discounted per step with ``gamma``: the Monte Carlo return
+of the behaviour that followed, for a regulariser that keeps values near the returns
+actually seen (Pan et al. 2021). A truncated episode's return stops at the truncation.
+
 Rewards are discounted within a row with ``gamma``. A row ends where the episode ends;
 ``terminated`` rows do not bootstrap, while time-limit truncations do (from the final
 observation, with every goal feasible, since the environment has already reset).
@@ -58,6 +69,7 @@ FIELDS = (
     "obs", "state", "goal", "reward", "duration", "next_obs", "next_state",
     "next_goal_mask", "next_free", "terminated", "acting",
 )
+RETURN_FIELD = "episode_return"
 
 
 class ACERRecorder:
@@ -79,12 +91,15 @@ class ACERRecorder:
         gamma: float,
         augmented: bool = True,
         concurrent: bool = True,
+        episode_returns: bool = False,
     ) -> None:
         if not 0.0 <= gamma <= 1.0:
             raise ValueError(f"gamma must be in [0, 1], got {gamma}")
         self.num_envs, self.n_agents, self.n_goals = num_envs, n_agents, n_goals
         self.augmented = augmented
         self.concurrent = concurrent
+        self.episode_returns = episode_returns
+        self.gamma = float(gamma)
         # A row never spans more than one option, so option_len steps of history suffice.
         self.horizon = option_len
         self.obs = np.zeros((num_envs, option_len, n_agents, obs_dim), dtype=np.float32)
@@ -98,6 +113,11 @@ class ACERRecorder:
         # discount[i, k] = gamma ** (k - i) for k >= i: reward from step k seen from step i.
         exponent = offsets[None, :] - offsets[:, None]
         self.discount = np.where(exponent >= 0, float(gamma) ** np.maximum(exponent, 0), 0.0).astype(np.float32)
+        # With episode_returns: every reward of the running episodes (grown as needed),
+        # the step each episode started at, and the rows waiting for their episode's end.
+        self.episode_rewards = np.zeros((num_envs, 256 if episode_returns else 0, n_agents), dtype=np.float64)
+        self.episode_start = np.zeros(num_envs, dtype=np.int64)
+        self.held: dict[str, np.ndarray] = {}
 
     def observe(self, obs: np.ndarray, state: np.ndarray, goals: np.ndarray, deciding: np.ndarray) -> None:
         """Store the step about to be taken: observations, state, the goals in force
@@ -128,6 +148,8 @@ class ACERRecorder:
         slot = self.step % self.horizon
         copies = np.arange(self.num_envs)
         self.reward[copies, slot] = rewards
+        if self.episode_returns:
+            self._keep_episode_rewards(rewards)
         self.step += 1
         done = terminated | truncated
         next_goal_mask = np.where(done[:, None, None], True, next_goal_mask)
@@ -142,10 +164,51 @@ class ACERRecorder:
             acting = np.zeros((env_index.size, self.n_agents), dtype=bool)
             acting[np.arange(env_index.size), agent_index] = True
         end = self.step[env_index]
-        return self._rows(
+        rows = self._rows(
             env_index, start, end, acting, outcome.ended, next_obs, next_state,
             next_goal_mask, terminated,
         )
+        if not self.episode_returns:
+            return rows
+        return self._release(rows, done)
+
+    def _keep_episode_rewards(self, rewards: np.ndarray) -> None:
+        at = self.step - self.episode_start
+        if at.max() >= self.episode_rewards.shape[1]:
+            grown = np.zeros_like(self.episode_rewards, shape=(self.num_envs, 2 * (at.max() + 1), self.n_agents))
+            grown[:, : self.episode_rewards.shape[1]] = self.episode_rewards
+            self.episode_rewards = grown
+        self.episode_rewards[np.arange(self.num_envs), at] = rewards
+
+    def _release(self, rows: dict[str, np.ndarray], done: np.ndarray) -> dict[str, np.ndarray]:
+        """Hold ``rows`` back with the earlier ones; return those whose episode just ended
+        (``done``), with their ``episode_return``."""
+        if self.held:
+            rows = {name: np.concatenate([self.held[name], rows[name]]) for name in rows}
+        ended = done[rows["copy"]]
+        self.held = {name: value[~ended] for name, value in rows.items()}
+        out = {name: value[ended] for name, value in rows.items()}
+        finished = np.flatnonzero(done)
+        if finished.size:
+            lengths = self.step[finished] - self.episode_start[finished]
+            longest = int(lengths.max())
+            offsets = np.arange(longest)
+            # returns[e, t] = sum over k >= t of gamma**(k - t) * reward[e, k]
+            exponent = offsets[None, :] - offsets[:, None]
+            discount = np.where(exponent >= 0, self.gamma ** np.maximum(exponent, 0), 0.0)
+            rewards = np.where(
+                (offsets[None, :] < lengths[:, None])[..., None], self.episode_rewards[finished, :longest], 0.0
+            )
+            returns = np.einsum("tk,eka->eta", discount, rewards)
+            position = np.zeros(self.num_envs, dtype=np.int64)
+            position[finished] = np.arange(finished.size)
+            copy = out["copy"]
+            out[RETURN_FIELD] = returns[position[copy], out["start"] - self.episode_start[copy]].astype(np.float32)
+            self.episode_start[finished] = self.step[finished]
+            self.episode_rewards[finished] = 0.0
+        else:
+            out[RETURN_FIELD] = np.zeros((0, self.n_agents), dtype=np.float32)
+        return out
 
     def _rows(
         self,
@@ -184,12 +247,23 @@ class ACERRecorder:
             "next_free": ended[copy],
             "terminated": terminated[copy],
             "acting": acting[row],
+            "copy": copy,
+            "start": start[row] + offset,
         }
 
     def state_dict(self) -> dict[str, np.ndarray]:
         names = ("obs", "state", "goal", "reward", "step", "segment_start", "option_start")
-        return {name: getattr(self, name).copy() for name in names}
+        state = {name: getattr(self, name).copy() for name in names}
+        if self.episode_returns:
+            state.update(
+                episode_rewards=self.episode_rewards.copy(), episode_start=self.episode_start.copy(),
+                held={name: value.copy() for name, value in self.held.items()},
+            )
+        return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         for name, value in state.items():
-            getattr(self, name)[...] = value
+            if name in ("episode_rewards", "held"):
+                setattr(self, name, {k: v.copy() for k, v in value.items()} if name == "held" else value.copy())
+            else:
+                getattr(self, name)[...] = value

@@ -23,6 +23,11 @@ rows do not bootstrap. hQmix mixes the chosen values with ``Q_tot(s) = mix(Q_1..
 and regresses it on ``R + gamma**tau * mix'(V_1..V_N, s')`` with the team reward ``R =
 sum_i R_i`` (``team_reward="sum"``, for individual rewards) or ``mean_i R_i`` ("mean", for
 a shared reward that every agent receives and that the sum would count ``N`` times).
+With ``return_regularizer`` ``lambda > 0`` the loss adds ``lambda * (Q - G)**2``, ``Q``
+the value the row trains (``Q_tot`` for hQmix, each acting ``Q_i`` otherwise) and ``G``
+the discounted return that followed the row's start in its episode (team return for
+hQmix), the regulariser of RES (Pan et al. 2021) against the overestimation that the
+maxima of several agents add up to in a mixed bootstrap.
 
 **Low level.** A goal-conditioned DQN over the primitives that no one-step goal issues
 (moves, for instance), trained on the intrinsic reward (``reach_bonus`` when the goal is
@@ -76,7 +81,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hmarl.core import EngineConfig, Field, ReplayBuffer, UpdateEngine, check_choice, option, redefault
-from hmarl.hier.acer import ACERRecorder
+from hmarl.hier.acer import RETURN_FIELD, ACERRecorder
 from hmarl.nets import CommGoalQ, EgocentricView, GoalConditionedQ, IndependentGoalQ, QMixer
 from hmarl.hier.options import TERMINATIONS, Options
 
@@ -182,6 +187,11 @@ class HierConfig(EngineConfig):
     step_cost: float = option(0.01, "intrinsic cost of every low-level step")
     acer_augmented: bool = option(True, "ACER augmentation: rows also start at every intermediate step of an option")
     acer_concurrent: bool = option(True, "ACER concurrency: joint rows between the decision points of any agent")
+    return_regularizer: float = option(
+        0.0, "high level: weight of a squared penalty on the distance between the learned value (Q_tot for "
+        "hQmix, each Q_i otherwise) and the discounted return that followed in the replayed episode (RES, Pan et "
+        "al. 2021), against overestimation; rows then enter replay when their episode ends (0: off)",
+    )
     high_hidden_sizes: tuple[int, ...] = option((128, 128), "hidden layer widths of the high-level Q network")
     low_hidden_sizes: tuple[int, ...] = option((128, 128), "hidden layer widths of the low-level Q network")
     # 8 rather than QMIX's 32: on room a 32-wide mixer left the agents' values nearly flat
@@ -289,6 +299,8 @@ class HierarchicalAgent:
         for name in ("high_buffer_size", "low_buffer_size"):
             if getattr(config, name) < config.batch_size:
                 raise ValueError(f"{name}={getattr(config, name)} must be >= batch_size={config.batch_size}")
+        if config.return_regularizer < 0:
+            raise ValueError(f"return_regularizer must be >= 0 (0 disables it), got {config.return_regularizer}")
         if config.low_updates < 1:
             raise ValueError(f"low_updates must be >= 1, got {config.low_updates}")
         for name in ("gamma", "low_gamma", "elimination_threshold"):
@@ -373,6 +385,8 @@ class HierarchicalAgent:
                 "terminated": Field((), torch.bool),
                 "acting": Field((n_agents,), torch.bool),
             }
+            if config.return_regularizer > 0:
+                high_fields[RETURN_FIELD] = Field((n_agents,))
             if config.high_level == "qmix":
                 high_fields["state"] = Field((spec.state_dim,), obs_dtype)
                 high_fields["next_state"] = Field((spec.state_dim,), obs_dtype)
@@ -386,6 +400,7 @@ class HierarchicalAgent:
         self.recorder = ACERRecorder(
             spec.num_envs, n_agents, spec.obs_dim, spec.state_dim, n_goals, option_len, config.gamma,
             augmented=config.acer_augmented, concurrent=config.acer_concurrent,
+            episode_returns=self.learns_high and config.return_regularizer > 0,
         )
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed + 2)
@@ -726,22 +741,35 @@ class HierarchicalAgent:
         discount = self.config.gamma ** batch["duration"].float() * (~batch["terminated"]).float()
         return value, discount
 
+    def _team(self, per_agent: torch.Tensor) -> torch.Tensor:
+        """hQmix's team quantity of per-agent rewards or returns ``(M, N) -> (M,)``."""
+        return per_agent.mean(-1) if self.config.team_reward == "mean" else per_agent.sum(-1)
+
     def high_loss(self, batch: Tensors) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         q_taken = self.high_values(batch["obs"].float()).gather(-1, batch["goal"][..., None]).squeeze(-1)
         next_value, discount = self.smdp_targets(batch)
+        weight = self.config.return_regularizer
+        extras: dict[str, torch.Tensor] = {"q_mean": q_taken.detach().mean()}
         if "mixer" in self.high_engine.modules:
             q_total = self.high_engine.modules["mixer"](q_taken, batch["state"].float())
             with torch.no_grad():
                 next_total = self.high_engine.targets["mixer"](next_value, batch["next_state"].float())
-                team = batch["reward"].mean(-1) if self.config.team_reward == "mean" else batch["reward"].sum(-1)
-                target = team + discount * next_total
+                target = self._team(batch["reward"]) + discount * next_total
             loss = F.smooth_l1_loss(q_total.float(), target.float())
+            if weight > 0:
+                gap = q_total.float() - self._team(batch[RETURN_FIELD])
+                extras["return_gap"] = gap.detach().mean()
+                loss = loss + weight * gap.square().mean()
         else:
             target = batch["reward"] + discount[:, None] * next_value
-            weight = batch["acting"].float()
+            acting = batch["acting"].float()
             errors = F.smooth_l1_loss(q_taken.float(), target.float(), reduction="none")
-            loss = (errors * weight).sum() / weight.sum().clamp(min=1.0)
-        return loss, {"q_mean": q_taken.detach().mean()}
+            if weight > 0:
+                gap = q_taken.float() - batch[RETURN_FIELD]
+                extras["return_gap"] = (gap * acting).sum().detach() / acting.sum().clamp(min=1.0)
+                errors = errors + weight * gap.square()
+            loss = (errors * acting).sum() / acting.sum().clamp(min=1.0)
+        return loss, extras
 
     # --- checkpoints ---------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
