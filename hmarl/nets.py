@@ -249,14 +249,30 @@ class GoalConditionedQ(nn.Module):
 
 
 class IndependentGoalQ(nn.Module):
-    """Each agent's Q over goals from its own observation and id: ``(..., N, obs) -> (..., N, G)``."""
+    """Each agent's Q over goals from its own observation and id: ``(..., N, obs) -> (..., N, G)``.
 
-    def __init__(self, obs_dim: int, n_agents: int, n_goals: int, hidden_sizes: Sequence[int]) -> None:
+    With ``shared=True`` one MLP serves every agent; with ``shared=False`` each agent has
+    its own MLP (as the original hQmix's per-agent networks), all run in one batched call.
+    """
+
+    def __init__(
+        self, obs_dim: int, n_agents: int, n_goals: int, hidden_sizes: Sequence[int], shared: bool = True
+    ) -> None:
         super().__init__()
-        self.net = mlp(obs_dim + n_agents, hidden_sizes, n_goals)
+        self.shared = shared
+        if shared:
+            self.net = mlp(obs_dim + n_agents, hidden_sizes, n_goals)
+        else:
+            self.members = EnsembleMLP(obs_dim + n_agents, hidden_sizes, n_goals, n_agents)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.net(_with_agent_ids(obs))
+        inputs = _with_agent_ids(obs)
+        if self.shared:
+            return self.net(inputs)
+        n_agents, width = inputs.shape[-2:]
+        by_agent = inputs.reshape(-1, n_agents, width).transpose(0, 1)
+        values = self.members(by_agent).transpose(0, 1)
+        return values.reshape(*inputs.shape[:-1], values.shape[-1])
 
 
 class CommGoalQ(nn.Module):

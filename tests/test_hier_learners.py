@@ -151,6 +151,28 @@ def test_comm_lets_each_agent_see_the_others_for_any_number_of_agents():
             assert torch.allclose(independent(obs)[:, 0], independent(changed)[:, 0])
 
 
+def test_high_level_per_agent_networks_are_separate_members():
+    torch.manual_seed(0)
+    per_agent = IndependentGoalQ(obs_dim=5, n_agents=3, n_goals=4, hidden_sizes=(8,), shared=False)
+    obs = torch.randn(2, 6, 3, 5)
+    values = per_agent(obs)
+    assert values.shape == (2, 6, 3, 4)
+    changed = obs.clone()
+    changed[..., 1, :] += 1.0
+    moved = (per_agent(changed) - values).abs().sum((0, 1, 3))
+    assert moved[1] > 0 and moved[0] == 0 and moved[2] == 0, "agent 1's values read agent 1's observation only"
+    # each agent has its own weights: the same observation in another seat gets other values
+    same = obs[..., :1, :].expand(2, 6, 3, 5)
+    seats = per_agent(same)
+    shared = IndependentGoalQ(obs_dim=5, n_agents=3, n_goals=4, hidden_sizes=(8,))
+    assert not torch.allclose(seats[..., 0, :], seats[..., 1, :])
+    assert sum(p.numel() for p in per_agent.parameters()) > 2.5 * sum(p.numel() for p in shared.parameters())
+    agent = _agent(high_level="qmix", high_shared=False)
+    assert not agent.high_engine.modules["agents"].shared
+    with pytest.raises(ValueError, match="high_shared"):
+        _agent(high_level="comm", high_shared=False)
+
+
 def test_low_level_per_agent_networks_differ_and_shared_one_takes_the_id():
     torch.manual_seed(0)
     obs, goal = torch.randn(4, 3), torch.randn(4, 2)

@@ -193,6 +193,10 @@ class HierConfig(EngineConfig):
         "al. 2021), against overestimation; rows then enter replay when their episode ends (0: off)",
     )
     high_hidden_sizes: tuple[int, ...] = option((128, 128), "hidden layer widths of the high-level Q network")
+    high_shared: bool = option(
+        True, "one high-level network for all agents (agent id as input); off: one per agent (independent and "
+        "qmix high levels)",
+    )
     low_hidden_sizes: tuple[int, ...] = option((128, 128), "hidden layer widths of the low-level Q network")
     # 8 rather than QMIX's 32: on room a 32-wide mixer left the agents' values nearly flat
     # over goals (greedy return 0.5 at 75,000 steps), an 8-wide one was greedy-optimal at 37,500.
@@ -367,10 +371,15 @@ class HierarchicalAgent:
         self.high_engine: UpdateEngine | None = None
         self.high_replay: ReplayBuffer | None = None
         if self.learns_high:
-            value_cls = CommGoalQ if config.high_level == "comm" else IndependentGoalQ
-            modules: dict[str, nn.Module] = {
-                "agents": value_cls(spec.obs_dim, n_agents, n_goals, config.high_hidden_sizes).to(self.device)
-            }
+            if config.high_level == "comm":
+                if not config.high_shared:
+                    raise ValueError("high_shared=False needs the independent or qmix high level; comm shares its network")
+                agents: nn.Module = CommGoalQ(spec.obs_dim, n_agents, n_goals, config.high_hidden_sizes)
+            else:
+                agents = IndependentGoalQ(
+                    spec.obs_dim, n_agents, n_goals, config.high_hidden_sizes, shared=config.high_shared
+                )
+            modules: dict[str, nn.Module] = {"agents": agents.to(self.device)}
             if config.high_level == "qmix":
                 modules["mixer"] = QMixer(n_agents, spec.state_dim, config.mixer_embed).to(self.device)
             self.high_engine = UpdateEngine(modules, config, total_updates, targets=list(modules), seed=seed + 1)
