@@ -37,8 +37,8 @@ from hmarl.envs.basketball_defense import possession_rates
 from hmarl.envs.basketball_defense.scripted import GOAL_POLICIES
 from hmarl.hier import GoalPolicy, HierarchicalAgent
 from hmarl.trainers import hierarchical
-from hmarl.training import EnvSpec, HelpFormatter, make_vector_env
-from hmarl.training.loop import budget_of, evaluate, load_checkpoint
+from hmarl.training import HelpFormatter
+from hmarl.training.loop import evaluate
 
 # The learned high level with its block decisions overridden: always (True) or never (False).
 BLOCK_OVERRIDES = {"learned_always_block": True, "learned_never_block": False}
@@ -76,30 +76,12 @@ class _WithHighLevel:
         return np.where(mask[..., block], block, goals) if self.always_block else goals
 
 
-def checkpoint_file(path: str | Path) -> Path:
-    """``path`` itself, or the newest checkpoint (``*.pt``, by name) in the directory ``path``."""
-    path = Path(path)
-    if path.is_dir():
-        files = sorted(path.glob("*.pt"))
-        if not files:
-            raise FileNotFoundError(f"checkpoint directory {str(path)!r} holds no *.pt file")
-        return files[-1]
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} is neither a file nor a directory")
-    return path
-
-
 def load_agent(path: str | Path, num_envs: int) -> tuple[HierarchicalAgent, Any]:
     """The hierarchical agent of a basketball checkpoint and an evaluation env of ``num_envs`` copies."""
-    checkpoint = load_checkpoint(checkpoint_file(path))
-    config = hierarchical.Config(**checkpoint["config"])
+    agent, config, env = hierarchical.load_agent(path, num_envs)
     if config.env != "basketball_defense_v0":
         raise ValueError(f"checkpoint {str(path)!r} was trained on {config.env}, not basketball_defense_v0")
-    # The agent's state (running options, ACER's open rows) is sized by the training copies.
-    training_spec = EnvSpec.of(make_vector_env(config.env, config.num_envs, config.env_kwargs))
-    agent = hierarchical.make_agent(config, training_spec, budget_of(config), torch.device("cpu"))
-    agent.load_state_dict(checkpoint["agent"])
-    return agent, make_vector_env(config.env, num_envs, config.env_kwargs)
+    return agent, env
 
 
 def make_goal_policy(name: str, env: Any, seed: int) -> GoalPolicy | None:
@@ -148,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, dict[str, flo
     results = {}
     for path in args.checkpoints:
         results[str(path)] = compare(path, args.high_levels, args.possessions, args.seed)
-        print(f"\n## {checkpoint_file(path)} ({args.possessions} possessions per row)\n{header}\n|" + "---|" * 6)
+        print(f"\n## {hierarchical.checkpoint_file(path)} ({args.possessions} possessions per row)\n{header}\n|" + "---|" * 6)
         for name, rates in results[str(path)].items():
             print(_row(name, rates, args.possessions))
     if len(results) > 1:

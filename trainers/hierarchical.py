@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from hmarl.core import option
 from hmarl.hier import HierarchicalAgent, HierConfig, HierSpec
-from hmarl.training import Budget, EnvSpec, RunConfig, TrainResult, make_vector_env, parse_config, train
-from hmarl.training.loop import attach_env, to_tensors
+from hmarl.training import BatchedEnv, Budget, EnvSpec, RunConfig, TrainResult, make_vector_env, parse_config, train
+from hmarl.training.loop import attach_env, budget_of, load_checkpoint, to_tensors
 
 DEFAULT_OPTION_LEN = 30
 COORDINATION_OPTION_LEN = 15
@@ -43,6 +44,31 @@ class Config(RunConfig, HierConfig):
     checkpoint_every: int = option(0, "updates between checkpoints (0: only the final one)")
     gif: str = option("", "after training, save a greedy episode as an animated GIF at this path")
     torch_threads: int = option(1, "CPU threads for torch (small networks run fastest on one; 0: torch's default)")
+
+
+def checkpoint_file(path: str | Path) -> Path:
+    """``path`` itself, or the newest checkpoint (``*.pt``, by name) in the directory ``path``."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.glob("*.pt"))
+        if not files:
+            raise FileNotFoundError(f"checkpoint directory {str(path)!r} holds no *.pt file")
+        return files[-1]
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} is neither a file nor a directory")
+    return path
+
+
+def load_agent(path: str | Path, num_envs: int) -> tuple[HierarchicalAgent, Config, BatchedEnv]:
+    """The trained agent of the checkpoint at ``path`` (a file, or a run directory's newest),
+    on the CPU, with its configuration and a fresh evaluation env of ``num_envs`` copies."""
+    checkpoint = load_checkpoint(checkpoint_file(path))
+    config = Config(**checkpoint["config"])
+    # The agent's state (running options, ACER's open rows) is sized by the training copies.
+    training_spec = EnvSpec.of(make_vector_env(config.env, config.num_envs, config.env_kwargs))
+    agent = make_agent(config, training_spec, budget_of(config), torch.device("cpu"))
+    agent.load_state_dict(checkpoint["agent"])
+    return agent, config, make_vector_env(config.env, num_envs, config.env_kwargs)
 
 
 def option_len_of(config: Config) -> int:

@@ -470,6 +470,22 @@ class HierarchicalAgent:
             raise RuntimeError("the low-level-only learner (high_level='random') has no high-level values")
         return self.high_engine.modules["agents"](obs)
 
+    @torch.no_grad()
+    def goal_values(self, observation: torch.Tensor, state: torch.Tensor, goals: np.ndarray) -> torch.Tensor:
+        """The learned value of the goals in force: hQmix's ``Q_tot(s, g)`` ``(num_envs,)``
+        (of the team reward, as ``team_reward`` says), else each agent's ``Q_i(o_i, g_i)``
+        ``(num_envs, N)``."""
+        chosen = torch.as_tensor(goals, device=self.device)[..., None]
+        values = self.high_values(observation.float()).gather(-1, chosen).squeeze(-1)
+        if "mixer" in self.high_engine.modules:
+            return self.high_engine.modules["mixer"](values, state.float())
+        return values
+
+    def team_quantity(self, per_agent: torch.Tensor) -> torch.Tensor:
+        """hQmix's team quantity of per-agent rewards or returns ``(..., N) -> (...)``: their
+        mean or sum, as ``team_reward`` says."""
+        return per_agent.mean(-1) if self.config.team_reward == "mean" else per_agent.sum(-1)
+
     def _choose_goals(
         self, observation: torch.Tensor, goal_mask: np.ndarray, epsilon: float, generator: torch.Generator
     ) -> np.ndarray:
@@ -750,10 +766,6 @@ class HierarchicalAgent:
         discount = self.config.gamma ** batch["duration"].float() * (~batch["terminated"]).float()
         return value, discount
 
-    def _team(self, per_agent: torch.Tensor) -> torch.Tensor:
-        """hQmix's team quantity of per-agent rewards or returns ``(M, N) -> (M,)``."""
-        return per_agent.mean(-1) if self.config.team_reward == "mean" else per_agent.sum(-1)
-
     def high_loss(self, batch: Tensors) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         q_taken = self.high_values(batch["obs"].float()).gather(-1, batch["goal"][..., None]).squeeze(-1)
         next_value, discount = self.smdp_targets(batch)
@@ -763,10 +775,10 @@ class HierarchicalAgent:
             q_total = self.high_engine.modules["mixer"](q_taken, batch["state"].float())
             with torch.no_grad():
                 next_total = self.high_engine.targets["mixer"](next_value, batch["next_state"].float())
-                target = self._team(batch["reward"]) + discount * next_total
+                target = self.team_quantity(batch["reward"]) + discount * next_total
             loss = F.smooth_l1_loss(q_total.float(), target.float())
             if weight > 0:
-                gap = q_total.float() - self._team(batch[RETURN_FIELD])
+                gap = q_total.float() - self.team_quantity(batch[RETURN_FIELD])
                 extras["return_gap"] = gap.detach().mean()
                 loss = loss + weight * gap.square().mean()
         else:
