@@ -26,24 +26,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hmarl.hier.acer import discounted_returns
 from hmarl.trainers import hierarchical
 from hmarl.training import HelpFormatter
 from hmarl.training.loop import attach_env, to_tensors
 
 COLUMNS = ("value", "return", "bias", "value at start", "return at start")
-
-
-def discounted_returns(rewards: np.ndarray, alive: np.ndarray, gamma: float) -> np.ndarray:
-    """``rewards`` (T, E, ...) of steps where ``alive`` (T, E) holds (each copy's single
-    episode: alive up to its last step, then never again) -> the discounted return from
-    each step to the end of its episode, 0 where not alive."""
-    returns = np.zeros_like(rewards, dtype=np.float64)
-    following = np.zeros(rewards.shape[1:], dtype=np.float64)
-    for step in range(len(rewards) - 1, -1, -1):
-        mask = alive[step].reshape(alive.shape[1:] + (1,) * (rewards.ndim - 2))
-        following = np.where(mask, rewards[step] + gamma * following, 0.0)
-        returns[step] = following
-    return returns
 
 
 @torch.no_grad()
@@ -62,8 +50,7 @@ def measure(path: str | Path, episodes: int, seed: int) -> dict[str, float]:
         actions = agent.act_greedy(tensors)
         values.append(agent.goal_values(tensors["observation"], tensors["state"], agent.eval_options.goals).numpy())
         obs, reward, terminated, truncated, _ = env.step(actions.cpu().numpy())
-        reward = torch.as_tensor(np.asarray(reward, dtype=np.float64))
-        rewards.append((agent.team_quantity(reward) if mixed else reward).numpy())
+        rewards.append(agent.team_quantity(reward) if mixed else reward)
         alive.append(~finished)
         finished |= terminated | truncated
     value, reward, live = np.array(values), np.array(rewards), np.array(alive)

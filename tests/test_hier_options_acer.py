@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hmarl.hier.acer import ACERRecorder
+from hmarl.hier.acer import ACERRecorder, discounted_returns
 from hmarl.hier.options import OptionOutcome, Options
 
 F, T = False, True
@@ -201,3 +201,12 @@ def test_episode_returns_restart_with_each_episode_and_survive_a_checkpoint():
         # the new episode's rewards alone, [3 + .5*1, 1] from its first step; truncation cuts the return
         np.testing.assert_allclose(sorted(out["episode_return"][:, 0].tolist()), [1.0, 3.5])
     np.testing.assert_array_equal(outs[0]["episode_return"], outs[1]["episode_return"])
+
+
+def test_discounted_returns_run_to_each_episodes_end():
+    # Copy 0 plays 3 steps, rewards 1, 0, 2; copy 1 plays 2 steps, rewards 0, 4 (the third is after its end).
+    rewards = np.array([[1.0, 0.0], [0.0, 4.0], [2.0, 9.0]])
+    alive = np.array([[True, True], [True, True], [True, False]])
+    np.testing.assert_allclose(discounted_returns(rewards, alive, 0.5), [[1.5, 2.0], [1.0, 4.0], [2.0, 0.0]])
+    per_agent = discounted_returns(np.stack([rewards, 2 * rewards], -1), alive, 0.5)
+    np.testing.assert_allclose(per_agent[..., 1], 2 * per_agent[..., 0])

@@ -72,6 +72,19 @@ FIELDS = (
 RETURN_FIELD = "episode_return"
 
 
+def discounted_returns(rewards: np.ndarray, alive: np.ndarray, gamma: float) -> np.ndarray:
+    """Time-major ``rewards`` (T, E, ...) of episodes that each start at step 0 and run while
+    ``alive`` (T, E) holds -> the discounted return from each step to its episode's end
+    (float64), 0 where not alive."""
+    returns = np.zeros(rewards.shape, dtype=np.float64)
+    following = np.zeros(rewards.shape[1:], dtype=np.float64)
+    live = alive.reshape(alive.shape + (1,) * (rewards.ndim - alive.ndim))
+    for step in range(len(rewards) - 1, -1, -1):
+        following = np.where(live[step], rewards[step] + gamma * following, 0.0)
+        returns[step] = following
+    return returns
+
+
 class ACERRecorder:
     """Builds high-level rows from a batched rollout, vectorised over copies and agents.
 
@@ -114,10 +127,11 @@ class ACERRecorder:
         exponent = offsets[None, :] - offsets[:, None]
         self.discount = np.where(exponent >= 0, float(gamma) ** np.maximum(exponent, 0), 0.0).astype(np.float32)
         # With episode_returns: every reward of the running episodes (grown as needed),
-        # the step each episode started at, and the rows waiting for their episode's end.
+        # the step each episode started at, and the rows waiting for their episode's end
+        # (one chunk per step, joined only when an episode ends).
         self.episode_rewards = np.zeros((num_envs, 256 if episode_returns else 0, n_agents), dtype=np.float64)
         self.episode_start = np.zeros(num_envs, dtype=np.int64)
-        self.held: dict[str, np.ndarray] = {}
+        self.held: list[dict[str, np.ndarray]] = []
 
     def observe(self, obs: np.ndarray, state: np.ndarray, goals: np.ndarray, deciding: np.ndarray) -> None:
         """Store the step about to be taken: observations, state, the goals in force
@@ -183,31 +197,27 @@ class ACERRecorder:
     def _release(self, rows: dict[str, np.ndarray], done: np.ndarray) -> dict[str, np.ndarray]:
         """Hold ``rows`` back with the earlier ones; return those whose episode just ended
         (``done``), with their ``episode_return``."""
-        if self.held:
-            rows = {name: np.concatenate([self.held[name], rows[name]]) for name in rows}
-        ended = done[rows["copy"]]
-        self.held = {name: value[~ended] for name, value in rows.items()}
-        out = {name: value[ended] for name, value in rows.items()}
+        if len(rows["copy"]):
+            self.held.append(rows)
         finished = np.flatnonzero(done)
-        if finished.size:
-            lengths = self.step[finished] - self.episode_start[finished]
-            longest = int(lengths.max())
-            offsets = np.arange(longest)
-            # returns[e, t] = sum over k >= t of gamma**(k - t) * reward[e, k]
-            exponent = offsets[None, :] - offsets[:, None]
-            discount = np.where(exponent >= 0, self.gamma ** np.maximum(exponent, 0), 0.0)
-            rewards = np.where(
-                (offsets[None, :] < lengths[:, None])[..., None], self.episode_rewards[finished, :longest], 0.0
-            )
-            returns = np.einsum("tk,eka->eta", discount, rewards)
-            position = np.zeros(self.num_envs, dtype=np.int64)
-            position[finished] = np.arange(finished.size)
-            copy = out["copy"]
-            out[RETURN_FIELD] = returns[position[copy], out["start"] - self.episode_start[copy]].astype(np.float32)
-            self.episode_start[finished] = self.step[finished]
-            self.episode_rewards[finished] = 0.0
-        else:
-            out[RETURN_FIELD] = np.zeros((0, self.n_agents), dtype=np.float32)
+        if not finished.size:
+            none = {name: value[:0] for name, value in rows.items()}
+            return {**none, RETURN_FIELD: np.zeros((0, self.n_agents), dtype=np.float32)}
+        held = {name: np.concatenate([chunk[name] for chunk in self.held or [rows]]) for name in rows}
+        ended = done[held["copy"]]
+        self.held = [{name: value[~ended] for name, value in held.items()}] if not ended.all() else []
+        out = {name: value[ended] for name, value in held.items()}
+        lengths = self.step[finished] - self.episode_start[finished]
+        steps = np.arange(int(lengths.max()))
+        returns = discounted_returns(
+            self.episode_rewards[finished, : len(steps)].swapaxes(0, 1), steps[:, None] < lengths, self.gamma
+        )
+        position = np.zeros(self.num_envs, dtype=np.int64)
+        position[finished] = np.arange(finished.size)
+        copy = out["copy"]
+        out[RETURN_FIELD] = returns[out["start"] - self.episode_start[copy], position[copy]].astype(np.float32)
+        self.episode_start[finished] = self.step[finished]
+        self.episode_rewards[finished] = 0.0
         return out
 
     def _rows(
@@ -255,15 +265,15 @@ class ACERRecorder:
         names = ("obs", "state", "goal", "reward", "step", "segment_start", "option_start")
         state = {name: getattr(self, name).copy() for name in names}
         if self.episode_returns:
-            state.update(
-                episode_rewards=self.episode_rewards.copy(), episode_start=self.episode_start.copy(),
-                held={name: value.copy() for name, value in self.held.items()},
-            )
+            held = [{name: np.concatenate([c[name] for c in self.held]) for name in self.held[0]}] if self.held else []
+            state.update(episode_rewards=self.episode_rewards.copy(), episode_start=self.episode_start.copy(), held=held)
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         for name, value in state.items():
-            if name in ("episode_rewards", "held"):
-                setattr(self, name, {k: v.copy() for k, v in value.items()} if name == "held" else value.copy())
+            if name == "held":
+                self.held = [{key: array.copy() for key, array in chunk.items()} for chunk in value]
+            elif name == "episode_rewards":  # grows with the longest episode, so it is replaced
+                self.episode_rewards = value.copy()
             else:
                 getattr(self, name)[...] = value

@@ -470,20 +470,23 @@ class HierarchicalAgent:
             raise RuntimeError("the low-level-only learner (high_level='random') has no high-level values")
         return self.high_engine.modules["agents"](obs)
 
+    def chosen_values(self, obs: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
+        """Each agent's value of its goal, ``Q_i(o_i, g_i)``: ``(M, N, obs_dim)``, ``(M, N)`` -> ``(M, N)``."""
+        return self.high_values(obs.float()).gather(-1, goals[..., None]).squeeze(-1)
+
     @torch.no_grad()
     def goal_values(self, observation: torch.Tensor, state: torch.Tensor, goals: np.ndarray) -> torch.Tensor:
         """The learned value of the goals in force: hQmix's ``Q_tot(s, g)`` ``(num_envs,)``
         (of the team reward, as ``team_reward`` says), else each agent's ``Q_i(o_i, g_i)``
         ``(num_envs, N)``."""
-        chosen = torch.as_tensor(goals, device=self.device)[..., None]
-        values = self.high_values(observation.float()).gather(-1, chosen).squeeze(-1)
+        values = self.chosen_values(observation, torch.as_tensor(goals, device=self.device))
         if "mixer" in self.high_engine.modules:
             return self.high_engine.modules["mixer"](values, state.float())
         return values
 
-    def team_quantity(self, per_agent: torch.Tensor) -> torch.Tensor:
-        """hQmix's team quantity of per-agent rewards or returns ``(..., N) -> (...)``: their
-        mean or sum, as ``team_reward`` says."""
+    def team_quantity(self, per_agent: Any) -> Any:
+        """hQmix's team quantity of per-agent rewards or returns (an array or a tensor),
+        ``(..., N) -> (...)``: their mean or sum, as ``team_reward`` says."""
         return per_agent.mean(-1) if self.config.team_reward == "mean" else per_agent.sum(-1)
 
     def _choose_goals(
@@ -767,7 +770,7 @@ class HierarchicalAgent:
         return value, discount
 
     def high_loss(self, batch: Tensors) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        q_taken = self.high_values(batch["obs"].float()).gather(-1, batch["goal"][..., None]).squeeze(-1)
+        q_taken = self.chosen_values(batch["obs"], batch["goal"])
         next_value, discount = self.smdp_targets(batch)
         weight = self.config.return_regularizer
         extras: dict[str, torch.Tensor] = {"q_mean": q_taken.detach().mean()}
