@@ -58,6 +58,29 @@ def test_smdp_targets_bootstrap_free_and_continuing_agents():
     np.testing.assert_allclose(discount.numpy(), [0.125, 0.0])
 
 
+def test_n_step_targets_continue_the_goals_held_where_the_row_ends():
+    agent = _agent(gamma=0.5, high_n_step=3)
+    agent.high_engine.modules["agents"] = FixedQ(torch.zeros(1, 2, 3))
+    agent.high_engine.targets["agents"] = FixedQ(torch.tensor([[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]]))
+    batch = {
+        "next_obs": torch.zeros(1, 2, 3),
+        "goal": torch.tensor([[0, 0]]),
+        "next_goal": torch.tensor([[2, 1]]),
+        "next_free": torch.tensor([[False, False]]),
+        "next_goal_mask": torch.ones(1, 2, 3, dtype=torch.bool),
+        "duration": torch.tensor([3]),
+        "terminated": torch.tensor([False]),
+    }
+    value, discount = agent.smdp_targets(batch)
+    np.testing.assert_allclose(value.numpy(), [[3.0, 5.0]])
+    np.testing.assert_allclose(discount.numpy(), [0.125])
+    assert "next_goal" in agent.high_replay.fields
+    with pytest.raises(ValueError, match="high_n_step"):
+        _agent(high_n_step=0)
+    with pytest.raises(ValueError, match="acer_concurrent"):
+        _agent(high_n_step=2, acer_concurrent=False)
+
+
 def _one_row_high_loss(agent: HierarchicalAgent, acting: list[bool], **fields) -> torch.Tensor:
     """The high-level loss on one row of two agents, goals 0 and 1 valued 1 and 2, next
     values 4 (target network), rewards 1 and 0.5 over 2 steps, both agents free next."""

@@ -140,9 +140,12 @@ def test_egocentric_low_level_navigates_layouts_it_has_never_seen(tmp_path, one_
     assert egocentric >= full + 0.05, f"egocentric {egocentric:.2f} vs full view {full:.2f}"
 
 
-@pytest.mark.parametrize("extra", [(), ("--return-regularizer", "0.1")], ids=["default", "held_rows"])
+@pytest.mark.parametrize(
+    "extra", [(), ("--return-regularizer", "0.1"), ("--high-n-step", "5")], ids=["default", "held_rows", "n_step"]
+)
 def test_resume_continues_exactly(extra, tmp_path, one_thread):
-    """Also with the return regulariser, whose rows wait in the recorder for their episode's end."""
+    """Also with the return regulariser and with n-step rows, which wait in the recorder
+    for their episode's end."""
     args = _args(tmp_path, "--total-steps", "2400", "--eval-every", "1200", "--learning-starts", "800",
                  "--high-level-starts", "800", "--checkpoint-every", "40", "--keep-checkpoints", "0",
                  "--high-level", "qmix", *extra)

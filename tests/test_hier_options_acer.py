@@ -203,6 +203,55 @@ def test_episode_returns_restart_with_each_episode_and_survive_a_checkpoint():
     np.testing.assert_array_equal(outs[0]["episode_return"], outs[1]["episode_return"])
 
 
+def test_n_step_rows_extend_over_the_following_segments():
+    """Rewards [1,0], [0,2], [4,4] with gamma 0.5; segments [0, 2) and [2, 3), the episode
+    terminating at 3. With n_step 2 the row from step 1 takes in the last segment; the row
+    from step 0 already spans 2 steps and keeps its bootstrap at step 2."""
+    first, second, third = _episode(_recorder(augmented=True, concurrent=True, n_step=2))
+    assert len(first["duration"]) == 0 and len(second["duration"]) == 0, "rows wait for the episode's end"
+    rows = {int(obs[0, 0]): i for i, obs in enumerate(third["obs"])}
+    start0, start1, start2 = rows[0], rows[1], rows[2]
+    np.testing.assert_allclose(third["reward"][start0], [1.0, 1.0])
+    assert third["duration"][start0] == 2 and not third["terminated"][start0]
+    assert third["next_obs"][start0, 0, 0] == 2 and third["next_free"][start0].tolist() == [F, T]
+    assert third["next_goal"][start0].tolist() == [0, 1], "agent 0 continues goal 0 at step 2"
+    np.testing.assert_allclose(third["reward"][start1], [0.0 + 0.5 * 4, 2.0 + 0.5 * 4])
+    assert third["duration"][start1] == 2 and third["terminated"][start1]
+    assert third["goal"][start1].tolist() == [0, 1] and third["next_goal"][start1].tolist() == [0, 2]
+    np.testing.assert_allclose(third["reward"][start2], [4.0, 4.0])
+    assert third["duration"][start2] == 1
+    longer = _episode(_recorder(augmented=True, concurrent=True, n_step=3))[2]
+    at0 = [i for i, obs in enumerate(longer["obs"]) if obs[0, 0] == 0][0]
+    np.testing.assert_allclose(longer["reward"][at0], [1.0 + 0.25 * 4, 1.0 + 0.25 * 4])
+    assert longer["duration"][at0] == 3 and longer["terminated"][at0] and longer["next_obs"][at0, 0, 0] == 3
+
+
+def test_n_step_rows_stop_at_a_truncation_and_bootstrap_there():
+    recorder = _recorder(augmented=False, concurrent=True, n_step=4)
+    obs = lambda k: np.full((1, 2, 1), float(k), np.float32)  # noqa: E731
+    state = lambda k: np.full((1, 1), float(k), np.float32)  # noqa: E731
+    mask = np.ones((1, 2, 3), dtype=bool)
+    every = OptionOutcome(None, None, np.array([[T, T]]), None)
+    out = None
+    for k in range(3):  # one-step segments, rewards 1, 2, 3; the time limit cuts after the third
+        recorder.observe(obs(k), state(k), np.array([[k, k]]), np.array([[T, T]]))
+        out = recorder.record(np.array([[k + 1, k + 1]]), every, obs(k + 1), state(k + 1), mask, np.array([F]),
+                              np.array([k == 2]))
+    by_start = {int(o[0, 0]): i for i, o in enumerate(out["obs"])}
+    first = by_start[0]
+    np.testing.assert_allclose(out["reward"][first], [1 + 0.5 * 2 + 0.25 * 3] * 2)
+    assert out["duration"][first] == 3 and not out["terminated"][first], "a truncation bootstraps"
+    assert out["next_obs"][first, 0, 0] == 3 and out["next_goal"][first].tolist() == [2, 2]
+    assert out["duration"][by_start[2]] == 1
+
+
+def test_n_step_needs_concurrent_rows_and_a_positive_count():
+    with pytest.raises(ValueError, match="concurrent"):
+        _recorder(concurrent=False, n_step=2)
+    with pytest.raises(ValueError, match="n_step"):
+        _recorder(n_step=0)
+
+
 def test_discounted_returns_run_to_each_episodes_end():
     # Copy 0 plays 3 steps, rewards 1, 0, 2; copy 1 plays 2 steps, rewards 0, 4 (the third is after its end).
     rewards = np.array([[1.0, 0.0], [0.0, 4.0], [2.0, 9.0]])

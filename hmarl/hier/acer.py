@@ -19,6 +19,8 @@ field               shape                       meaning
 ``acting``          (n_agents,)                 agents whose value this row updates
 ``episode_return``  (n_agents,)                 with ``episode_returns``: discounted reward
                                                 from the row's start to the episode's end
+``next_goal``       (n_agents,)                 with ``n_step > 1``: the goals in force where
+                                                the row ends (``goal`` otherwise)
 ==================  ==========================  =======================================
 
 Rows also carry ``copy`` and ``start``, the copy and the recorder's step they start at
@@ -54,6 +56,20 @@ start to the episode's end, discounted per step with ``gamma``: the Monte Carlo 
 of the behaviour that followed, for a regulariser that keeps values near the returns
 actually seen (Pan et al. 2021). A truncated episode's return stops at the truncation.
 
+**n-step** (``n_step > 1``, concurrent rows only): every row is held back until its
+episode ends and then extended by the rows that followed it in its copy, segment by
+segment, until it spans at least ``n_step`` steps or reaches the episode's end: its
+reward becomes the discounted reward of all of them, its duration their total length,
+and it bootstraps where the last of them ends (``next_*`` and ``terminated`` of that
+segment, ``next_goal`` the goals held through it, which the agents that do not pick
+anew continue). The goals after the row's own segment are those the agents actually
+pursued, so the target is the n-step return of the behaviour (uncorrected, as in
+n-step DQN): where decisions come at almost every step, as on basketball, a
+one-segment row spans a step or two and a reward at the episode's end would otherwise
+reach its start only through one bootstrap per step. (The replay buffer's own ``n_step``
+counts steps of a stream of one-step transitions; a row spans a segment of varying
+length, so the chaining happens here, where the segments are known.)
+
 Rewards are discounted within a row with ``gamma``. A row ends where the episode ends;
 ``terminated`` rows do not bootstrap, while time-limit truncations do (from the final
 observation, with every goal feasible, since the environment has already reset).
@@ -70,6 +86,7 @@ FIELDS = (
     "next_goal_mask", "next_free", "terminated", "acting",
 )
 RETURN_FIELD = "episode_return"
+NEXT_GOAL_FIELD = "next_goal"
 
 
 def discounted_returns(rewards: np.ndarray, alive: np.ndarray, gamma: float) -> np.ndarray:
@@ -105,13 +122,21 @@ class ACERRecorder:
         augmented: bool = True,
         concurrent: bool = True,
         episode_returns: bool = False,
+        n_step: int = 1,
     ) -> None:
         if not 0.0 <= gamma <= 1.0:
             raise ValueError(f"gamma must be in [0, 1], got {gamma}")
+        if isinstance(n_step, bool) or not isinstance(n_step, (int, np.integer)) or n_step < 1:
+            raise ValueError(f"n_step must be an integer >= 1, got {n_step!r}")
+        if n_step > 1 and not concurrent:
+            raise ValueError("n_step > 1 chains the joint rows of concurrent ACER; it needs concurrent=True")
         self.num_envs, self.n_agents, self.n_goals = num_envs, n_agents, n_goals
         self.augmented = augmented
         self.concurrent = concurrent
         self.episode_returns = episode_returns
+        self.n_step = int(n_step)
+        # Rows wait for their episode's end when they need what follows them.
+        self.holds = episode_returns or self.n_step > 1
         self.gamma = float(gamma)
         # A row never spans more than one option, so option_len steps of history suffice.
         self.horizon = option_len
@@ -126,9 +151,9 @@ class ACERRecorder:
         # discount[i, k] = gamma ** (k - i) for k >= i: reward from step k seen from step i.
         exponent = offsets[None, :] - offsets[:, None]
         self.discount = np.where(exponent >= 0, float(gamma) ** np.maximum(exponent, 0), 0.0).astype(np.float32)
-        # With episode_returns: every reward of the running episodes (grown as needed),
-        # the step each episode started at, and the rows waiting for their episode's end
-        # (one chunk per step, joined only when an episode ends).
+        # With episode_returns: every reward of the running episodes (grown as needed).
+        # While holding: the step each episode started at, and the rows waiting for their
+        # episode's end (one chunk per step, joined only when an episode ends).
         self.episode_rewards = np.zeros((num_envs, 256 if episode_returns else 0, n_agents), dtype=np.float64)
         self.episode_start = np.zeros(num_envs, dtype=np.int64)
         self.held: list[dict[str, np.ndarray]] = []
@@ -182,7 +207,7 @@ class ACERRecorder:
             env_index, start, end, acting, outcome.ended, next_obs, next_state,
             next_goal_mask, terminated,
         )
-        if not self.episode_returns:
+        if not self.holds:
             return rows
         return self._release(rows, done)
 
@@ -196,17 +221,64 @@ class ACERRecorder:
 
     def _release(self, rows: dict[str, np.ndarray], done: np.ndarray) -> dict[str, np.ndarray]:
         """Hold ``rows`` back with the earlier ones; return those whose episode just ended
-        (``done``), with their ``episode_return``."""
+        (``done``), extended to ``n_step`` steps and with their ``episode_return`` as asked."""
         if len(rows["copy"]):
             self.held.append(rows)
         finished = np.flatnonzero(done)
         if not finished.size:
             none = {name: value[:0] for name, value in rows.items()}
-            return {**none, RETURN_FIELD: np.zeros((0, self.n_agents), dtype=np.float32)}
+            if self.n_step > 1:
+                none[NEXT_GOAL_FIELD] = none["goal"]
+            if self.episode_returns:
+                none[RETURN_FIELD] = np.zeros((0, self.n_agents), dtype=np.float32)
+            return none
         held = {name: np.concatenate([chunk[name] for chunk in self.held or [rows]]) for name in rows}
         ended = done[held["copy"]]
         self.held = [{name: value[~ended] for name, value in held.items()}] if not ended.all() else []
         out = {name: value[ended] for name, value in held.items()}
+        if self.n_step > 1:
+            out = self._extend(out)
+        if self.episode_returns:
+            self._attach_returns(out, finished)
+        self.episode_start[finished] = self.step[finished]
+        return out
+
+    def _extend(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``rows`` of finished episodes, each extended by the segments that followed it
+        until it spans ``n_step`` steps or its episode ends (see the module's docstring)."""
+        copy, start, duration = rows["copy"], rows["start"], rows["duration"]
+        if not copy.size:
+            return {**rows, NEXT_GOAL_FIELD: rows["goal"]}
+        span = int(self.step.max()) + 1
+        key = copy * span + start
+        order = np.argsort(key, kind="stable")
+        end_key = key + duration
+        at = np.minimum(np.searchsorted(key[order], end_key), len(key) - 1)
+        # The row that starts where each row ends; none at the episode's end (all of these
+        # episodes end at the current step).
+        successor = np.where((key[order][at] == end_key) & (start + duration < self.step[copy]), order[at], -1)
+        reward = rows["reward"].astype(np.float64)
+        total = duration.copy()
+        last = np.arange(len(key))
+        while True:
+            following = successor[last]
+            grow = np.flatnonzero((total < self.n_step) & (following >= 0))
+            if not grow.size:
+                break
+            after = following[grow]
+            reward[grow] += self.gamma ** total[grow, None] * rows["reward"][after]
+            total[grow] += duration[after]
+            last[grow] = after
+        extended = dict(rows)
+        for name in ("next_obs", "next_state", "next_goal_mask", "next_free", "terminated"):
+            extended[name] = rows[name][last]
+        extended[NEXT_GOAL_FIELD] = rows["goal"][last]
+        extended["reward"] = reward.astype(np.float32)
+        extended["duration"] = total
+        return extended
+
+    def _attach_returns(self, out: dict[str, np.ndarray], finished: np.ndarray) -> None:
+        """Add ``episode_return`` to ``out``, the rows of the ``finished`` copies' episodes."""
         lengths = self.step[finished] - self.episode_start[finished]
         steps = np.arange(int(lengths.max()))
         returns = discounted_returns(
@@ -216,9 +288,7 @@ class ACERRecorder:
         position[finished] = np.arange(finished.size)
         copy = out["copy"]
         out[RETURN_FIELD] = returns[out["start"] - self.episode_start[copy], position[copy]].astype(np.float32)
-        self.episode_start[finished] = self.step[finished]
         self.episode_rewards[finished] = 0.0
-        return out
 
     def _rows(
         self,
@@ -264,9 +334,11 @@ class ACERRecorder:
     def state_dict(self) -> dict[str, np.ndarray]:
         names = ("obs", "state", "goal", "reward", "step", "segment_start", "option_start")
         state = {name: getattr(self, name).copy() for name in names}
-        if self.episode_returns:
+        if self.holds:
             held = [{name: np.concatenate([c[name] for c in self.held]) for name in self.held[0]}] if self.held else []
-            state.update(episode_rewards=self.episode_rewards.copy(), episode_start=self.episode_start.copy(), held=held)
+            state.update(episode_start=self.episode_start.copy(), held=held)
+        if self.episode_returns:
+            state.update(episode_rewards=self.episode_rewards.copy())
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:

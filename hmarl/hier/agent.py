@@ -81,7 +81,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hmarl.core import EngineConfig, Field, ReplayBuffer, UpdateEngine, check_choice, option, redefault
-from hmarl.hier.acer import RETURN_FIELD, ACERRecorder
+from hmarl.hier.acer import NEXT_GOAL_FIELD, RETURN_FIELD, ACERRecorder
 from hmarl.nets import CommGoalQ, EgocentricView, GoalConditionedQ, IndependentGoalQ, QMixer
 from hmarl.hier.options import TERMINATIONS, Options
 
@@ -191,6 +191,11 @@ class HierConfig(EngineConfig):
         0.0, "high level: weight of a squared penalty on the distance between the learned value (Q_tot for "
         "hQmix, each Q_i otherwise) and the discounted return that followed in the replayed episode (RES, Pan et "
         "al. 2021), against overestimation; rows then enter replay when their episode ends (0: off)",
+    )
+    high_n_step: int = option(
+        1, "high level: extend each row by the segments that followed it until it spans at least N steps and "
+        "bootstrap there (n-step returns of the behaviour; needs concurrent ACER); rows then enter replay when "
+        "their episode ends (1: bootstrap at the next decision point)",
     )
     high_hidden_sizes: tuple[int, ...] = option((128, 128), "hidden layer widths of the high-level Q network")
     high_shared: bool = option(
@@ -305,6 +310,10 @@ class HierarchicalAgent:
                 raise ValueError(f"{name}={getattr(config, name)} must be >= batch_size={config.batch_size}")
         if config.return_regularizer < 0:
             raise ValueError(f"return_regularizer must be >= 0 (0 disables it), got {config.return_regularizer}")
+        if isinstance(config.high_n_step, bool) or not isinstance(config.high_n_step, int) or config.high_n_step < 1:
+            raise ValueError(f"high_n_step must be an integer >= 1, got {config.high_n_step!r}")
+        if config.high_n_step > 1 and not config.acer_concurrent:
+            raise ValueError("high_n_step > 1 chains concurrent ACER rows; it needs acer_concurrent=True")
         if config.low_updates < 1:
             raise ValueError(f"low_updates must be >= 1, got {config.low_updates}")
         for name in ("gamma", "low_gamma", "elimination_threshold"):
@@ -396,6 +405,8 @@ class HierarchicalAgent:
             }
             if config.return_regularizer > 0:
                 high_fields[RETURN_FIELD] = Field((n_agents,))
+            if config.high_n_step > 1:
+                high_fields[NEXT_GOAL_FIELD] = Field((n_agents,), torch.long)
             if config.high_level == "qmix":
                 high_fields["state"] = Field((spec.state_dim,), obs_dtype)
                 high_fields["next_state"] = Field((spec.state_dim,), obs_dtype)
@@ -410,6 +421,7 @@ class HierarchicalAgent:
             spec.num_envs, n_agents, spec.obs_dim, spec.state_dim, n_goals, option_len, config.gamma,
             augmented=config.acer_augmented, concurrent=config.acer_concurrent,
             episode_returns=self.learns_high and config.return_regularizer > 0,
+            n_step=config.high_n_step if self.learns_high else 1,
         )
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed + 2)
@@ -757,7 +769,9 @@ class HierarchicalAgent:
         """Each agent's bootstrap value ``V_i(next)`` (M, N) and the factor in front of
         it, ``gamma**tau`` for rows that did not terminate and 0 for those that did (M,)."""
         agents, target_agents = self.high_engine.modules["agents"], self.high_engine.targets["agents"]
-        next_obs, goal = batch["next_obs"].float(), batch["goal"]
+        next_obs = batch["next_obs"].float()
+        # The goals the agents that do not pick anew continue where the row ends.
+        goal = batch[NEXT_GOAL_FIELD] if NEXT_GOAL_FIELD in batch else batch["goal"]
         next_target = target_agents(next_obs)
         selector = agents(next_obs) if self.config.double_q else next_target
         best = selector.masked_fill(~_some_allowed(batch["next_goal_mask"]), -torch.inf).argmax(-1, keepdim=True)
