@@ -55,7 +55,7 @@ if wants ablation; then
   core=0
   for seed in ${SEEDS:-0 1 2}; do
     timeout "${ABLATION_TIMEOUT:-300}" taskset -c "$core" "$PYTHON" benchmarks/reproduce_tang2018.py \
-      --suite ablations --device cuda --ablations ${ABLATIONS:-default batch64 batch1024_every2} \
+      --suite ablations --device cuda --ablations ${ABLATIONS:-default batch64 batch4096_every8} \
       --first-seed "$seed" --seeds 1 --out "$scratch/ablation_seed$seed.jsonl" \
       --log-dir "$scratch/runs" --checkpoint-dir "$scratch/checkpoints" > "$scratch/ablation_seed$seed.log" 2>&1 &
     core=$((core + 1))

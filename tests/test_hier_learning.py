@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from hmarl.core import scale_lr
 from hmarl.envs import trash_collection_v0
 from hmarl.envs.basketball_defense import possession_rates
 from hmarl.trainers import hcom, hierarchical, hqmix, ind_hdqn, low_level_only
@@ -224,6 +225,13 @@ def test_the_ablations_suite_runs_the_rows_asked_for(tmp_path, monkeypatch, benc
     ]
     config = parse_config(ind_hdqn.Config, list(benchmark.ABLATIONS["batch1024_every2"]))
     assert (config.batch_size, config.train_every, config.target_update_period) == (1024, 2, 5)
+    # The larger batches with fewer updates keep the default's learning rates.
+    default = parse_config(ind_hdqn.Config, [])
+    rates = lambda c: [scale_lr(lr, c.batch_size, c.base_batch_size, c.lr_scaling) for lr in (c.lr, c.low_lr)]  # noqa: E731
+    for name, (batch, every) in {"batch2048_every4": (2048, 4), "batch4096_every8": (4096, 8)}.items():
+        config = parse_config(ind_hdqn.Config, list(benchmark.ABLATIONS[name]))
+        assert (config.batch_size, config.train_every) == (batch, every)
+        np.testing.assert_allclose(rates(config), rates(default))
     with pytest.raises(SystemExit):
         benchmark.parse_args(["--ablations", "batch9"])
 
