@@ -54,7 +54,7 @@ if wants ablation; then
   # One process per seed, side by side on the GPU, each on its own core.
   core=0
   for seed in ${SEEDS:-0 1 2}; do
-    timeout "${ABLATION_TIMEOUT:-300}" taskset -c "$core" "$PYTHON" benchmarks/reproduce_tang2018.py \
+    timeout "${ABLATION_TIMEOUT:-420}" taskset -c "$core" "$PYTHON" benchmarks/reproduce_tang2018.py \
       --suite ablations --device cuda --ablations ${ABLATIONS:-default batch64 batch4096_every8} \
       --first-seed "$seed" --seeds 1 --out "$scratch/ablation_seed$seed.jsonl" \
       --log-dir "$scratch/runs" --checkpoint-dir "$scratch/checkpoints" > "$scratch/ablation_seed$seed.log" 2>&1 &
