@@ -220,6 +220,10 @@ def test_n_step_rows_extend_over_the_following_segments():
     assert third["goal"][start1].tolist() == [0, 1] and third["next_goal"][start1].tolist() == [0, 2]
     np.testing.assert_allclose(third["reward"][start2], [4.0, 4.0])
     assert third["duration"][start2] == 1
+    both = _episode(_recorder(augmented=True, concurrent=True, n_step=2, episode_returns=True))[2]
+    np.testing.assert_allclose(both["reward"], third["reward"])
+    by_start = {int(obs[0, 0]): ret for obs, ret in zip(both["obs"], both["episode_return"])}
+    np.testing.assert_allclose([by_start[0], by_start[1], by_start[2]], [[2.0, 2.0], [2.0, 4.0], [4.0, 4.0]])
     longer = _episode(_recorder(augmented=True, concurrent=True, n_step=3))[2]
     at0 = [i for i, obs in enumerate(longer["obs"]) if obs[0, 0] == 0][0]
     np.testing.assert_allclose(longer["reward"][at0], [1.0 + 0.25 * 4, 1.0 + 0.25 * 4])
