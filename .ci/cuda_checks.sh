@@ -26,6 +26,15 @@ if [[ -n "${WHEELS:-}" ]]; then
   log install
   "$PYTHON" -m pip install --no-deps --no-index -q "$WHEELS"/*.whl
   "$PYTHON" -m pip install --no-deps --no-build-isolation -q -e .
+  if ! "$PYTHON" -c "import hmarl.envs, hmarl.trainers" 2>/dev/null; then
+    # Without the build tools for an editable install: the package tree as pyproject.toml
+    # maps it (envs, trainers and assets are subpackages of hmarl), on PYTHONPATH.
+    log "editable install failed; importing a copy of the package tree"
+    shim="$scratch/shim"
+    mkdir -p "$shim" && cp -r hmarl "$shim/" && cp -r envs "$shim/hmarl/envs" && cp -r trainers "$shim/hmarl/trainers" \
+      && cp -r assets "$shim/hmarl/assets"
+    export PYTHONPATH="$shim${PYTHONPATH:+:$PYTHONPATH}"
+  fi
 fi
 if ! "$PYTHON" -c "import torch, hmarl.envs; assert torch.cuda.is_available()" 2>/dev/null; then
   echo "cuda_checks: $PYTHON needs hmarl installed (pip install -e \".[dev]\", or WHEELS=dir) and torch with CUDA" >&2
