@@ -37,7 +37,7 @@ from hmarl.envs.basketball_defense import possession_rates
 from hmarl.envs.basketball_defense.scripted import GOAL_POLICIES
 from hmarl.hier import GoalPolicy, HierarchicalAgent
 from hmarl.trainers import hierarchical
-from hmarl.training import HelpFormatter
+from hmarl.training import HelpFormatter, checkpoint_file
 from hmarl.training.loop import evaluate
 
 # The learned high level with its block decisions overridden: always (True) or never (False).
@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, dict[str, flo
     results = {}
     for path in args.checkpoints:
         results[str(path)] = compare(path, args.high_levels, args.possessions, args.seed)
-        print(f"\n## {hierarchical.checkpoint_file(path)} ({args.possessions} possessions per row)\n{header}\n|" + "---|" * 6)
+        print(f"\n## {checkpoint_file(path)} ({args.possessions} possessions per row)\n{header}\n|" + "---|" * 6)
         for name, rates in results[str(path)].items():
             print(_row(name, rates, args.possessions))
     if len(results) > 1:

@@ -28,7 +28,7 @@ import torch
 
 from hmarl.hier.acer import discounted_returns
 from hmarl.trainers import hierarchical
-from hmarl.training import HelpFormatter
+from hmarl.training import HelpFormatter, checkpoint_file
 from hmarl.training.loop import attach_env, to_tensors
 
 COLUMNS = ("value", "return", "bias", "value at start", "return at start")
@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
     results = {}
     for path in args.checkpoints:
         results[str(path)] = row = measure(path, args.episodes, args.seed)
-        print(f"| {hierarchical.checkpoint_file(path)} | " + " | ".join(f"{row[key]:+.3f}" for key in COLUMNS) + " |")
+        print(f"| {checkpoint_file(path)} | " + " | ".join(f"{row[key]:+.3f}" for key in COLUMNS) + " |")
     if len(results) > 1:
         cells = [f"{np.mean([r[key] for r in results.values()]):+.3f} ± {np.std([r[key] for r in results.values()]):.3f}"
                  for key in COLUMNS]

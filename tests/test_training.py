@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hmarl.core import EngineConfig, NonFiniteLossError, redefault
-from hmarl.training import GymVectorEnv, build_parser, load_checkpoint, make_vector_env, parse_config
+from hmarl.training import GymVectorEnv, build_parser, checkpoint_file, load_checkpoint, make_vector_env, parse_config
 from hmarl.trainers import ae_dqn as ae_dqn_trainer
 from hmarl.trainers import dqn as dqn_trainer
 from hmarl.trainers import hqmix as hqmix_trainer
@@ -105,6 +105,21 @@ def test_resume_from_a_checkpoint_is_bit_identical(tmp_path, trainer):
     for index, state in optimizer_state.items():
         for key, value in state.items():
             assert torch.equal(value, engine_again["optimizer"]["state"][index][key])
+
+
+def test_a_run_directory_stands_for_its_newest_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(FileNotFoundError, match="holds no update_"):
+        checkpoint_file(run)
+    with pytest.raises(FileNotFoundError, match="neither a file nor a run directory"):
+        load_checkpoint(tmp_path / "missing.pt")
+    for updates in (5, 40, 300):
+        torch.save({"updates": updates}, run / f"update_{updates:09d}.pt")
+    (run / "notes.pt").write_bytes(b"")  # not a checkpoint of the run
+    assert checkpoint_file(run) == run / "update_000000300.pt"
+    assert load_checkpoint(run)["updates"] == 300
+    assert load_checkpoint(run / "update_000000040.pt")["updates"] == 40
 
 
 def test_non_finite_loss_stops_the_run_with_a_checkpoint(tmp_path, monkeypatch):

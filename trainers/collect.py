@@ -38,8 +38,10 @@ from hmarl.core import ReplayBuffer, check_choice, option
 from hmarl.data import QUALITIES, OfflineDataset, save_dataset
 from hmarl.data.offline import REF_MAX_KEY, REF_MIN_KEY
 from hmarl.trainers.sac_n import OnlineConfig, make_online_agent, train_online
-from hmarl.training import BatchedEnv, EnvSpec, budget_of, evaluate, load_checkpoint, make_vector_env
-from hmarl.training import parse_config, resolve_device, to_tensors
+from hmarl.training import (
+    CHECKPOINT_PATTERN, BatchedEnv, EnvSpec, budget_of, evaluate, load_checkpoint, make_vector_env, parse_config,
+    resolve_device, to_tensors,
+)
 from hmarl.training.loop import seed_everything
 
 FORMATS = ("hdf5", "npz")
@@ -102,9 +104,9 @@ def _policy_checkpoints(config: CollectConfig) -> list[Path]:
         updates = budget_of(config).total_updates
         run = dataclasses.replace(config, checkpoint_every=max(updates // config.snapshots, 1), keep_checkpoints=0)
         directory = train_online(run).checkpoint.parent
-    paths = sorted(directory.glob("update_*.pt"))
+    paths = sorted(directory.glob(CHECKPOINT_PATTERN))
     if not paths:
-        raise ValueError(f"policy_run={str(directory)!r} holds no update_*.pt checkpoints of a SAC-N run")
+        raise ValueError(f"policy_run={str(directory)!r} holds no {CHECKPOINT_PATTERN} checkpoints of a SAC-N run")
     return paths
 
 

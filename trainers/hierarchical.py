@@ -46,23 +46,10 @@ class Config(RunConfig, HierConfig):
     torch_threads: int = option(1, "CPU threads for torch (small networks run fastest on one; 0: torch's default)")
 
 
-def checkpoint_file(path: str | Path) -> Path:
-    """``path`` itself, or the newest checkpoint (``*.pt``, by name) in the directory ``path``."""
-    path = Path(path)
-    if path.is_dir():
-        files = sorted(path.glob("*.pt"))
-        if not files:
-            raise FileNotFoundError(f"checkpoint directory {str(path)!r} holds no *.pt file")
-        return files[-1]
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} is neither a file nor a directory")
-    return path
-
-
 def load_agent(path: str | Path, num_envs: int) -> tuple[HierarchicalAgent, Config, BatchedEnv]:
     """The trained agent of the checkpoint at ``path`` (a file, or a run directory's newest),
     on the CPU, with its configuration and a fresh evaluation env of ``num_envs`` copies."""
-    checkpoint = load_checkpoint(checkpoint_file(path))
+    checkpoint = load_checkpoint(path)
     config = Config(**checkpoint["config"])
     # The agent's state (running options, ACER's open rows) is sized by the training copies.
     training_spec = EnvSpec.of(make_vector_env(config.env, config.num_envs, config.env_kwargs))

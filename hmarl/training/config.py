@@ -35,7 +35,9 @@ class CommonRunConfig:
     checkpoint_dir: str = option("checkpoints", "checkpoints go to <checkpoint-dir>/<run-name>/")
     checkpoint_every: int = option(10_000, "updates between checkpoints (0: only the final one)")
     keep_checkpoints: int = option(2, "most recent checkpoints kept on disk (0 keeps all)")
-    resume: str = option("", "continue the run saved in this checkpoint file (its configuration is used)")
+    resume: str = option(
+        "", "continue the run saved in this checkpoint file, or in a run directory's newest (its configuration is used)"
+    )
     progress: bool = option(True, "show a progress bar")
 
 

@@ -282,6 +282,23 @@ def budget_of(config: RunConfig) -> Budget:
     return Budget(config.total_steps, max(rounds * config.updates_per_round, 1))
 
 
+#: File names of a run's checkpoints; their zero-padded update counts sort by name.
+CHECKPOINT_PATTERN = "update_*.pt"
+
+
+def checkpoint_file(path: str | Path) -> Path:
+    """``path`` itself if it is a file, or the newest checkpoint of the run directory ``path``."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.glob(CHECKPOINT_PATTERN))
+        if not files:
+            raise FileNotFoundError(f"run directory {str(path)!r} holds no {CHECKPOINT_PATTERN} checkpoint")
+        return files[-1]
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} is neither a file nor a run directory")
+    return path
+
+
 class _Checkpointer:
     def __init__(self, directory: Path, keep: int) -> None:
         self.directory = directory
@@ -296,17 +313,15 @@ class _Checkpointer:
         os.replace(partial, path)
         self.last = path
         if self.keep:
-            for old in sorted(self.directory.glob("update_*.pt"))[: -self.keep]:
+            for old in sorted(self.directory.glob(CHECKPOINT_PATTERN))[: -self.keep]:
                 old.unlink()
         return path
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"resume={str(path)!r} is not a checkpoint file")
+    """The checkpoint at ``path``: a checkpoint file, or a run directory's newest."""
     # Checkpoints hold the pickled environment and RNG states next to the tensors.
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return torch.load(checkpoint_file(path), map_location="cpu", weights_only=False)
 
 
 def resume_config(config: ConfigT) -> tuple[ConfigT, dict[str, Any] | None]:
