@@ -225,17 +225,13 @@ class ACERRecorder:
         if len(rows["copy"]):
             self.held.append(rows)
         finished = np.flatnonzero(done)
-        if not finished.size:
-            none = {name: value[:0] for name, value in rows.items()}
-            if self.n_step > 1:
-                none[NEXT_GOAL_FIELD] = none["goal"]
-            if self.episode_returns:
-                none[RETURN_FIELD] = np.zeros((0, self.n_agents), dtype=np.float32)
-            return none
-        held = {name: np.concatenate([chunk[name] for chunk in self.held or [rows]]) for name in rows}
-        ended = done[held["copy"]]
-        self.held = [{name: value[~ended] for name, value in held.items()}] if not ended.all() else []
-        out = {name: value[ended] for name, value in held.items()}
+        if finished.size:
+            held = {name: np.concatenate([chunk[name] for chunk in self.held or [rows]]) for name in rows}
+            ended = done[held["copy"]]
+            self.held = [{name: value[~ended] for name, value in held.items()}] if not ended.all() else []
+            out = {name: value[ended] for name, value in held.items()}
+        else:
+            out = {name: value[:0] for name, value in rows.items()}
         if self.n_step > 1:
             out = self._extend(out)
         if self.episode_returns:
@@ -251,7 +247,7 @@ class ACERRecorder:
             return {**rows, NEXT_GOAL_FIELD: rows["goal"]}
         span = int(self.step.max()) + 1
         key = copy * span + start
-        order = np.argsort(key, kind="stable")
+        order = np.argsort(key)  # (copy, start) is unique: one row starts at each step at most
         end_key = key + duration
         at = np.minimum(np.searchsorted(key[order], end_key), len(key) - 1)
         # The row that starts where each row ends; none at the episode's end (all of these
@@ -279,6 +275,9 @@ class ACERRecorder:
 
     def _attach_returns(self, out: dict[str, np.ndarray], finished: np.ndarray) -> None:
         """Add ``episode_return`` to ``out``, the rows of the ``finished`` copies' episodes."""
+        if not finished.size:
+            out[RETURN_FIELD] = np.zeros((0, self.n_agents), dtype=np.float32)
+            return
         lengths = self.step[finished] - self.episode_start[finished]
         steps = np.arange(int(lengths.max()))
         returns = discounted_returns(
