@@ -292,6 +292,23 @@ def test_basketball_ordering_hierarchical_above_low_level_only_above_flat(tmp_pa
     assert stop["low_level_only"] > stop["il_dqn"] + 0.1, stop
 
 
+def test_goal_time_counts_each_copy_until_its_first_episode_ends(benchmark_script):
+    """GoalTime against a hand-built evaluation: two copies, three agents, three goals;
+    copy 1 restarts (its step count falls) after two steps and is no longer counted."""
+    time = benchmark_script("basketball_high_levels").GoalTime(3, ["a", "b", "c"])
+    time.add(np.array([[0, 0, 1], [2, 2, 2]]), np.array([0, 0]))
+    time.add(np.array([[0, 1, 1], [2, 1, 0]]), np.array([1, 1]))
+    time.add(np.array([[2, 1, 1], [0, 0, 0]]), np.array([2, 0]))  # copy 1 finished
+    assert time.steps == 5
+    expected = np.array([
+        [2, 0, 3],  # agent 0: goal a at copy 0's first two steps, c at copy 1's two and copy 0's third
+        [1, 3, 1],
+        [1, 3, 1],
+        [1, 2, 1],  # two or more on a: copy 0 step 0; on b: copy 0 steps 1, 2; on c: copy 1 step 0
+    ]) / 5
+    assert np.allclose(time.shares(), expected)
+
+
 def test_high_levels_compared_over_one_low_level(tmp_path, one_thread, capsys, benchmark_script):
     """benchmarks/basketball_high_levels.py swaps a basketball checkpoint's high level for
     random goals and the scripted ones over the same low level; it refuses others."""
@@ -305,9 +322,16 @@ def test_high_levels_compared_over_one_low_level(tmp_path, one_thread, capsys, b
     for seed in (0, 1):
         ind_hdqn.main([*args, "--seed", str(seed), "--run-name", f"bb{seed}"])
     runs = [str(tmp_path / "checkpoints" / f"bb{seed}") for seed in (0, 1)]
-    results = benchmark.main([*runs, "--possessions", "60"])
+    output = benchmark.main([*runs, "--possessions", "60"])
     out = capsys.readouterr().out
-    assert list(results) == runs
+    results = output["rates"]
+    assert list(results) == runs and list(output["goal_time"]) == runs
+    for shares in output["goal_time"].values():
+        # Every defender pursues one goal at every step; two of three can share a goal at most
+        # half the time each of them spends on it.
+        assert shares.shape == (4, 7) and np.allclose(shares[:3].sum(1), 1.0)
+        assert (shares[3] <= shares[:3].sum(0) / 2 + 1e-9).all()
+    assert "mean over 2 checkpoints" in out and out.count("| two or more at once |") == 3
     for rows in results.values():
         assert list(rows) == ["learned", "learned_always_block", "learned_never_block", "random", "man_to_man", "help"]
         for rates in rows.values():
