@@ -147,15 +147,15 @@ def compare(
     """Rates of every high level over the low level of the checkpoint at ``path``, and the
     goal time under the learned high level (None if ``learned`` is not among ``high_levels``)."""
     agent, env = load_agent(path, possessions)
-    rows, time = {}, None
+    rows, learned_time = {}, None
     for name in high_levels:
         goal_time = GoalTime(env.n_agents, env.goal_names) if name == "learned" else None
         acting = _WithHighLevel(agent, make_goal_policy(name, env, seed), BLOCK_OVERRIDES.get(name), goal_time)
         metrics = evaluate(acting, env, seed, agent.device)
         rows[name] = possession_rates(metrics)
         if goal_time is not None:
-            time = goal_time
-    return rows, time
+            learned_time = goal_time
+    return rows, learned_time
 
 
 def _goal_table(title: str, shares: np.ndarray, goal_names: Sequence[str]) -> str:
@@ -185,17 +185,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.possessions < 1:
         parser.error(f"--possessions must be >= 1, got {args.possessions}")
     header = "| high level | stop rate (± s.e.) | miss-shot rate | block-shot rate | steal rate | points/possession |"
-    results, goal_time, goal_names = {}, {}, {}
+    results, goal_time, goal_names = {}, {}, set()
     for path in args.checkpoints:
-        results[str(path)], time = compare(path, args.high_levels, args.possessions, args.seed)
+        results[str(path)], learned_time = compare(path, args.high_levels, args.possessions, args.seed)
         print(f"\n## {checkpoint_file(path)} ({args.possessions} possessions per row)\n{header}\n|" + "---|" * 6)
         for name, rates in results[str(path)].items():
             print(_row(name, rates, args.possessions))
-        if time is not None:
-            goal_time[str(path)] = time.shares()
-            goal_names[tuple(time.goal_names)] = None
+        if learned_time is not None:
+            goal_time[str(path)] = learned_time.shares()
+            goal_names.add(tuple(learned_time.goal_names))
             print(_goal_table("share of the steps in play on each goal, learned high level", goal_time[str(path)],
-                              time.goal_names))
+                              learned_time.goal_names))
     if len(results) > 1:
         print(f"\n## mean ± std over {len(results)} checkpoints\n| high level | " + " | ".join(COLUMNS) + " |\n|"
               + "---|" * 6)
