@@ -222,13 +222,12 @@ class ACERRecorder:
     def _release(self, rows: dict[str, np.ndarray], done: np.ndarray) -> dict[str, np.ndarray]:
         """Hold ``rows`` back with the earlier ones; return those whose episode just ended
         (``done``), extended to ``n_step`` steps and with their ``episode_return`` as asked."""
-        if len(rows["copy"]):
-            self.held.append(rows)
+        self.held.append(rows)
         finished = np.flatnonzero(done)
         if finished.size:
-            held = {name: np.concatenate([chunk[name] for chunk in self.held or [rows]]) for name in rows}
+            held = {name: np.concatenate([chunk[name] for chunk in self.held]) for name in rows}
             ended = done[held["copy"]]
-            self.held = [{name: value[~ended] for name, value in held.items()}] if not ended.all() else []
+            self.held = [{name: value[~ended] for name, value in held.items()}]
             out = {name: value[ended] for name, value in held.items()}
         else:
             out = {name: value[:0] for name, value in rows.items()}
