@@ -18,6 +18,7 @@ from hmarl.core import (
     SamplerConfig,
     SumTree,
     UpdateEngine,
+    ZeroGradientFraction,
 )
 from hmarl.nets import mlp
 
@@ -305,3 +306,20 @@ def test_every_off_policy_config_takes_a_sampler():
 
     for config_cls in (DQNConfig, AEDQNConfig, SACNConfig, HierConfig):
         assert issubclass(config_cls, SamplerConfig), config_cls
+
+
+def test_the_shipped_zero_gradient_hook_counts_dead_units():
+    engine, net, loss_fn = _regression()
+    hook = engine.add_hook(ZeroGradientFraction())
+    buffer = _buffer(capacity=32, streams=4)
+    _fill(buffer, 8)
+    assert np.isnan(hook.fraction)
+    engine.update(loss_fn, buffer)
+    engine.update(loss_fn, buffer)
+    fraction = hook.fraction
+    assert 0.0 <= fraction <= 1.0 and hook.updates == 0
+    with torch.no_grad():
+        net[0].weight.zero_()
+        net[0].bias.zero_()
+    engine.update(loss_fn, buffer)  # every hidden unit dead: only the output bias gets a gradient
+    assert hook.fraction == pytest.approx(1 - 1 / sum(p.numel() for p in net.parameters()))

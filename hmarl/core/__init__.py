@@ -14,6 +14,7 @@ from hmarl.core.engine import (
     UpdateContext,
     UpdateEngine,
 )
+from hmarl.core.hooks import ZeroGradientFraction
 from hmarl.core.ensemble import EnsembleMLP, VectorizedLinear
 from hmarl.core.optim import OPTIMIZERS, AdaMod, make_optimizer
 from hmarl.core.replay import DISCOUNT, BatchSource, Field, ReplayBuffer, Sample
@@ -68,6 +69,7 @@ __all__ = [
     "ReplayBuffer",
     "UpdateEngine",
     "VectorizedLinear",
+    "ZeroGradientFraction",
     "check_choice",
     "hard_update",
     "make_optimizer",

@@ -29,18 +29,20 @@ any object with some of these methods (each receives the :class:`UpdateContext`)
 ``load_state_dict``    restores it
 =====================  ============================================================
 
-A worked example, a hook that logs the fraction of exactly zero gradients::
+A worked example, a hook that measures the fraction of exactly zero gradients, is
+:class:`hmarl.core.hooks.ZeroGradientFraction`::
 
-    class ZeroGradients:
-        def __init__(self):
-            self.fraction = float("nan")
-
+    class ZeroGradientFraction:
         def after_backward(self, ctx):
             grads = [p.grad for p in ctx.engine.parameters if p.grad is not None]
-            zeros = sum(int((g == 0).sum()) for g in grads)
-            self.fraction = zeros / sum(g.numel() for g in grads)
+            zeros = torch.stack([(g == 0).sum() for g in grads]).sum() / sum(g.numel() for g in grads)
+            self.total = zeros if self.total is None else self.total + zeros   # stays on the device
+            self.updates += 1
 
-    engine.add_hook(ZeroGradients())
+        def state_dict(self): ...          # total and updates, so a resumed run goes on exactly
+        def load_state_dict(self, state): ...
+
+    hook = engine.add_hook(ZeroGradientFraction())
 
 Every learner exposes its engines by name (``agent.engines()``), so a method that is a
 hook (sparse training, for one) plugs into every learner without editing any of them.
