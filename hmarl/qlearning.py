@@ -4,7 +4,28 @@ hierarchical learners)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+
+from hmarl.core import option
+
+
+@dataclass
+class EpsilonConfig:
+    """Epsilon-greedy exploration decaying linearly over a fraction of the run."""
+
+    epsilon_start: float = option(1.0, "exploration rate at the first step")
+    epsilon_end: float = option(0.05, "exploration rate after the decay")
+    exploration_fraction: float = option(0.5, "fraction of the environment steps over which epsilon decays")
+
+
+def check_epsilons(start: float, end: float) -> None:
+    """Refuse an epsilon schedule that is not ``0 <= end <= start <= 1``."""
+    if not 0.0 <= end <= start <= 1.0:
+        raise ValueError(
+            f"epsilon_end and epsilon_start must satisfy 0 <= epsilon_end <= epsilon_start <= 1, got {end} and {start}"
+        )
 
 
 def some_allowed(mask: torch.Tensor) -> torch.Tensor:

@@ -17,13 +17,13 @@ from torch import nn
 
 from hmarl.core import EngineConfig, Field, ReplayBuffer, RowLoss, SamplerConfig, UpdateEngine, option
 from hmarl.nets import QNetwork
-from hmarl.qlearning import bootstrap_value, linear_decay, masked_random_choice
+from hmarl.qlearning import EpsilonConfig, bootstrap_value, check_epsilons, linear_decay, masked_random_choice
 
 Tensors = Mapping[str, torch.Tensor]
 
 
 @dataclass
-class DQNConfig(EngineConfig, SamplerConfig):
+class DQNConfig(EngineConfig, SamplerConfig, EpsilonConfig):
     """DQN's own options on top of the update engine's."""
 
     lr: float = option(5e-4, "learning rate at --base-batch-size (before --lr-scaling)")
@@ -35,9 +35,6 @@ class DQNConfig(EngineConfig, SamplerConfig):
     dueling: bool = option(False, "dueling head: Q = V + A - mean(A)")
     double_q: bool = option(True, "double Q-learning: the online network picks the target's action")
     use_action_mask: bool = option(True, "honour the environment's action mask in acting and in targets")
-    epsilon_start: float = option(1.0, "exploration rate at the first step")
-    epsilon_end: float = option(0.05, "exploration rate after the decay")
-    exploration_fraction: float = option(0.5, "fraction of the environment steps over which epsilon decays")
 
 
 class DQN:
@@ -58,11 +55,7 @@ class DQN:
             raise ValueError(
                 f"batch_size={config.batch_size} is larger than buffer_size={config.buffer_size}"
             )
-        if not 0.0 <= config.epsilon_end <= config.epsilon_start <= 1.0:
-            raise ValueError(
-                "epsilon_end and epsilon_start must satisfy 0 <= epsilon_end <= epsilon_start <= 1, "
-                f"got {config.epsilon_end} and {config.epsilon_start}"
-            )
+        check_epsilons(config.epsilon_start, config.epsilon_end)
         self.config = config
         self.obs_dim = obs_dim
         self.n_actions = n_actions

@@ -22,14 +22,21 @@ import torch.nn.functional as F
 
 from hmarl.core import EngineConfig, Field, ReplayBuffer, RowLoss, SamplerConfig, UpdateEngine, check_choice, option
 from hmarl.nets import IndependentGoalQ, QMixer
-from hmarl.qlearning import bootstrap_value, linear_decay, masked_random_choice, some_allowed
+from hmarl.qlearning import (
+    EpsilonConfig,
+    bootstrap_value,
+    check_epsilons,
+    linear_decay,
+    masked_random_choice,
+    some_allowed,
+)
 
 Tensors = Mapping[str, torch.Tensor]
 TEAM_REWARDS = ("sum", "mean")
 
 
 @dataclass
-class QMIXConfig(EngineConfig, SamplerConfig):
+class QMIXConfig(EngineConfig, SamplerConfig, EpsilonConfig):
     """QMIX's own options on top of the update engine's and the sampler's."""
 
     lr: float = option(5e-4, "learning rate at --base-batch-size (before --lr-scaling)")
@@ -44,9 +51,6 @@ class QMIXConfig(EngineConfig, SamplerConfig):
         "their mean (a reward every agent receives, counted once)", choices=TEAM_REWARDS,
     )
     double_q: bool = option(True, "double Q-learning: the online network picks the target's actions")
-    epsilon_start: float = option(1.0, "exploration rate at the first step")
-    epsilon_end: float = option(0.05, "exploration rate after the decay")
-    exploration_fraction: float = option(0.5, "fraction of the environment steps over which epsilon decays")
 
 
 class QMIX:
@@ -72,11 +76,7 @@ class QMIX:
             raise ValueError(f"batch_size={config.batch_size} is larger than buffer_size={config.buffer_size}")
         if config.mixer_embed < 1:
             raise ValueError(f"mixer_embed must be >= 1, got {config.mixer_embed}")
-        if not 0.0 <= config.epsilon_end <= config.epsilon_start <= 1.0:
-            raise ValueError(
-                "epsilon_end and epsilon_start must satisfy 0 <= epsilon_end <= epsilon_start <= 1, "
-                f"got {config.epsilon_end} and {config.epsilon_start}"
-            )
+        check_epsilons(config.epsilon_start, config.epsilon_end)
         self.config = config
         self.n_agents, self.n_actions = n_agents, n_actions
         self.device = torch.device(device)

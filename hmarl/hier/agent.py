@@ -52,7 +52,7 @@ from hmarl.hier.high_levels import HighLevel, high_level_class, high_level_secti
 from hmarl.hier.low_level import GoalConditionedLowLevel
 from hmarl.hier.options import Options
 from hmarl.nets import GoalConditionedQ
-from hmarl.qlearning import linear_decay, masked_random_choice, some_allowed
+from hmarl.qlearning import check_epsilons, linear_decay, masked_random_choice, some_allowed
 
 Tensors = Mapping[str, torch.Tensor]
 OPTION_STATS_DECAY = 0.99
@@ -125,11 +125,7 @@ class HierarchicalAgent:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(config, name)}")
         if not 0.0 <= config.low_freeze_success <= 1.0:
             raise ValueError(f"low_freeze_success must be in [0, 1] (0 disables it), got {config.low_freeze_success}")
-        if not 0.0 <= config.epsilon_end <= config.epsilon_start <= 1.0:
-            raise ValueError(
-                "epsilon_end and epsilon_start must satisfy 0 <= epsilon_end <= epsilon_start <= 1, "
-                f"got {config.epsilon_end} and {config.epsilon_start}"
-            )
+        check_epsilons(config.epsilon_start, config.epsilon_end)
         self.config = config
         self.spec = spec
         self.device = torch.device(device)
