@@ -24,6 +24,36 @@ def test_help_explains_every_option(config_cls, capsys):
         assert field.metadata["help"]
 
 
+def test_a_learners_section_is_a_group_of_the_command_line(capsys):
+    """hQmix's own options form a section: flat flags, their own group in --help, nested
+    in the parsed config, and rebuilt from a checkpoint's dict (also one from before the
+    section, which stored them at the top level)."""
+    from hmarl.core import option, with_sections
+    from hmarl.hier import QmixOptions
+    from hmarl.training.config import config_from_dict
+
+    config = parse_config(hqmix_trainer.Config, ["--mixer-embed", "16", "--team-reward", "mean", "--lr", "0.01"])
+    assert config.qmix == QmixOptions(mixer_embed=16, team_reward="mean") and config.lr == 0.01
+    assert config_from_dict(hqmix_trainer.Config, dataclasses.asdict(config)) == config
+    legacy = {name: value for name, value in dataclasses.asdict(config).items() if name != "qmix"}
+    assert config_from_dict(hqmix_trainer.Config, {**legacy, "mixer_embed": 16, "team_reward": "mean"}) == config
+    with pytest.raises(SystemExit):
+        build_parser(hqmix_trainer.Config).parse_args(["--help"])
+    text = capsys.readouterr().out
+    assert "qmix high level:" in text and "--mixer-embed MIXER_EMBED" in text
+    with pytest.raises(SystemExit):
+        parse_config(hqmix_trainer.Config, ["--team-reward", "max"])
+
+    @dataclasses.dataclass
+    class Clash:
+        """A section whose option the base config has too."""
+
+        lr: float = option(1.0, "a second --lr")
+
+    with pytest.raises(TypeError, match="--lr is defined twice"):
+        build_parser(with_sections("Clashing", dqn_trainer.Config, {"clash": (Clash, "clash")}))
+
+
 def test_parsed_options_keep_their_types():
     config = parse_config(
         dqn_trainer.Config,

@@ -3,7 +3,7 @@ losses, a selection stage, hooks), optimisers, schedules, targets, vectorised en
 It knows nothing of environments or of any algorithm: it updates parameters from
 batches, and algorithms provide the losses."""
 
-from hmarl.core.config import check_choice, option, redefault
+from hmarl.core.config import check_choice, option, redefault, section, with_sections
 from hmarl.core.engine import (
     HOOK_POINTS,
     EngineConfig,
@@ -79,4 +79,6 @@ __all__ = [
     "polyak_update",
     "redefault",
     "scale_lr",
+    "section",
+    "with_sections",
 ]
