@@ -35,7 +35,7 @@ class Task:
 
 
 TASKS = {
-    "cartpole": Task("dqn", ("--env", "CartPole-v1"), 475.0, 50_000, 2_500),
+    "cartpole": Task("dqn", ("--env", "CartPole-v1"), 475.0, 100_000, 2_500),
     "room_ind_hdqn": Task("ind_hdqn", (), 0.95, 150_000, 12_500),
     "room_hqmix": Task("hqmix", (), 0.95, 150_000, 12_500),
 }

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hmarl.core import option, redefault
+from hmarl.core import redefault
 from hmarl.trainers import hierarchical
 from hmarl.training import TrainResult
 

@@ -42,7 +42,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from hmarl.core import ReplayBuffer, UpdateEngine
 from hmarl.core.config import with_sections
