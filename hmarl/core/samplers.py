@@ -104,6 +104,8 @@ class SumTree:
         self.size = 1 << max(capacity - 1, 1).bit_length()
         self.depth = self.size.bit_length() - 1
         self.nodes = torch.zeros(2 * self.size, dtype=torch.float64, device=device)
+        # Row ``i`` of this view is node ``i``'s two children.
+        self.children = self.nodes.view(self.size, 2)
 
     @property
     def total(self) -> torch.Tensor:
@@ -118,17 +120,16 @@ class SumTree:
         self.nodes[node] = values.to(torch.float64)
         for _ in range(self.depth):
             node = node // 2
-            self.nodes[node] = self.nodes[2 * node] + self.nodes[2 * node + 1]
+            self.nodes[node] = self.children[node].sum(-1)
 
     def find(self, prefix: torch.Tensor) -> torch.Tensor:
         """For each value in ``prefix`` (in ``[0, total)``), the leaf whose cumulative range holds it."""
         node = torch.ones_like(prefix, dtype=torch.long)
-        prefix = prefix.clone()
         for _ in range(self.depth):
-            left = self.nodes[2 * node]
+            left = self.children[node, 0]
             right = prefix >= left
-            prefix = torch.where(right, prefix - left, prefix)
-            node = 2 * node + right.long()
+            prefix = prefix - left * right
+            node = 2 * node + right
         return node - self.size
 
 
@@ -217,7 +218,7 @@ class PrioritizedSampler:
                 f"the checkpoint's priority tree has {state['nodes'].shape[0] // 2} leaves, this sampler "
                 f"{self.tree.size}; was it written with another replay capacity?"
             )
-        self.tree.nodes.copy_(state["nodes"])
+        self.tree.nodes.copy_(state["nodes"])  # in place: the children view stays valid
         self.draws = int(state["draws"])
         self.max_priority = torch.as_tensor(state["max_priority"], dtype=torch.float64, device=self.tree.nodes.device)
         self.generator.set_state(state["generator"])
