@@ -83,7 +83,7 @@ def short_run_args(tmp_path, total_steps: int, checkpoint_every: int) -> list[st
 
 @pytest.mark.parametrize("trainer", [dqn_trainer, ae_dqn_trainer])
 def test_resume_from_a_checkpoint_is_bit_identical(tmp_path, trainer):
-    args = short_run_args(tmp_path, total_steps=1_200, checkpoint_every=60)
+    args = short_run_args(tmp_path, total_steps=1_200, checkpoint_every=60) + ["--checkpoint-replay"]
     if trainer is ae_dqn_trainer:
         args += ["--elimination-fit-every", "50"]
     uninterrupted = trainer.main(args)

@@ -18,8 +18,11 @@ import torch
 
 from hmarl.core import option
 from hmarl.hier import HierarchicalAgent, HierConfig, HierSpec
-from hmarl.training import BatchedEnv, Budget, EnvSpec, RunConfig, TrainResult, make_vector_env, parse_config, train
-from hmarl.training.loop import attach_env, budget_of, load_checkpoint, to_tensors
+from hmarl.training import (
+    BatchedEnv, Budget, EnvSpec, RunConfig, TrainResult, load_checkpoint, make_vector_env, parse_config, restore_agent,
+    train,
+)
+from hmarl.training.loop import attach_env, budget_of, to_tensors
 
 DEFAULT_OPTION_LEN = 30
 COORDINATION_OPTION_LEN = 15
@@ -54,7 +57,7 @@ def load_agent(path: str | Path, num_envs: int) -> tuple[HierarchicalAgent, Conf
     # The agent's state (running options, ACER's open rows) is sized by the training copies.
     training_spec = EnvSpec.of(make_vector_env(config.env, config.num_envs, config.env_kwargs))
     agent = make_agent(config, training_spec, budget_of(config), torch.device("cpu"))
-    agent.load_state_dict(checkpoint["agent"])
+    restore_agent(agent, checkpoint["agent"])
     return agent, config, make_vector_env(config.env, num_envs, config.env_kwargs)
 
 
@@ -69,6 +72,11 @@ def option_len_of(config: Config) -> int:
 
 def make_agent(config: Config, spec: EnvSpec, budget: Budget, device: torch.device) -> HierarchicalAgent:
     probe = make_vector_env(config.env, 1, config.env_kwargs)
+    if not hasattr(probe, "goal_names"):
+        raise ValueError(
+            f"env={config.env!r} has no options interface (goal_names, goal_mask, ...); hierarchical learners need "
+            "an hmarl.envs environment such as trash_collection_v0 or basketball_defense_v0"
+        )
     return HierarchicalAgent(
         config,
         HierSpec.of(probe, num_envs=spec.num_envs),

@@ -34,9 +34,15 @@ class CommonRunConfig:
     log_every: int = option(100, "updates between logged training metrics")
     checkpoint_dir: str = option("checkpoints", "checkpoints go to <checkpoint-dir>/<run-name>/")
     checkpoint_every: int = option(10_000, "updates between checkpoints (0: only the final one)")
+    checkpoint_minutes: float = option(10.0, "minutes of wall clock between checkpoints, besides --checkpoint-every (0: none by time)")
+    checkpoint_replay: bool = option(
+        False, "put the replay into checkpoints: resume is then bit-identical, but files grow by the replay's size"
+    )
     keep_checkpoints: int = option(2, "most recent checkpoints kept on disk (0 keeps all)")
     resume: str = option(
-        "", "continue the run saved in this checkpoint file, or in a run directory's newest (its configuration is used)"
+        "", "continue the run saved in this checkpoint file, or in a run directory's newest intact one. Alone it "
+        "continues that run exactly; with changed budget, learning rates, evaluation or logging options it starts a "
+        "new run directory that records its parent",
     )
     progress: bool = option(True, "show a progress bar")
 
@@ -59,6 +65,9 @@ class RunConfig(CommonRunConfig):
     target_value: float = option(float("nan"), "report the first step at which the metric reaches this (nan: none)")
     target_max_length: float = option(
         float("nan"), "the target also needs the evaluation's mean episode length at or below this (nan: no limit)"
+    )
+    stop_on_divergence: bool = option(
+        False, "stop with a checkpoint and a non-zero exit when values or the loss diverge (default: warn only)"
     )
 
 
@@ -114,12 +123,43 @@ def _json_object(text: str) -> dict[str, Any]:
 
 
 def parse_config(config_cls: type[ConfigT], argv: Sequence[str] | None = None, description: str | None = None) -> ConfigT:
-    """Parse ``argv`` (default: ``sys.argv[1:]``) into an instance of ``config_cls``."""
-    namespace = build_parser(config_cls, description).parse_args(argv)
+    """Parse ``argv`` (default: ``sys.argv[1:]``) into an instance of ``config_cls``; the
+    names of the options given on the command line are kept (see :func:`given_options`)."""
+    parser = build_parser(config_cls, description)
+    namespace = parser.parse_args(argv)
     values = vars(namespace)
     hints = typing.get_type_hints(config_cls)
     for field in dataclasses.fields(config_cls):
         kind = _field_type(field, hints)
         if typing.get_origin(kind) is tuple or kind is tuple:
             values[field.name] = tuple(values[field.name])
-    return config_cls(**values)
+    config = config_cls(**values)
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    given = vars(parser.parse_args(argv))
+    setattr(config, GIVEN_ATTRIBUTE, frozenset(given))
+    return config
+
+
+GIVEN_ATTRIBUTE = "_given_options"
+
+
+def given_options(config: Any) -> frozenset[str]:
+    """The fields set on the command line when ``config`` came from :func:`parse_config`;
+    otherwise the fields that differ from their class defaults."""
+    given = getattr(config, GIVEN_ATTRIBUTE, None)
+    if given is not None:
+        return given
+    changed = set()
+    for field in dataclasses.fields(config):
+        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        if not _same(getattr(config, field.name), default):
+            changed.add(field.name)
+    return frozenset(changed)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality that counts two NaNs as the same option value."""
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True
+    return bool(a == b)

@@ -24,15 +24,18 @@ from tqdm import tqdm
 from hmarl.core import option
 from hmarl.data import OfflineDataset, load_dataset, normalized_score
 from hmarl.data.offline import REF_MAX_KEY, REF_MIN_KEY
+from hmarl.training.checkpoints import agent_checkpoint_state, restore_agent
 from hmarl.training.config import CommonRunConfig
 from hmarl.training.envs import make_vector_env
 from hmarl.training.logger import RunLogger
+from hmarl.training.validation import check_fields
 from hmarl.training.loop import (
     EVAL_SEED_OFFSET,
     EnvSpec,
     _Checkpointer,
     _rng_state,
     _set_rng_state,
+    check_paths,
     evaluate,
     resolve_device,
     resume_config,
@@ -129,6 +132,7 @@ def _validate(config: OfflineRunConfig) -> None:
     for name in ("eval_every", "checkpoint_every", "keep_checkpoints", "seed", "max_train_seconds"):
         if getattr(config, name) < 0:
             raise ValueError(f"{name} must be >= 0, got {getattr(config, name)}")
+    check_fields(config)
 
 
 def _evaluation_env(config: OfflineRunConfig, dataset: OfflineDataset) -> tuple[str, dict[str, Any]]:
@@ -148,6 +152,7 @@ def train_offline(config: ConfigT, make_agent: OfflineAgentFactory, algorithm: s
     dataset = load_dataset(config.dataset)
     env_id, env_kwargs = _evaluation_env(config, dataset)
     config = with_run_name(config, algorithm, Path(config.dataset).stem)
+    check_paths(config)
     device = resolve_device(config.device)
     seed_everything(config.seed)
     eval_env = make_vector_env(env_id, config.eval_episodes, env_kwargs)
@@ -157,7 +162,7 @@ def train_offline(config: ConfigT, make_agent: OfflineAgentFactory, algorithm: s
     dataset_return = float(dataset_returns.mean()) if dataset_returns.size else float("nan")
     state = OfflineLoopState()
     if checkpoint is not None:
-        agent.load_state_dict(checkpoint["agent"])
+        restore_agent(agent, checkpoint["agent"])
         state = OfflineLoopState(**checkpoint["loop"])
         _set_rng_state(checkpoint["rng"])
 
@@ -167,7 +172,8 @@ def train_offline(config: ConfigT, make_agent: OfflineAgentFactory, algorithm: s
         payload = {
             "config": dataclasses.asdict(config),
             "loop": dataclasses.asdict(state),
-            "agent": agent.state_dict(),
+            "algorithm": algorithm,
+            "agent": agent_checkpoint_state(agent, config.checkpoint_replay),
             "rng": _rng_state(),
         }
         return checkpointer.save(payload, state.updates)
