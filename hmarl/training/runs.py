@@ -78,9 +78,9 @@ def plan_resume(config: ConfigT) -> ResumePlan:
     run = dataclasses.replace(stored, **free, **{name: getattr(config, name) for name in changed})
     if not changed:
         return ResumePlan(run, checkpoint, source, None)
-    if "run_name" not in changed:
+    if "run_name" not in given:
         run = dataclasses.replace(run, run_name=_branch_name(stored.run_name, Path(run.checkpoint_dir)))
-    if run.run_name == stored.run_name and Path(run.checkpoint_dir) == Path(stored.checkpoint_dir):
+    elif run.run_name == stored.run_name and Path(run.checkpoint_dir) == Path(stored.checkpoint_dir):
         raise ValueError(
             f"run_name={run.run_name!r}: a resume with changed options starts a new run and never writes into "
             f"the source run; give another --run-name (or none, for {stored.run_name}_branch<k>)"
