@@ -88,7 +88,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     trainer = TRAINERS[args.algorithm]
     # The trainer's parser names itself after argv[0] in usage lines and errors.
-    sys.argv[0] = f"hmarl train {args.algorithm}"
+    program, sys.argv[0] = sys.argv[0], f"hmarl train {args.algorithm}"
     try:
         trainer.load().main(args.options)
     except (NonFiniteLossError, DivergenceError) as error:
@@ -97,6 +97,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     except (ValueError, TypeError, FileNotFoundError, CheckpointError) as error:
         print(f"hmarl train {args.algorithm}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    finally:
+        sys.argv[0] = program
     return 0
 
 
