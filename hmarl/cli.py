@@ -167,7 +167,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"{loaded.algorithm} run {config.run_name}: {args.episodes} greedy episodes of {config.env} "
           f"(checkpoint {loaded.checkpoint}, seed {args.seed})")
     print(format_table(columns, rows))
-    stats = [["mean", *(float(v.mean()) for v in results.values())], ["std", *(float(v.std()) for v in results.values())]]
+    stats = [
+        ["mean", *(float(values.mean()) for values in results.values())],
+        ["std", *(float(values.std()) for values in results.values())],
+    ]
     print(format_table(columns, stats).split("\n", 2)[2])
     return 0
 
@@ -175,7 +178,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 # --- watch ------------------------------------------------------------------------
 
 
-def goal_overlay(agent: Any, env: Any) -> list[tuple[int, str, int, int | None]]:
+#: The cell of an agent that is choosing its next goal.
+CHOOSING = -1
+#: Per agent: its index, goal name, steps its option has run, and the target's grid cell.
+Overlay = list[tuple[int, str, int, "int | None"]]
+
+
+def goal_overlay(agent: Any, env: Any) -> Overlay:
     """For a hierarchical agent acting on ``env`` (one copy): each agent's current goal
     name, the steps its option has run, and the grid cell of the goal's target (None
     where the goal has no cell). Empty for agents without options."""
@@ -189,7 +198,7 @@ def goal_overlay(agent: Any, env: Any) -> list[tuple[int, str, int, int | None]]
     overlay = []
     for index, goal in enumerate(goals.tolist()):
         if goal < 0:
-            overlay.append((index, "(choosing)", 0, None))
+            overlay.append((index, "", 0, CHOOSING))
             continue
         cell = None
         if encoding is not None and encoding[index, :n_cells].any():
@@ -201,7 +210,7 @@ def goal_overlay(agent: Any, env: Any) -> list[tuple[int, str, int, int | None]]
 MARKER_COLOURS = [(230, 60, 60), (60, 160, 230), (240, 200, 40), (120, 220, 90), (200, 90, 220), (250, 140, 40)]
 
 
-def draw_overlay(frame: np.ndarray, env: Any, overlay: list[tuple[int, str, int, int | None]], option_len: int) -> np.ndarray:
+def draw_overlay(frame: np.ndarray, env: Any, overlay: Overlay, option_len: int) -> np.ndarray:
     """``frame`` with a marker on each goal's target cell and a panel of the agents' goals."""
     import pygame
 
@@ -222,10 +231,10 @@ def draw_overlay(frame: np.ndarray, env: Any, overlay: list[tuple[int, str, int,
     cell_rect = getattr(renderer, "_cell_rect", None)
     for index, name, steps, cell in overlay:
         colour = colours[index % len(colours)]
-        if cell is not None and cell_rect is not None:
+        if cell is not None and cell >= 0 and cell_rect is not None:
             # Nested frames, so agents that share a target stay visible.
             pygame.draw.rect(surface, colour, cell_rect(core, cell).inflate(8 - 6 * index, 8 - 6 * index), width=3)
-        label = f"agent {index}: {name}  step {steps}/{option_len}" if name != "(choosing)" else f"agent {index}: choosing"
+        label = f"agent {index}: {name}  step {steps}/{option_len}" if cell != CHOOSING else f"agent {index}: choosing"
         surface.blit(text.render(label, True, colour), (6, height + 3 + line * index))
     return pygame.surfarray.array3d(surface).swapaxes(0, 1).copy()
 
@@ -245,6 +254,7 @@ def watch_frames(loaded: LoadedRun, episodes: int, seed: int, max_steps: int) ->
     if not hasattr(env, "render"):
         raise CommandError(f"env={config.env!r} has no renderer; watch shows hmarl.envs environments")
     option_len = getattr(loaded.agent, "option_len", 0)
+    device = getattr(loaded.agent, "device", torch.device("cpu"))
     frames: list[np.ndarray] = []
     for episode in range(episodes):
         obs, _ = env.reset(seed=seed + episode)
@@ -253,7 +263,7 @@ def watch_frames(loaded: LoadedRun, episodes: int, seed: int, max_steps: int) ->
         done, steps = False, 0
         while not done and steps < max_steps:
             with torch.no_grad():
-                actions = loaded.agent.act_greedy(to_tensors(obs, loaded.agent.device if hasattr(loaded.agent, "device") else torch.device("cpu")))
+                actions = loaded.agent.act_greedy(to_tensors(obs, device))
             overlay = goal_overlay(loaded.agent, env)
             if frames and overlay:
                 frames[-1] = draw_overlay(frames[-1], env, overlay, option_len)
@@ -549,7 +559,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--algorithm", default="", help="the trainer that wrote the run (default: read from it)")
         sub.add_argument("--seed", type=int, default=0, help="seed of the first episode's environment")
 
-    evaluate = commands.add_parser("eval", help="greedy episodes of a trained run, as a table", formatter_class=_formatter)
+    evaluate = commands.add_parser(
+        "eval", help="greedy episodes of a trained run, as a table", formatter_class=_formatter
+    )
     run_arguments(evaluate)
     evaluate.add_argument("--episodes", type=int, default=10, help="greedy episodes to play")
     evaluate.add_argument("--device", default="cpu", help="torch device to act on")

@@ -68,7 +68,9 @@ def plan_resume(config: ConfigT) -> ResumePlan:
     )
     refused = [name for name in changed if not _branchable(name)]
     if refused:
-        details = ", ".join(f"{name} ({getattr(stored, name)!r} in the run, {getattr(config, name)!r} given)" for name in refused)
+        details = ", ".join(
+            f"{name} ({getattr(stored, name)!r} in the run, {getattr(config, name)!r} given)" for name in refused
+        )
         raise ValueError(
             f"cannot change on --resume: {details}. The checkpoint's networks, replay and environment were built "
             f"for the run's values. A resume may change the budget, learning rates, evaluation and logging: "

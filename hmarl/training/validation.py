@@ -37,7 +37,11 @@ _RULES: list[tuple[Callable[[str], bool], Callable[[float], bool], str]] = [
         lambda v: math.isfinite(v) and 0.0 < v <= MAX_LEARNING_RATE,
         f"a finite learning rate in (0, {MAX_LEARNING_RATE:g}]",
     ),
-    (lambda n: n.endswith("max_grad_norm"), lambda v: math.isfinite(v) and v >= 0, "a finite norm >= 0 (0 disables clipping)"),
+    (
+        lambda n: n.endswith("max_grad_norm"),
+        lambda v: math.isfinite(v) and v >= 0,
+        "a finite norm >= 0 (0 disables clipping)",
+    ),
     (lambda n: n == "gamma" or n.endswith("_gamma"), lambda v: 0.0 <= v <= 1.0, "a discount in [0, 1]"),
     (
         lambda n: n.startswith("epsilon_") or n.endswith("_epsilon") or n == "exploration_fraction",
@@ -47,7 +51,11 @@ _RULES: list[tuple[Callable[[str], bool], Callable[[float], bool], str]] = [
     (lambda n: n.endswith("batch_size") or n.endswith("buffer_size"), lambda v: v >= 1, "an integer >= 1"),
     (lambda n: n == "weight_decay", lambda v: math.isfinite(v) and v >= 0, "finite and >= 0"),
     (lambda n: n == "adam_eps", lambda v: math.isfinite(v) and v > 0, "finite and > 0"),
-    (lambda n: n == "checkpoint_minutes", lambda v: math.isfinite(v) and v >= 0, "finite minutes >= 0 (0: none by time)"),
+    (
+        lambda n: n == "checkpoint_minutes",
+        lambda v: math.isfinite(v) and v >= 0,
+        "finite minutes >= 0 (0: none by time)",
+    ),
 ]
 
 
