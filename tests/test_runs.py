@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from hmarl.training import CheckpointError, DivergenceError, load_checkpoint, open_checkpoint
+from hmarl.training import CheckpointError, DivergenceError, RunInterrupted, load_checkpoint, open_checkpoint
 from hmarl.training.checkpoints import hash_file
 from hmarl.training.guard import LOSS_GROWTH_POINTS, DivergenceGuard
 from hmarl.trainers import dqn as dqn_trainer
@@ -145,6 +145,64 @@ def test_sigterm_leaves_a_checkpoint_that_resumes_exactly(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert_same_learning(load_checkpoint(tmp_path / "checkpoints" / "straight"),
                          load_checkpoint(tmp_path / "checkpoints" / "stopped"))
+
+
+def test_ctrl_c_finishes_the_update_and_saves(tmp_path, monkeypatch, capsys):
+    from hmarl.agents.dqn import DQN
+
+    original = DQN.update
+
+    def update_then_ctrl_c(self):
+        metrics = original(self)
+        if self.engine.updates == 25:
+            os.kill(os.getpid(), signal.SIGINT)
+        return metrics
+
+    monkeypatch.setattr(DQN, "update", update_then_ctrl_c)
+    with pytest.raises(RunInterrupted) as stopped:
+        dqn_trainer.main(dqn_args(tmp_path, "ctrl_c", total_steps=2_000, checkpoint_every=0))
+    assert stopped.value.code == 128 + signal.SIGINT
+    # The round of two updates that the signal fell into is finished before saving.
+    assert load_checkpoint(stopped.value.checkpoint)["loop"]["updates"] == 26
+    assert "SIGINT: stopped after update 26 (step " in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_offline_run_stops_on_sigterm_with_a_checkpoint(tmp_path, monkeypatch):
+    from hmarl.agents.sac_n import SACN
+    from hmarl.data import OfflineDataset, save_dataset
+    from hmarl.trainers import sac_n
+
+    rng = np.random.default_rng(0)
+    n = 400
+    dataset = OfflineDataset(
+        observations=rng.normal(size=(n, 3)).astype(np.float32),
+        actions=rng.uniform(-2, 2, size=(n, 1)).astype(np.float32),
+        rewards=rng.normal(size=n).astype(np.float32),
+        next_observations=rng.normal(size=(n, 3)).astype(np.float32),
+        terminals=np.zeros(n, dtype=bool),
+        timeouts=(np.arange(n) % 100 == 99),
+        metadata={"env_id": "Pendulum-v1"},
+    )
+    path = save_dataset(tmp_path / "random.npz", dataset)
+    original = SACN.update
+
+    def update_then_sigterm(self):
+        metrics = original(self)
+        if self.critic_engine.updates == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return metrics
+
+    monkeypatch.setattr(SACN, "update", update_then_sigterm)
+    args = ["offline", "--dataset", str(path), "--hidden-sizes", "16", "--ensemble-size", "2", "--batch-size", "32",
+            "--total-updates", "50", "--eval-every", "0", "--no-progress", "--run-name", "offline",
+            "--checkpoint-dir", str(tmp_path / "checkpoints"), "--log-dir", str(tmp_path / "runs")]
+    with pytest.raises(RunInterrupted) as stopped:
+        sac_n.main(args)
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert load_checkpoint(stopped.value.checkpoint)["loop"]["updates"] == 3
+    monkeypatch.setattr(SACN, "update", original)
+    assert sac_n.main(["offline", "--resume", str(stopped.value.checkpoint), "--no-progress"]).updates == 50
 
 
 def test_checkpoints_are_also_written_by_wall_clock(tmp_path):

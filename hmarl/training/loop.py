@@ -371,6 +371,14 @@ class RunInterrupted(SystemExit):
         self.signum = signum
         self.checkpoint = checkpoint
 
+    @classmethod
+    def after(cls, signum: int, checkpoint: Path, updates: int, progress: Any, where: str = "") -> RunInterrupted:
+        """Says where the run stopped and its checkpoint, in one line, and returns the exception to raise."""
+        progress.close()
+        print(f"{signal.Signals(signum).name}: stopped after update {updates}{where}; checkpoint: {checkpoint}",
+              file=sys.stderr, flush=True)
+        return cls(signum, checkpoint)
+
 
 @contextlib.contextmanager
 def stop_requests() -> Iterator[list[int]]:
@@ -521,12 +529,8 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
                         break
                 state.wall_seconds = time.perf_counter() - started
                 if stop:
-                    path = save_checkpoint()
-                    progress.close()
-                    name = signal.Signals(stop[0]).name
-                    print(f"{name}: stopped after update {state.updates} (step {state.global_step}); "
-                          f"checkpoint: {path}", file=sys.stderr, flush=True)
-                    raise RunInterrupted(stop[0], path)
+                    where = f" (step {state.global_step})"
+                    raise RunInterrupted.after(stop[0], save_checkpoint(), state.updates, progress, where)
                 checkpoint_due |= 0 < checkpoint_seconds <= time.monotonic() - last_saved
                 if checkpoint_due:
                     save_checkpoint()
