@@ -105,6 +105,12 @@ def test_the_goal_overlay_names_goals_marks_targets_and_counts_steps(hqmix_run):
     assert drawn.shape[0] > frame.shape[0] and (drawn[: frame.shape[0]] != frame).any()
 
 
+def test_watch_plays_in_a_window(hqmix_run, tmp_path):
+    done = hmarl("watch", str(hqmix_run), "--max-steps", "3", "--fps", "100", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert not list(tmp_path.iterdir())
+
+
 def test_watch_refuses_an_unknown_output_format(hqmix_run, tmp_path):
     done = hmarl("watch", str(hqmix_run), "--out", str(tmp_path / "episode.avi"), cwd=tmp_path)
     assert done.returncode == 2 and "give a .gif or .mp4 path" in done.stderr
