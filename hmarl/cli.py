@@ -259,18 +259,19 @@ def watch_frames(loaded: LoadedRun, episodes: int, seed: int, max_steps: int) ->
     for episode in range(episodes):
         obs, _ = env.reset(seed=seed + episode)
         attach_env(loaded.agent, env, evaluation=True)
-        frames.append(env.render(0))
+        frame = env.render(0)
         done, steps = False, 0
         while not done and steps < max_steps:
             with torch.no_grad():
                 actions = loaded.agent.act_greedy(to_tensors(obs, device))
             overlay = goal_overlay(loaded.agent, env)
-            if frames and overlay:
-                frames[-1] = draw_overlay(frames[-1], env, overlay, option_len)
+            frames.append(draw_overlay(frame, env, overlay, option_len))
             obs, _, terminated, truncated, _ = env.step(actions.cpu().numpy())
             done = bool((terminated | truncated)[0])
             steps += 1
-            frames.append(env.render(0))
+            frame = env.render(0)
+        # The last state, under the goals that led to it.
+        frames.append(draw_overlay(frame, env, overlay, option_len))
     return frames, int(env.metadata.get("render_fps", 10)) if hasattr(env, "metadata") else 10
 
 
@@ -288,7 +289,7 @@ def save_video(frames: Sequence[np.ndarray], path: str, fps: int) -> None:
             raise CommandError("out=*.mp4 needs imageio with ffmpeg: pip install 'hmarl[video]'") from None
         # Even sides, which the H.264 encoder needs.
         height, width = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
-        imageio.mimwrite(path, [frame[:height, :width] for frame in frames], fps=fps)
+        imageio.mimwrite(path, [frame[:height, :width] for frame in frames], fps=fps, macro_block_size=1)
         return
     raise CommandError(f"out={path!r} is not valid; give a .gif or .mp4 path")
 

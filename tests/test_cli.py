@@ -105,6 +105,16 @@ def test_the_goal_overlay_names_goals_marks_targets_and_counts_steps(hqmix_run):
     assert drawn.shape[0] > frame.shape[0] and (drawn[: frame.shape[0]] != frame).any()
 
 
+def test_watch_writes_an_mp4(hqmix_run, tmp_path):
+    import imageio.v2 as imageio
+
+    video = tmp_path / "watch.mp4"
+    done = hmarl("watch", str(hqmix_run), "--out", str(video), "--max-steps", "5", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with imageio.get_reader(video) as reader:
+        assert reader.count_frames() == 6
+
+
 def test_watch_plays_in_a_window(hqmix_run, tmp_path):
     done = hmarl("watch", str(hqmix_run), "--max-steps", "3", "--fps", "100", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
