@@ -44,7 +44,7 @@ class Config(RunConfig, HierConfig):
     eval_episodes: int = option(100, "episodes per greedy evaluation")
     target_value: float = option(0.95, "report the first step at which the metric reaches this (nan: none)")
     log_every: int = option(50, "updates between logged training metrics")
-    checkpoint_every: int = option(0, "updates between checkpoints (0: only the final one)")
+    checkpoint_every: int = option(0, "updates between checkpoints (0: by --checkpoint-minutes and at the end only)")
     gif: str = option("", "after training, save a greedy episode as an animated GIF at this path")
     torch_threads: int = option(1, "CPU threads for torch (small networks run fastest on one; 0: torch's default)")
 
