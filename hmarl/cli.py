@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib
 import inspect
 import json
@@ -95,6 +94,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"hmarl train {args.algorithm}: stopped: {error}", file=sys.stderr)
         return EXIT_STOPPED
     except (ValueError, TypeError, FileNotFoundError, CheckpointError) as error:
+        if getattr(error, "during_training", False):
+            raise
         print(f"hmarl train {args.algorithm}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     finally:
@@ -128,9 +129,10 @@ def load_run(run: str, algorithm: str = "", device: str = "cpu") -> LoadedRun:
         )
     if "dataset" in checkpoint["config"]:
         raise CommandError(f"{str(path)!r} is an offline run; its evaluations are in its summary and TensorBoard logs")
+    from hmarl.training.config import config_from_dict
+
     config_cls, factory = TRAINERS[algorithm].agent_parts()
-    names = {field.name for field in dataclasses.fields(config_cls)}
-    config = config_cls(**{name: value for name, value in checkpoint["config"].items() if name in names})
+    config = config_from_dict(config_cls, checkpoint["config"])
     # Agents that keep per-copy state (running options) are sized by the training copies.
     spec = EnvSpec.of(make_vector_env(config.env, config.num_envs, config.env_kwargs))
     agent = factory(config, spec, budget_of(config), torch.device(device))

@@ -142,11 +142,13 @@ def test_egocentric_low_level_navigates_layouts_it_has_never_seen(tmp_path, one_
 
 
 @pytest.mark.parametrize(
-    "extra", [(), ("--return-regularizer", "0.1"), ("--high-n-step", "5")], ids=["default", "held_rows", "n_step"]
+    "extra",
+    [(), ("--return-regularizer", "0.1"), ("--high-n-step", "5"), ("--sampler", "prioritized")],
+    ids=["default", "held_rows", "n_step", "prioritized"],
 )
 def test_resume_continues_exactly(extra, tmp_path, one_thread):
     """Also with the return regulariser and with n-step rows, which wait in the recorder
-    for their episode's end."""
+    for their episode's end, and with prioritised replay at both levels."""
     args = _args(tmp_path, "--total-steps", "2400", "--eval-every", "1200", "--learning-starts", "800",
                  "--high-level-starts", "800", "--checkpoint-every", "40", "--keep-checkpoints", "0",
                  "--checkpoint-replay", "--high-level", "qmix", *extra)
@@ -160,6 +162,10 @@ def test_resume_continues_exactly(extra, tmp_path, one_thread):
         for name, tensor in straight["agent"][level]["modules"].items():
             torch.testing.assert_close(resumed["agent"][level]["modules"][name], tensor, rtol=0, atol=0)
     assert resumed["loop"]["evaluations"] == straight["loop"]["evaluations"]
+    for replay in ("low_replay", "high_replay"):
+        for name, value in straight["agent"][replay]["sampler"].items():
+            if isinstance(value, torch.Tensor):
+                assert torch.equal(resumed["agent"][replay]["sampler"][name], value), (replay, name)
 
 
 def test_gif_of_a_greedy_episode_on_request(tmp_path, one_thread):
@@ -196,7 +202,7 @@ def test_the_basketball_table_reads_the_rates_off_the_evaluation(capsys, benchma
         assert config.interrupt and config.schedule == "cosine", learner
     # hQmix learns the shared team reward once, through QMIX's 32-wide mixer.
     config = parse_config(hqmix.Config, list(hier_args))
-    assert (config.high_level, config.team_reward, config.mixer_embed, config.lr) == ("qmix", "mean", 32, 1e-4)
+    assert (config.high_level, config.qmix.team_reward, config.qmix.mixer_embed, config.lr) == ("qmix", "mean", 32, 1e-4)
     # 1,000 possessions per evaluation unless told otherwise (100 elsewhere).
     cases = [([], "basketball", "1000"), ([], "room", "100"), (["--eval-episodes", "50"], "basketball", "50")]
     for argv, task, episodes in cases:

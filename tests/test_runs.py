@@ -275,9 +275,10 @@ FAILING_AT_HIGH_LR = textwrap.dedent(
 
 
     def loss(self, batch):
-        value, extras = original(self, batch)
-        too_high = self.engine.optimizer.param_groups[0]["lr"] > 5e-4
-        return (value * math.inf if too_high and self.engine.updates >= 30 else value), extras
+        rows, extras = original(self, batch)
+        if self.engine.optimizer.param_groups[0]["lr"] > 5e-4 and self.engine.updates >= 30:
+            rows.values = rows.values * math.inf
+        return rows, extras
 
 
     DQN.loss = loss

@@ -81,11 +81,13 @@ def short_run_args(tmp_path, total_steps: int, checkpoint_every: int) -> list[st
     ]
 
 
-@pytest.mark.parametrize("trainer", [dqn_trainer, ae_dqn_trainer])
-def test_resume_from_a_checkpoint_is_bit_identical(tmp_path, trainer):
-    args = short_run_args(tmp_path, total_steps=1_200, checkpoint_every=60) + ["--checkpoint-replay"]
-    if trainer is ae_dqn_trainer:
-        args += ["--elimination-fit-every", "50"]
+@pytest.mark.parametrize(
+    ("trainer", "extra"),
+    [(dqn_trainer, []), (ae_dqn_trainer, ["--elimination-fit-every", "50"]), (dqn_trainer, ["--sampler", "prioritized"])],
+    ids=["dqn", "ae_dqn", "dqn_prioritized"],
+)
+def test_resume_from_a_checkpoint_is_bit_identical(tmp_path, trainer, extra):
+    args = short_run_args(tmp_path, total_steps=1_200, checkpoint_every=60) + extra + ["--checkpoint-replay"]
     uninterrupted = trainer.main(args)
     final = load_checkpoint(uninterrupted.checkpoint)
     checkpoints = sorted((tmp_path / "checkpoints" / "resume").glob("update_*.pt"))
@@ -101,6 +103,10 @@ def test_resume_from_a_checkpoint_is_bit_identical(tmp_path, trainer):
             assert torch.equal(tensor, engine_again[part][name]), name
     for name, tensor in final["agent"]["replay"]["storage"].items():
         assert torch.equal(tensor, again["agent"]["replay"]["storage"][name]), name
+    sampler, sampler_again = final["agent"]["replay"]["sampler"], again["agent"]["replay"]["sampler"]
+    assert sampler.keys() == sampler_again.keys()
+    if "nodes" in sampler:
+        assert torch.equal(sampler["nodes"], sampler_again["nodes"])
     optimizer_state = engine["optimizer"]["state"]
     for index, state in optimizer_state.items():
         for key, value in state.items():
@@ -128,8 +134,10 @@ def test_non_finite_loss_stops_the_run_with_a_checkpoint(tmp_path, monkeypatch):
     original_loss = DQN.loss
 
     def exploding_loss(self, batch):
-        loss, extras = original_loss(self, batch)
-        return loss * math.inf if self.engine.updates >= 5 else loss, extras
+        rows, extras = original_loss(self, batch)
+        if self.engine.updates >= 5:
+            rows.values = rows.values * math.inf
+        return rows, extras
 
     monkeypatch.setattr(DQN, "loss", exploding_loss)
     with pytest.raises(NonFiniteLossError, match=r"non-finite loss .* at update 6.*checkpoint: .*update_000000005\.pt"):

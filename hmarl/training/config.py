@@ -12,11 +12,12 @@ import dataclasses
 import json
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from hmarl.core import option
+from hmarl.core.config import choices_of, is_section
 
 ConfigT = TypeVar("ConfigT")
 
@@ -86,32 +87,51 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 
 def build_parser(config_cls: type, description: str | None = None) -> argparse.ArgumentParser:
-    """An argparse parser with one ``--option-name`` per field of ``config_cls``."""
+    """An argparse parser with one ``--option-name`` per field of ``config_cls``; the
+    fields of a section (a nested options dataclass) form a group of their own, with flags
+    as flat as the others (a flag two sections share is an error in the configuration)."""
     parser = argparse.ArgumentParser(
         description=description or config_cls.__doc__,
         formatter_class=HelpFormatter,
     )
+    _add_options(parser, parser, config_cls, "", set())
+    return parser
+
+
+def _add_options(
+    parser: argparse.ArgumentParser, group: Any, config_cls: type, prefix: str, flags: set[str]
+) -> None:
     hints = typing.get_type_hints(config_cls)
     for field in dataclasses.fields(config_cls):
         help_text = field.metadata.get("help")
         if not help_text:
             raise TypeError(f"config field {config_cls.__name__}.{field.name} has no help line")
+        if is_section(field):
+            section_cls = _field_type(field, hints)
+            title = parser.add_argument_group(help_text, section_cls.__doc__)
+            _add_options(parser, title, section_cls, f"{prefix}{field.name}.", flags)
+            continue
         flag = "--" + field.name.replace("_", "-")
+        if flag in flags:
+            raise TypeError(f"{config_cls.__name__}: the option {flag} is defined twice (in two sections?)")
+        flags.add(flag)
         default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
         kind = _field_type(field, hints)
-        kwargs: dict[str, Any] = {"default": default, "help": help_text, "dest": field.name}
-        if "choices" in field.metadata:
-            kwargs["choices"] = field.metadata["choices"]
+        kwargs: dict[str, Any] = {"default": default, "help": help_text, "dest": prefix + field.name}
+        choices = choices_of(field)
+        if choices is not None:
+            kwargs["choices"] = choices
+        elif prefix and kind is not bool:
+            kwargs["metavar"] = field.name.upper()
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
         elif typing.get_origin(kind) is tuple or kind is tuple:
             item_type = (typing.get_args(kind) or (str,))[0]
-            parser.add_argument(flag, nargs="+", type=item_type, **kwargs)
+            group.add_argument(flag, nargs="+", type=item_type, **kwargs)
         elif kind is dict or typing.get_origin(kind) is dict:
-            parser.add_argument(flag, type=_json_object, **kwargs)
+            group.add_argument(flag, type=_json_object, **kwargs)
         else:
-            parser.add_argument(flag, type=kind, **kwargs)
-    return parser
+            group.add_argument(flag, type=kind, **kwargs)
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -128,36 +148,94 @@ def parse_config(config_cls: type[ConfigT], argv: Sequence[str] | None = None, d
     """Parse ``argv`` (default: ``sys.argv[1:]``) into an instance of ``config_cls``; the
     names of the options given on the command line are kept (see :func:`given_options`)."""
     parser = build_parser(config_cls, description)
-    namespace = parser.parse_args(argv)
-    values = vars(namespace)
-    hints = typing.get_type_hints(config_cls)
-    for field in dataclasses.fields(config_cls):
-        kind = _field_type(field, hints)
-        if typing.get_origin(kind) is tuple or kind is tuple:
-            values[field.name] = tuple(values[field.name])
-    config = config_cls(**values)
+    config = _build(config_cls, vars(parser.parse_args(argv)), "")
     for action in parser._actions:
         action.default = argparse.SUPPRESS
-    given = vars(parser.parse_args(argv))
+    # Flags are unique across sections, so an option's own name stands for it.
+    given = {dest.rsplit(".", 1)[-1] for dest in vars(parser.parse_args(argv))}
     setattr(config, GIVEN_ATTRIBUTE, frozenset(given))
     return config
+
+
+def _build(config_cls: type[ConfigT], values: dict[str, Any], prefix: str) -> ConfigT:
+    hints = typing.get_type_hints(config_cls)
+    kwargs: dict[str, Any] = {}
+    for field in dataclasses.fields(config_cls):
+        kind = _field_type(field, hints)
+        if is_section(field):
+            kwargs[field.name] = _build(kind, values, f"{prefix}{field.name}.")
+            continue
+        value = values[prefix + field.name]
+        if typing.get_origin(kind) is tuple or kind is tuple:
+            value = tuple(value)
+        kwargs[field.name] = value
+    return config_cls(**kwargs)
+
+
+def config_from_dict(config_cls: type[ConfigT], values: Mapping[str, Any]) -> ConfigT:
+    """``config_cls`` from ``dataclasses.asdict`` of one (as checkpoints store it): sections
+    from their dicts, tuples from lists. An option a section holds may also stand at the
+    top level, as configurations from before the section stored it."""
+    hints = typing.get_type_hints(config_cls)
+    kwargs: dict[str, Any] = {}
+    for field in dataclasses.fields(config_cls):
+        kind = _field_type(field, hints)
+        if is_section(field):
+            names = {inner.name for inner in dataclasses.fields(kind)}
+            flat = {name: values[name] for name in names if name in values}
+            kwargs[field.name] = config_from_dict(kind, {**flat, **values.get(field.name, {})})
+        elif field.name in values:
+            value = values[field.name]
+            kwargs[field.name] = tuple(value) if typing.get_origin(kind) is tuple and value is not None else value
+    return config_cls(**kwargs)
+
+
+def flat_options(config: Any) -> dict[str, Any]:
+    """Every option of ``config`` by its own name, those of its sections included."""
+    options: dict[str, Any] = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if is_section(field):
+            options.update(flat_options(value))
+        else:
+            options[field.name] = value
+    return options
+
+
+def with_options(config: ConfigT, values: Mapping[str, Any]) -> ConfigT:
+    """``config`` with the options ``values`` (by their own names, as :func:`flat_options`) replaced."""
+    changes: dict[str, Any] = {}
+    for field in dataclasses.fields(config):
+        if is_section(field):
+            section = getattr(config, field.name)
+            inner = {name: value for name, value in values.items() if name in flat_options(section)}
+            if inner:
+                changes[field.name] = with_options(section, inner)
+        elif field.name in values:
+            changes[field.name] = values[field.name]
+    return dataclasses.replace(config, **changes)
 
 
 GIVEN_ATTRIBUTE = "_given_options"
 
 
 def given_options(config: Any) -> frozenset[str]:
-    """The fields set on the command line when ``config`` came from :func:`parse_config`;
-    otherwise the fields that differ from their class defaults."""
+    """The options (by their own names) set on the command line when ``config`` came from
+    :func:`parse_config`; otherwise those that differ from their class defaults."""
     given = getattr(config, GIVEN_ATTRIBUTE, None)
     if given is not None:
         return given
-    changed = set()
-    for field in dataclasses.fields(config):
-        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
-        if not _same(getattr(config, field.name), default):
-            changed.add(field.name)
-    return frozenset(changed)
+    defaults = flat_options(_defaults(type(config)))
+    return frozenset(name for name, value in flat_options(config).items() if not _same(value, defaults.get(name)))
+
+
+def _defaults(config_cls: type) -> Any:
+    """An instance of ``config_cls`` with every default; fields without one get None."""
+    kwargs = {
+        field.name: None for field in dataclasses.fields(config_cls)
+        if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+    }
+    return config_cls(**kwargs)
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -36,7 +36,7 @@ from hmarl.training.checkpoints import (
     restore_agent,
     save_checkpoint_file,
 )
-from hmarl.training.config import RunConfig, given_options
+from hmarl.training.config import RunConfig, flat_options, given_options
 from hmarl.training.envs import BatchedEnv, make_vector_env
 from hmarl.training.guard import DivergenceError, DivergenceGuard
 from hmarl.training.logger import RunLogger
@@ -484,7 +484,8 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
         }
         return checkpointer.save(payload, state.updates)
 
-    gammas = [getattr(config, name) for name in ("gamma", "low_gamma") if hasattr(config, name)]
+    options = flat_options(config)
+    gammas = [options[name] for name in ("gamma", "low_gamma") if name in options]
     guard = DivergenceGuard(max(gammas, default=0.99))
     checkpoint_seconds = config.checkpoint_minutes * 60.0
     logger = RunLogger(config.log_dir, config.run_name)
@@ -540,6 +541,10 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
                     progress.set_postfix(_postfix(state, metrics), refresh=False)
             state.wall_seconds = time.perf_counter() - started
             final_checkpoint = save_checkpoint()
+    except (ValueError, TypeError) as error:
+        # Not refused input: the command line shows these with their traceback.
+        error.during_training = True  # type: ignore[attr-defined]
+        raise
     finally:
         progress.close()
         logger.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hmarl.training.checkpoints import open_checkpoint
-from hmarl.training.config import _same, given_options
+from hmarl.training.config import _same, config_from_dict, flat_options, given_options, with_options
 
 ConfigT = TypeVar("ConfigT")
 
@@ -53,31 +53,27 @@ def plan_resume(config: ConfigT) -> ResumePlan:
     """Read ``config.resume`` and decide between continuing, branching and refusing."""
     source, checkpoint = open_checkpoint(config.resume)
     stored_values = checkpoint["config"]
-    names = {field.name for field in dataclasses.fields(config)}
-    unknown = sorted(set(stored_values) - names)
+    known = {field.name for field in dataclasses.fields(config)} | set(flat_options(config))
+    unknown = sorted(set(stored_values) - known)
     if unknown:
         raise ValueError(
             f"checkpoint {str(source)!r} was written by another trainer: its configuration has {unknown}, "
             f"which {type(config).__name__} lacks"
         )
-    stored = dataclasses.replace(config, **stored_values)
+    stored = config_from_dict(type(config), stored_values)
     given = given_options(config)
-    changed = sorted(
-        name for name in given
-        if name not in FREE_ON_RESUME and not _same(getattr(config, name), getattr(stored, name))
-    )
+    ours, theirs = flat_options(config), flat_options(stored)
+    changed = sorted(name for name in given if name not in FREE_ON_RESUME and not _same(ours[name], theirs[name]))
     refused = [name for name in changed if not _branchable(name)]
     if refused:
-        details = ", ".join(
-            f"{name} ({getattr(stored, name)!r} in the run, {getattr(config, name)!r} given)" for name in refused
-        )
+        details = ", ".join(f"{name} ({theirs[name]!r} in the run, {ours[name]!r} given)" for name in refused)
         raise ValueError(
             f"cannot change on --resume: {details}. The checkpoint's networks, replay and environment were built "
             f"for the run's values. A resume may change the budget, learning rates, evaluation and logging: "
             f"{sorted(BRANCHABLE | {'lr', '*_lr'})}"
         )
-    free = {name: getattr(config, name) for name in given if name in FREE_ON_RESUME}
-    run = dataclasses.replace(stored, **free, **{name: getattr(config, name) for name in changed})
+    free = {name: ours[name] for name in given if name in FREE_ON_RESUME and name in ours}
+    run = with_options(stored, {**free, **{name: ours[name] for name in changed}})
     if not changed:
         return ResumePlan(run, checkpoint, source, None)
     if "run_name" not in given:
@@ -91,7 +87,7 @@ def plan_resume(config: ConfigT) -> ResumePlan:
         "run_name": stored.run_name,
         "checkpoint": str(source.resolve()),
         "updates": int(checkpoint["loop"]["updates"]),
-        "changed": {name: [getattr(stored, name), getattr(config, name)] for name in changed},
+        "changed": {name: [theirs[name], ours[name]] for name in changed},
     }
     return ResumePlan(run, checkpoint, source, parent)
 

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hmarl.core.config import is_section
+
 #: Adam-type steps move each weight by about ``lr``; above 1 a step overshoots any
 #: weight these networks hold, and above float32's range the optimiser itself fails.
 MAX_LEARNING_RATE = 1.0
@@ -63,6 +65,9 @@ def check_fields(config: Any) -> None:
     """Raise a ValueError naming the first field of ``config`` outside its valid range."""
     for field in dataclasses.fields(config):
         name, value = field.name, getattr(config, field.name)
+        if is_section(field):
+            check_fields(value)
+            continue
         if name.endswith("hidden_sizes") or name.endswith("_channels"):
             if not value or any(isinstance(width, bool) or not isinstance(width, int) or width < 1 for width in value):
                 raise ValueError(f"{name}={tuple(value)!r} is not valid; every layer width must be an integer >= 1")
