@@ -121,6 +121,12 @@ def test_watch_plays_in_a_window(hqmix_run, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_a_resume_refuses_a_learners_section_option_by_name(hqmix_run, tmp_path):
+    done = hmarl("train", "hqmix", "--resume", str(hqmix_run), "--mixer-embed", "16", cwd=hqmix_run.parents[1])
+    assert done.returncode == 2
+    assert "cannot change on --resume: mixer_embed (8 in the run, 16 given)" in done.stderr
+
+
 def test_watch_refuses_an_unknown_output_format(hqmix_run, tmp_path):
     done = hmarl("watch", str(hqmix_run), "--out", str(tmp_path / "episode.avi"), cwd=tmp_path)
     assert done.returncode == 2 and "give a .gif or .mp4 path" in done.stderr
