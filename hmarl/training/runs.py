@@ -5,8 +5,9 @@
 - With changed budget, learning rates, evaluation or logging options, it branches: a
   new run (``<name>_branch<k>`` unless ``--run-name`` names it) starts from the
   checkpoint, records its parent, and never writes into the source run.
-- Any other change (environment, network shapes, replay sizes, seed, ...) is refused,
-  naming the options: the checkpoint's networks and replay were built for the old ones.
+- Any other change (environment, network shapes, replay sizes, seed, the optimiser's
+  learning-rate schedule, whose state the checkpoint holds, ...) is refused, naming the
+  options: the checkpoint's networks, optimisers and replay were built for the old ones.
 """
 
 from __future__ import annotations
@@ -26,11 +27,15 @@ FREE_ON_RESUME = frozenset({
     "resume", "progress", "device", "torch_threads", "keep_checkpoints", "checkpoint_minutes",
     "checkpoint_replay", "stop_on_divergence", "gif",
 })
-#: Options a branch may change: budget, learning rates, evaluation, logging.
+#: Options a branch may change: budget, learning rates and the schedules of learning and
+#: exploration that agents compute from the configuration, evaluation, logging.
 BRANCHABLE = frozenset({
-    "run_name", "total_steps", "total_updates", "max_train_seconds", "lr_scaling", "autowu_check_every",
-    "max_grad_norm", "weight_decay", "eval_every", "eval_episodes", "target_metric", "target_value",
-    "target_max_length", "stop_at_target", "log_dir", "log_every", "checkpoint_dir", "checkpoint_every",
+    "run_name", "total_steps", "total_updates", "max_train_seconds", "learning_starts", "train_every",
+    "updates_per_round", "lr_scaling", "autowu_check_every", "max_grad_norm", "weight_decay",
+    "target_update_period", "tau", "exploration_fraction", "epsilon_start", "epsilon_end",
+    "high_exploration_steps", "low_exploration_steps", "eval_every", "eval_episodes", "target_metric",
+    "target_value", "target_max_length", "stop_at_target", "log_dir", "log_every", "checkpoint_dir",
+    "checkpoint_every",
 })
 
 
