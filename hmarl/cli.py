@@ -20,7 +20,7 @@ import pkgutil
 import re
 import runpy
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -241,23 +241,27 @@ def draw_overlay(frame: np.ndarray, env: Any, overlay: Overlay, option_len: int)
     return pygame.surfarray.array3d(surface).swapaxes(0, 1).copy()
 
 
-def watch_frames(loaded: LoadedRun, episodes: int, seed: int, max_steps: int) -> tuple[list[np.ndarray], int]:
-    """Frames of ``episodes`` greedy episodes (overlay included) and the env's frame rate."""
-    import torch
-
+def rendering_env(config: Any) -> Any:
+    """One copy of the run's environment that renders frames."""
     from hmarl.training import make_vector_env
-    from hmarl.training.loop import attach_env, to_tensors
 
-    config = loaded.config
     try:
         env = make_vector_env(config.env, 1, {**config.env_kwargs, "render_mode": "rgb_array"})
     except TypeError as error:
         raise CommandError(f"env={config.env!r} cannot render frames ({error}); watch shows hmarl.envs environments")
     if not hasattr(env, "render"):
         raise CommandError(f"env={config.env!r} has no renderer; watch shows hmarl.envs environments")
+    return env
+
+
+def greedy_frames(loaded: LoadedRun, env: Any, episodes: int, seed: int, max_steps: int) -> Iterator[np.ndarray]:
+    """Frames of ``episodes`` greedy episodes on ``env``, goals drawn in, as they are played."""
+    import torch
+
+    from hmarl.training.loop import attach_env, to_tensors
+
     option_len = getattr(loaded.agent, "option_len", 0)
     device = getattr(loaded.agent, "device", torch.device("cpu"))
-    frames: list[np.ndarray] = []
     for episode in range(episodes):
         obs, _ = env.reset(seed=seed + episode)
         attach_env(loaded.agent, env, evaluation=True)
@@ -267,14 +271,13 @@ def watch_frames(loaded: LoadedRun, episodes: int, seed: int, max_steps: int) ->
             with torch.no_grad():
                 actions = loaded.agent.act_greedy(to_tensors(obs, device))
             overlay = goal_overlay(loaded.agent, env)
-            frames.append(draw_overlay(frame, env, overlay, option_len))
+            yield draw_overlay(frame, env, overlay, option_len)
             obs, _, terminated, truncated, _ = env.step(actions.cpu().numpy())
             done = bool((terminated | truncated)[0])
             steps += 1
             frame = env.render(0)
         # The last state, under the goals that led to it.
-        frames.append(draw_overlay(frame, env, overlay, option_len))
-    return frames, int(env.metadata.get("render_fps", 10)) if hasattr(env, "metadata") else 10
+        yield draw_overlay(frame, env, overlay, option_len)
 
 
 def save_video(frames: Sequence[np.ndarray], path: str, fps: int) -> None:
@@ -296,22 +299,23 @@ def save_video(frames: Sequence[np.ndarray], path: str, fps: int) -> None:
     raise CommandError(f"out={path!r} is not valid; give a .gif or .mp4 path")
 
 
-def show_frames(frames: Sequence[np.ndarray], fps: int, caption: str) -> None:
-    """Play ``frames`` in a pygame window; closing it or Esc stops."""
+def show_frames(frames: Iterator[np.ndarray], fps: int, caption: str) -> None:
+    """Show ``frames`` in a pygame window as they come; closing it or Esc stops."""
     import pygame
 
     pygame.init()
-    height, width = frames[0].shape[:2]
-    screen = pygame.display.set_mode((width, height))
-    pygame.display.set_caption(caption)
+    height, width = 0, 0
+    screen = None
     clock = pygame.time.Clock()
     for frame in frames:
         for event in pygame.event.get():
             if event.type == pygame.QUIT or (event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE):
                 pygame.quit()
                 return
-        if frame.shape[:2] != (height, width):
-            screen = pygame.display.set_mode((frame.shape[1], frame.shape[0]))
+        if screen is None or frame.shape[:2] != (height, width):
+            height, width = frame.shape[:2]
+            screen = pygame.display.set_mode((width, height))
+            pygame.display.set_caption(caption)
         screen.blit(pygame.surfarray.make_surface(frame.swapaxes(0, 1)), (0, 0))
         pygame.display.flip()
         clock.tick(fps)
@@ -328,9 +332,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
         if Path(args.out).suffix.lower() not in (".gif", ".mp4"):
             raise CommandError(f"out={args.out!r} is not valid; give a .gif or .mp4 path")
     loaded = load_run(args.run, args.algorithm)
-    frames, fps = watch_frames(loaded, args.episodes, args.seed, args.max_steps)
-    fps = args.fps or fps
+    env = rendering_env(loaded.config)
+    fps = args.fps or int(env.metadata.get("render_fps", 10))
+    frames = greedy_frames(loaded, env, args.episodes, args.seed, args.max_steps)
     if args.out:
+        frames = list(frames)
         save_video(frames, args.out, fps)
         print(f"saved {len(frames)} frames of {args.episodes} greedy episode(s) to {args.out}")
     else:
