@@ -180,64 +180,91 @@ def cmd_eval(args: argparse.Namespace) -> int:
 # --- watch ------------------------------------------------------------------------
 
 
-#: The cell of an agent that is choosing its next goal.
-CHOOSING = -1
-#: Per agent: its index, goal name, steps its option has run, and the target's grid cell.
-Overlay = list[tuple[int, str, int, "int | None"]]
+@dataclass(frozen=True)
+class GoalView:
+    """What ``watch`` shows of one agent's option: its goal (-1 while it chooses), the
+    goal's name, the steps the option has run, and its target's rectangle in pixels."""
+
+    agent: int
+    goal: int
+    name: str
+    steps: int
+    target: tuple[int, int, int, int] | None
 
 
-def goal_overlay(agent: Any, env: Any) -> Overlay:
-    """For a hierarchical agent acting on ``env`` (one copy): each agent's current goal
-    name, the steps its option has run, and the grid cell of the goal's target (None
-    where the goal has no cell). Empty for agents without options."""
+#: Side in pixels of the marker on a target that is a point rather than a grid cell.
+POINT_MARKER = 18
+
+
+def goal_target(env: Any, renderer: Any, agent: int, goal: int) -> tuple[int, int, int, int] | None:
+    """The pixel rectangle of where ``goal`` sends ``agent`` in copy 0, for the renderers
+    that place one: a grid cell (trash collection) or a point on the court (basketball)."""
+    core = env.core
+    cell_rect = getattr(renderer, "_cell_rect", None)
+    n_cells = getattr(core, "width", 0) * getattr(core, "height", 0)
+    if cell_rect is not None and n_cells:
+        goals = np.zeros((1, env.n_agents), dtype=np.int64)
+        goals[0, agent] = goal
+        cells = env.goal_encoding(goals)[0, agent, :n_cells]
+        return tuple(cell_rect(core, int(cells.argmax()))) if cells.any() else None
+    to_pixels, targets = getattr(renderer, "_to_pixels", None), getattr(core, "_goal_targets", None)
+    if to_pixels is not None and targets is not None:
+        x, y = to_pixels(*targets()[:, goal, 0])
+        return (x - POINT_MARKER // 2, y - POINT_MARKER // 2, POINT_MARKER, POINT_MARKER)
+    return None
+
+
+def _renderer(env: Any) -> Any:
+    return importlib.import_module(type(env.core).__module__.rsplit(".", 1)[0] + ".render")
+
+
+def goal_overlay(agent: Any, env: Any) -> list[GoalView]:
+    """Each agent's current option, for a hierarchical agent acting on ``env`` (one
+    copy); empty for agents without options."""
     options = getattr(agent, "eval_options", None)
     if options is None or not hasattr(env, "goal_names"):
         return []
-    goals, elapsed = options.goals[0], options.elapsed[0]
-    core = env.core
-    n_cells = getattr(core, "width", 0) * getattr(core, "height", 0)
-    encoding = env.goal_encoding(np.maximum(options.goals, 0))[0] if n_cells else None
-    overlay = []
-    for index, goal in enumerate(goals.tolist()):
+    renderer = _renderer(env)
+    views = []
+    for index, goal in enumerate(options.goals[0].tolist()):
         if goal < 0:
-            overlay.append((index, "", 0, CHOOSING))
-            continue
-        cell = None
-        if encoding is not None and encoding[index, :n_cells].any():
-            cell = int(encoding[index, :n_cells].argmax())
-        overlay.append((index, env.goal_names[goal], int(elapsed[index]), cell))
-    return overlay
+            views.append(GoalView(index, goal, "", 0, None))
+        else:
+            target = goal_target(env, renderer, index, goal)
+            views.append(GoalView(index, goal, env.goal_names[goal], int(options.elapsed[0, index]), target))
+    return views
 
 
 MARKER_COLOURS = [(230, 60, 60), (60, 160, 230), (240, 200, 40), (120, 220, 90), (200, 90, 220), (250, 140, 40)]
 
 
-def draw_overlay(frame: np.ndarray, env: Any, overlay: Overlay, option_len: int) -> np.ndarray:
-    """``frame`` with a marker on each goal's target cell and a panel of the agents' goals."""
+def draw_overlay(frame: np.ndarray, env: Any, views: Sequence[GoalView], option_len: int) -> np.ndarray:
+    """``frame`` with a marker on each goal's target and a panel of the agents' goals."""
     import pygame
 
     from hmarl.envs._render import font
 
-    if not overlay:
+    if not views:
         return frame
     line = 18
     height, width = frame.shape[:2]
-    surface = pygame.Surface((width, height + line * len(overlay) + 6))
+    surface = pygame.Surface((width, height + line * len(views) + 6))
     surface.fill((25, 25, 30))
     surface.blit(pygame.surfarray.make_surface(frame.swapaxes(0, 1)), (0, 0))
     text = font(14)
-    core = env.core
-    renderer = importlib.import_module(type(core).__module__.rsplit(".", 1)[0] + ".render")
     # The agents' own colours where the renderer has them, so marker and agent match.
-    colours = getattr(renderer, "AGENT_COLOURS", MARKER_COLOURS)
-    cell_rect = getattr(renderer, "_cell_rect", None)
-    for index, name, steps, cell in overlay:
-        colour = colours[index % len(colours)]
-        if cell is not None and cell >= 0 and cell_rect is not None:
+    colours = getattr(_renderer(env), "AGENT_COLOURS", MARKER_COLOURS)
+    for view in views:
+        colour = colours[view.agent % len(colours)]
+        if view.target is not None:
             # Nested frames, so agents that share a target stay visible.
-            pygame.draw.rect(surface, colour, cell_rect(core, cell).inflate(8 - 6 * index, 8 - 6 * index), width=3)
-        label = f"agent {index}: {name}  step {steps}/{option_len}" if cell != CHOOSING else f"agent {index}: choosing"
-        surface.blit(text.render(label, True, colour), (6, height + 3 + line * index))
+            grow = 8 - 6 * view.agent
+            pygame.draw.rect(surface, colour, pygame.Rect(view.target).inflate(grow, grow), width=3)
+        if view.goal < 0:
+            label = f"agent {view.agent}: choosing"
+        else:
+            label = f"agent {view.agent}: {view.name}  step {view.steps}/{option_len}"
+        surface.blit(text.render(label, True, colour), (6, height + 3 + line * view.agent))
     return pygame.surfarray.array3d(surface).swapaxes(0, 1).copy()
 
 

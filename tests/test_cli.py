@@ -93,16 +93,32 @@ def test_the_goal_overlay_names_goals_marks_targets_and_counts_steps(hqmix_run):
             actions = loaded.agent.act_greedy(to_tensors(obs, torch.device("cpu")))
         overlay = cli.goal_overlay(loaded.agent, env)
         obs, *_ = env.step(actions.numpy())
-    assert [index for index, *_ in overlay] == [0, 1]
-    for _, name, steps, cell in overlay:
-        if cell == cli.CHOOSING:
-            continue
-        assert name in env.goal_names and 0 <= steps <= 2
-        if name.startswith("goto_"):
-            assert cell is not None and 0 <= cell < env.core.width * env.core.height
     frame = env.render(0)
+    assert [view.agent for view in overlay] == [0, 1]
+    for view in overlay:
+        if view.goal < 0:
+            continue
+        assert view.name == env.goal_names[view.goal] and 0 <= view.steps <= 2
+        if view.name.startswith("goto_"):
+            x, y, w, h = view.target
+            assert 0 <= x and x + w <= frame.shape[1] and 0 <= y and y + h <= frame.shape[0]
+        else:
+            assert view.target is None
     drawn = cli.draw_overlay(frame, env, overlay, option_len=30)
     assert drawn.shape[0] > frame.shape[0] and (drawn[: frame.shape[0]] != frame).any()
+
+
+def test_goals_on_the_court_are_marked_where_they_send_the_defender():
+    from hmarl.training import make_vector_env
+
+    env = make_vector_env("basketball_defense_v0", 1, {"render_mode": "rgb_array"})
+    env.reset(seed=0)
+    frame = env.render(0)
+    renderer = cli._renderer(env)
+    targets = {cli.goal_target(env, renderer, 0, goal) for goal in range(len(env.goal_names))}
+    assert None not in targets and len(targets) > 2
+    for x, y, w, h in targets:
+        assert 0 <= x + w // 2 < frame.shape[1] and 0 <= y + h // 2 < frame.shape[0]
 
 
 def test_watch_writes_an_mp4(hqmix_run, tmp_path):
