@@ -343,7 +343,13 @@ def test_the_guard_reports_values_beyond_the_reward_bound_and_a_growing_loss():
     losses = [0.5 * 3**k for k in range(LOSS_GROWTH_POINTS + 1)]
     messages = [guard.check({"loss": loss}, k) for k, loss in enumerate(losses)]
     assert messages[:-1] == [None] * LOSS_GROWTH_POINTS
-    assert "grew at each of the last" in messages[-1]
+    assert messages[-1].startswith("loss=121.5 at update 5 grew at each of the last")
+    # An actor's loss may be negative and grow without diverging; an alias is judged once.
+    guard = DivergenceGuard(gamma=0.9)
+    for k, loss in enumerate(losses):
+        assert guard.check({"actor_loss": loss - 1.0, "critic_loss": 1.0, "loss": 1.0}, k) is None
+    messages = [guard.check({"high_loss": loss, "loss": loss}, k) for k, loss in enumerate(losses)]
+    assert messages[-1].startswith("high_loss=121.5")
 
 
 def test_divergence_warns_or_stops_the_run_with_a_checkpoint(tmp_path, monkeypatch, capsys):

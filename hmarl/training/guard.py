@@ -3,7 +3,9 @@ keeps growing, are reported while the run goes on (or stop it, on request).
 
 A discounted return is bounded by ``r_max / (1 - gamma)``, with ``r_max`` the largest
 reward per step summed over agents seen so far (at least 1, the intrinsic rewards'
-scale). Values are the update metrics whose names end in ``q_mean``.
+scale). Values are the update metrics whose names end in ``q_mean``; losses are those
+whose names end in ``loss`` and that stay positive (an alias of another, such as a
+hierarchical learner's ``loss``, is skipped).
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ class DivergenceGuard:
     def __init__(self, gamma: float) -> None:
         self.horizon = 1.0 / max(1.0 - gamma, 1e-3)
         self.reward_scale = 1.0
-        self.losses: list[float] = []
-        self.smallest_loss = math.inf
+        self.losses: dict[str, list[float]] = {}
+        self.smallest_loss: dict[str, float] = {}
         self.reported: set[str] = set()
+        self.signed: set[str] = set()
 
     @property
     def value_bound(self) -> float:
@@ -55,17 +58,21 @@ class DivergenceGuard:
                     f"{self.value_bound:.4g} that the rewards allow (|reward| <= {self.reward_scale:.4g} per step, "
                     f"horizon {self.horizon:.4g}); the learning rate may be too high"
                 )
-        if "loss" in metrics:
-            loss = float(metrics["loss"])
-            self.smallest_loss = min(self.smallest_loss, loss)
-            self.losses = (self.losses + [loss])[-(LOSS_GROWTH_POINTS + 1) :]
-            growing = len(self.losses) > LOSS_GROWTH_POINTS and all(
-                later > earlier for earlier, later in zip(self.losses, self.losses[1:])
-            )
-            if growing and loss > LOSS_GROWTH_FACTOR * self.smallest_loss and "loss" not in self.reported:
-                self.reported.add("loss")
+        losses = {name: float(value) for name, value in metrics.items() if name.endswith("loss")}
+        for name, loss in losses.items():
+            alias = any(other != name and value == loss for other, value in losses.items())
+            if loss < 0:
+                self.signed.add(name)
+            # A loss that can be negative (an actor's) has no scale to grow from.
+            if (name == "loss" and alias) or name in self.reported or name in self.signed or loss == 0:
+                continue
+            smallest = self.smallest_loss[name] = min(self.smallest_loss.get(name, math.inf), loss)
+            history = self.losses[name] = (self.losses.get(name, []) + [loss])[-(LOSS_GROWTH_POINTS + 1) :]
+            growing = len(history) > LOSS_GROWTH_POINTS and all(b > a for a, b in zip(history, history[1:]))
+            if growing and loss > LOSS_GROWTH_FACTOR * smallest:
+                self.reported.add(name)
                 return (
-                    f"loss={loss:.4g} at update {updates} grew at each of the last {LOSS_GROWTH_POINTS} logged "
-                    f"points to {loss / self.smallest_loss:.3g}x its smallest value; the learning rate may be too high"
+                    f"{name}={loss:.4g} at update {updates} grew at each of the last {LOSS_GROWTH_POINTS} logged "
+                    f"points to {loss / smallest:.3g}x its smallest value; the learning rate may be too high"
                 )
         return None
