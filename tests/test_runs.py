@@ -18,12 +18,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from hmarl.training import CheckpointError, DivergenceError, RunInterrupted, load_checkpoint, open_checkpoint
-from hmarl.training.checkpoints import hash_file
-from hmarl.training.guard import LOSS_GROWTH_POINTS, DivergenceGuard
 from hmarl.trainers import dqn as dqn_trainer
 from hmarl.trainers import hqmix as hqmix_trainer
+
+from hmarl.training import (
+    CheckpointError,
+    DivergenceError,
+    RunInterrupted,
+    load_checkpoint,
+    open_checkpoint,
+)
+from hmarl.training.checkpoints import hash_file
+from hmarl.training.guard import LOSS_GROWTH_POINTS, DivergenceGuard
 
 SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "SDL_VIDEODRIVER": "dummy", "PYTHONUNBUFFERED": "1"}
 
@@ -169,9 +175,10 @@ def test_ctrl_c_finishes_the_update_and_saves(tmp_path, monkeypatch, capsys):
 
 
 def test_an_offline_run_stops_on_sigterm_with_a_checkpoint(tmp_path, monkeypatch):
+    from hmarl.trainers import sac_n
+
     from hmarl.agents.sac_n import SACN
     from hmarl.data import OfflineDataset, save_dataset
-    from hmarl.trainers import sac_n
 
     rng = np.random.default_rng(0)
     n = 400

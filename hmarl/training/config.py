@@ -34,7 +34,9 @@ class CommonRunConfig:
     log_dir: str = option("runs", "TensorBoard root directory")
     log_every: int = option(100, "updates between logged training metrics")
     checkpoint_dir: str = option("checkpoints", "checkpoints go to <checkpoint-dir>/<run-name>/")
-    checkpoint_every: int = option(10_000, "updates between checkpoints (0: by --checkpoint-minutes and at the end only)")
+    checkpoint_every: int = option(
+        10_000, "updates between checkpoints (0: by --checkpoint-minutes and at the end only)"
+    )
     checkpoint_minutes: float = option(
         10.0, "minutes of wall clock between checkpoints, besides --checkpoint-every (0: none by time)"
     )
