@@ -34,6 +34,7 @@ def pendulum_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[TrainResult,
     result = sac_n.main([
         "online", *SMALL_ONLINE, *run_args(tmp_path, "online"), "--total-steps", "5000",
         "--eval-every", "5000", "--eval-episodes", "5", "--checkpoint-every", "900", "--keep-checkpoints", "0",
+        "--checkpoint-replay",
     ])
     return result, result.checkpoint.parent
 

@@ -3,6 +3,7 @@
     python trainers/collect.py --env Pendulum-v1
     python trainers/collect.py --env Hopper-v5 --total-steps 300000 --num-transitions 200000
     python trainers/collect.py --env Pendulum-v1 --policy-run checkpoints/<run-name>   # reuse a trained run
+                                                       # (trained with --checkpoint-replay for the replay dataset)
 
 The qualities follow D4RL's recipe, with an online SAC-N run (``trainers/sac_n.py
 online``) as the policy source; it is trained here, or read from the checkpoints of
@@ -58,7 +59,10 @@ class CollectConfig(OnlineConfig):
     num_transitions: int = option(50_000, "transitions per random/medium/expert dataset (whole episodes, at least)")
     medium_fraction: float = option(1 / 3, "where the medium policy's return lies between random (0) and expert (1)")
     snapshots: int = option(20, "policies saved along training to choose the medium one from")
-    policy_run: str = option("", "checkpoint directory of an earlier online SAC-N run to use instead of training")
+    policy_run: str = option(
+        "", "checkpoint directory of an earlier online SAC-N run to use instead of training (the replay dataset "
+        "needs its checkpoints written with --checkpoint-replay)",
+    )
     reference_episodes: int = option(50, "greedy episodes behind each reference return")
     collect_envs: int = option(10, "environment copies stepped together while collecting")
     format: str = option("hdf5", "file format of the datasets", choices=FORMATS)
