@@ -166,11 +166,13 @@ def test_play_with_trained_teammates(hqmix_run, tmp_path):
     assert "played 2 steps" in done.stdout
 
 
-def test_play_refuses_bad_input_by_name(tmp_path):
-    unknown = hmarl("play", "chess_v9", cwd=tmp_path)
-    assert unknown.returncode == 2 and "env='chess_v9' is not valid" in unknown.stderr
-    agent = hmarl("play", "trash_collection_v0", "--agent", "5", cwd=tmp_path)
-    assert agent.returncode == 2 and "agent=5 is not valid" in agent.stderr
+def test_play_refuses_bad_input_by_name(capsys):
+    assert cli.main(["play", "chess_v9"]) == 2
+    assert "hmarl play: error: env='chess_v9' is not valid" in capsys.readouterr().err
+    assert cli.main(["play", "trash_collection_v0", "--agent", "5"]) == 2
+    assert "agent=5 is not valid; trash_collection_v0 has agents 0..1" in capsys.readouterr().err
+    assert cli.main(["play", "trash_collection_v0", "--others", "scripted"]) == 2
+    assert "trash_collection_v0 has no scripted policy" in capsys.readouterr().err
 
 
 def test_envs_lists_every_environment_with_its_options(tmp_path):
@@ -182,13 +184,13 @@ def test_envs_lists_every_environment_with_its_options(tmp_path):
     assert "goto_trash_0" in done.stdout
 
 
-def test_bench_lists_and_runs_a_benchmark(tmp_path):
-    listed = hmarl("bench", cwd=tmp_path)
-    assert listed.returncode == 0 and "env_throughput:" in listed.stdout
+def test_bench_lists_and_runs_a_benchmark(tmp_path, capsys):
+    assert cli.main(["bench"]) == 0
+    assert "env_throughput: Environment throughput" in capsys.readouterr().out
+    assert cli.main(["bench", "nothing"]) == 2
+    assert "name='nothing' is not valid" in capsys.readouterr().err
     ran = hmarl("bench", "env_throughput", "--help", cwd=tmp_path)
     assert ran.returncode == 0 and "usage:" in ran.stdout
-    unknown = hmarl("bench", "nothing", cwd=tmp_path)
-    assert unknown.returncode == 2 and "name='nothing' is not valid" in unknown.stderr
 
 
 def test_train_reports_refused_input_in_one_line(tmp_path):

@@ -127,7 +127,7 @@ def test_an_unwritable_directory_fails_in_the_first_second(tmp_path):
 
 
 def test_sigterm_leaves_a_checkpoint_that_resumes_exactly(tmp_path):
-    args = dqn_args(tmp_path, "straight", total_steps=8_000, checkpoint_every=0) + ["--checkpoint-replay"]
+    args = dqn_args(tmp_path, "straight", total_steps=4_000, checkpoint_every=0) + ["--checkpoint-replay"]
     straight = hmarl("train", "dqn", *args, cwd=tmp_path)
     assert straight.returncode == 0, straight.stderr
     stopped_args = [arg if arg != "straight" else "stopped" for arg in args]
@@ -146,7 +146,7 @@ def test_sigterm_leaves_a_checkpoint_that_resumes_exactly(tmp_path):
     assert len(lines) == 1, stderr
     saved = Path(lines[0].rsplit("checkpoint: ", 1)[1])
     assert saved.is_file() and hash_file(saved).is_file()
-    assert 0 < load_checkpoint(saved)["loop"]["global_step"] < 8_000
+    assert 0 < load_checkpoint(saved)["loop"]["global_step"] < 4_000
     resumed = hmarl("train", "dqn", "--resume", str(saved), "--no-progress", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert_same_learning(load_checkpoint(tmp_path / "checkpoints" / "straight"),
