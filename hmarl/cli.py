@@ -62,6 +62,7 @@ TRAINERS = {
                         factory_module="hierarchical"),
     "hcom": Trainer("hcom", "hCom: communicating high levels (CommNet)", factory_module="hierarchical"),
     "hqmix": Trainer("hqmix", "hQmix: high levels mixed by a monotonic QMIX network", factory_module="hierarchical"),
+    "qmix": Trainer("qmix", "flat QMIX over primitive actions, the cooperative baseline without hierarchy"),
     "low_level_only": Trainer("low_level_only", "random goals over the trained low level",
                               factory_module="hierarchical"),
     "collect": Trainer("collect", "collect offline datasets (random/medium/replay/expert) with SAC-N"),

@@ -200,3 +200,24 @@ def test_train_reports_refused_input_in_one_line(tmp_path):
         "hmarl train dqn: error: env='Pendulum-v1' has a continuous action space; DQN needs a discrete action "
         "space (for continuous control use sac_n)"
     )
+
+
+def test_every_trainer_script_is_a_train_subcommand():
+    import pkgutil
+
+    import hmarl.trainers
+    from hmarl.cli import TRAINERS
+
+    scripts = {info.name for info in pkgutil.iter_modules(hmarl.trainers.__path__)}
+    assert scripts == set(TRAINERS), f"trainer scripts {sorted(scripts)} vs hmarl train {sorted(TRAINERS)}"
+
+
+def test_train_and_eval_flat_qmix(tmp_path):
+    done = hmarl(
+        "train", "qmix", "--total-steps", "800", "--num-envs", "8", "--learning-starts", "200",
+        "--eval-every", "0", "--batch-size", "32", "--run-name", "flat", "--no-progress", cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    done = hmarl("eval", str(tmp_path / "checkpoints" / "flat"), "--episodes", "2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].startswith("qmix run flat: 2 greedy episodes")
