@@ -79,8 +79,9 @@ def _mean_std(values: Sequence[float]) -> str:
 
 
 def print_table(runs: list[Run]) -> None:
-    print("| task | sampler | seeds | reached | env steps to target | wall s to target | best greedy return |")
-    print("|---|---|---|---|---|---|---|")
+    print("| task | sampler | seeds | reached | env steps to target | wall s to target | wall s per 1,000 steps "
+          "| best greedy return |")
+    print("|---|---|---|---|---|---|---|---|")
     for task_name in dict.fromkeys(run.task for run in runs):
         for sampler in SAMPLERS:
             members = [run for run in runs if run.task == task_name and run.sampler == sampler]
@@ -91,6 +92,7 @@ def print_table(runs: list[Run]) -> None:
                 f"| {task_name} | {sampler} | {len(members)} | {len(reached)}/{len(members)} | "
                 f"{_mean_std([run.steps_to_target for run in reached])} | "
                 f"{_mean_std([run.wall_seconds for run in reached])} | "
+                f"{np.median([1000 * run.wall_seconds / run.env_steps for run in members]):.2f} | "
                 f"{np.mean([run.best_return for run in members]):.3g} |"
             )
 
