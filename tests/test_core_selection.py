@@ -246,3 +246,53 @@ def test_every_engine_of_a_learner_gets_the_selection_its_config_names():
     agent = _dqn("adapt-sb")
     assert all(isinstance(engine.selection, AdaptiveSelectiveBackprop) for engine in agent.engines().values())
     assert _dqn("none").engine.selection is None
+
+
+def _cartpole_args(tmp_path, *extra):
+    return [
+        "--env", "CartPole-v1", "--total-steps", "12000", "--eval-every", "2000", "--target-value", "150",
+        "--stop-at-target", "--seed", "1", "--log-dir", str(tmp_path / "runs"),
+        "--checkpoint-dir", str(tmp_path / "checkpoints"), "--no-progress", *extra,
+    ]
+
+
+def test_dqn_learns_cartpole_with_selective_backprop(tmp_path):
+    from hmarl.trainers import dqn as dqn_trainer
+
+    result = dqn_trainer.main(_cartpole_args(tmp_path, "--selection", "sb", "--batch-size", "64"))
+    assert result.steps_to_target is not None, result.summary()
+    assert result.seconds_to_target is not None and result.seconds_to_target <= result.wall_seconds
+    # Every update backpropagates one batch; about four times as many rows were scored (beta = 3).
+    assert result.backward_rows == 64 * result.updates
+    assert 3 * result.backward_rows < result.scored_rows < 6 * result.backward_rows
+
+
+def test_a_trainer_refuses_bad_selection_options_before_any_work(tmp_path):
+    from hmarl.trainers import dqn as dqn_trainer
+
+    with pytest.raises(ValueError, match="selection_beta must be >= 0, got -1.0"):
+        dqn_trainer.main(_cartpole_args(tmp_path, "--selection", "sb", "--selection-beta", "-1"))
+    assert not (tmp_path / "checkpoints").exists() or not any((tmp_path / "checkpoints").rglob("*.pt"))
+
+
+@pytest.mark.parametrize("trainer", ["ind_hdqn", "hqmix"])
+def test_both_levels_of_a_hierarchical_learner_select_rows(tmp_path, trainer):
+    from hmarl.trainers import hierarchical
+    from hmarl.training import parse_config, train
+
+    module = importlib.import_module(f"hmarl.trainers.{trainer}")
+    config = parse_config(module.Config, [
+        "--selection", "stale-sb", "--total-steps", "800", "--num-envs", "4", "--batch-size", "32", "--low-updates", "1",
+        "--learning-starts", "200", "--high-level-starts", "400", "--eval-every", "0", "--no-progress",
+        "--log-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "checkpoints"),
+    ])
+    agents = []
+    result = train(config, lambda *args: agents.append(hierarchical.make_agent(*args)) or agents[-1], trainer)
+    engines = agents[0].engines()
+    assert set(engines) == {"high", "low"}
+    for name, engine in engines.items():
+        assert isinstance(engine.selection, StaleSelectiveBackprop), name
+        # Every backward row was kept from scored candidates; stale scores spared some scoring.
+        assert engine.backward_rows == 32 * engine.updates > 0, name
+        assert engine.scored_rows > engine.backward_rows, name
+    assert result.backward_rows == sum(engine.backward_rows for engine in engines.values())
