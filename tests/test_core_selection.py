@@ -278,6 +278,7 @@ def test_a_trainer_refuses_bad_selection_options_before_any_work(tmp_path):
 @pytest.mark.parametrize("trainer", ["ind_hdqn", "hqmix"])
 def test_both_levels_of_a_hierarchical_learner_select_rows(tmp_path, trainer):
     from hmarl.trainers import hierarchical
+
     from hmarl.training import parse_config, train
 
     module = importlib.import_module(f"hmarl.trainers.{trainer}")
