@@ -17,6 +17,7 @@ and the final test error. Flipped labels are flipped in the training set only.
 from __future__ import annotations
 
 import argparse
+import collections
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ class Run:
     final_error: float
     backward_rows: int
     scored_rows: int
+    curve_periods: dict[str, int]
 
 
 def digits(noise: float, seed: int, test_rows: int = 497) -> tuple[torch.Tensor, ...]:
@@ -100,8 +102,9 @@ def train_one(selection: str, noise: float, seed: int, args: argparse.Namespace)
             if rows_to_target is None and errors[-1] <= args.target_error[noise > 0]:
                 rows_to_target, seconds_to_target = engine.backward_rows, seconds
     # The final error is the mean of the last five evaluations: one is noisy on 497 digits.
+    periods = dict(zip(engine.selection.names, engine.selection.pulls)) if selection == "adapt-sb" else {}
     return Run(selection, noise, seed, rows_to_target, seconds_to_target, float(np.mean(errors[-5:])),
-               engine.backward_rows, engine.scored_rows)
+               engine.backward_rows, engine.scored_rows, periods)
 
 
 def _mean_std(values: Sequence[float], scale: float = 1.0, digits: int = 0) -> str:
@@ -111,10 +114,17 @@ def _mean_std(values: Sequence[float], scale: float = 1.0, digits: int = 0) -> s
     return f"{np.mean(values):,.{digits}f} ± {np.std(values):,.{digits}f}"
 
 
+def _periods(runs: list[Run]) -> str:
+    total = collections.Counter()
+    for run in runs:
+        total.update(run.curve_periods)
+    return ", ".join(f"{name} {count}" for name, count in total.items()) or "-"
+
+
 def print_table(runs: list[Run], targets: Sequence[float]) -> None:
     print("| labels flipped | selection | reached | target test error | backward rows to target | "
-          "wall s to target | final test error % | rows scored per backward row |")
-    print("|---|---|---|---|---|---|---|---|")
+          "wall s to target | final test error % | rows scored per backward row | AdaptSB's periods per curve |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for noise in dict.fromkeys(run.noise for run in runs):
         for selection in dict.fromkeys(run.selection for run in runs):
             members = [run for run in runs if run.noise == noise and run.selection == selection]
@@ -124,7 +134,8 @@ def print_table(runs: list[Run], targets: Sequence[float]) -> None:
                 f"{_mean_std([run.rows_to_target for run in reached])} | "
                 f"{_mean_std([run.seconds_to_target for run in reached], digits=2)} | "
                 f"{_mean_std([run.final_error for run in members], 100, 2)} | "
-                f"{np.mean([run.scored_rows / run.backward_rows for run in members]):.2f} |"
+                f"{np.mean([run.scored_rows / run.backward_rows for run in members]):.2f} | "
+                f"{_periods(members)} |"
             )
 
 
