@@ -249,16 +249,18 @@ class AdaptiveSelectiveBackprop(SelectiveBackprop):
     the control points are chosen online by a bandit over :data:`ADAPT_CURVES`.
 
     **The rule.** Training runs in periods of ``period`` updates; each period uses one
-    curve. At the first round of every update the median score of the fresh candidates
-    is noted (the median, so that a few rows that never fit, mislabelled ones, do not
-    decide it). A period's reward is the fall of that median from the period's first
-    update to the next period's first, per row backpropagated in between: the loss
-    decrease each backward row bought. Each curve keeps a running mean of its rewards
-    (weight ``step`` on the newest, so the choice follows the phase of training). The
-    curves are tried once each in order; then each period takes the curve with the
-    highest mean, or with probability ``explore`` one at random. So a curve whose
-    periods are followed by larger falls of the median per backward row is chosen more
-    often.
+    curve. At every update the median score of its first round of candidates is noted:
+    they are drawn before any choice, so the median measures the model, not the curve
+    (the median, so that a few rows that never fit, mislabelled ones, do not decide it).
+    A period's reward is the fall of that median from the period's first update to the
+    next period's first, per row backpropagated in between: the loss decrease each
+    backward row bought (with the backward batch fixed, the fall per update over the
+    batch size; the rows scored to fill a batch are not charged). Each curve keeps a
+    running mean of its rewards (weight ``step`` on the newest, so the choice follows the
+    phase of training). The curves are tried once each in order; then each period takes
+    the curve with the highest mean, or with probability ``explore`` one at random. So a
+    curve whose periods are followed by larger falls of the median per backward row is
+    chosen more often (measured choices: ``docs/results/selection.md``).
     """
 
     def __init__(
