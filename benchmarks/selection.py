@@ -31,6 +31,7 @@ import argparse
 import json
 import math
 import sys
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -67,6 +68,7 @@ class Run:
     final_return: float
     backward_rows: int
     scored_rows: int
+    cpu_seconds: float | None = None
 
 
 def _batch_options(task_name: str, comparison: str) -> tuple[str, ...]:
@@ -87,12 +89,13 @@ def _batch_options(task_name: str, comparison: str) -> tuple[str, ...]:
 def run_one(task_name: str, method: str, comparison: str, seed: int, root: str, total_steps: int) -> Run:
     slug = comparison.replace("equal ", "") if method in SELECTIVE else "base"
     extra = (*METHODS[method], *_batch_options(task_name, comparison))
+    cpu = time.process_time()
     result = train_task(task_name, f"selection_{task_name}_{method}_{slug}_seed{seed}", extra, seed, root,
                         stop_at_target=False, total_steps=total_steps)
     final = result.evaluations[-1][1]["return"] if result.evaluations else math.nan
     return Run(
         task_name, method, comparison, seed, result.env_steps, result.wall_seconds, result.steps_to_target,
-        result.seconds_to_target, final, result.backward_rows, result.scored_rows,
+        result.seconds_to_target, final, result.backward_rows, result.scored_rows, time.process_time() - cpu,
     )
 
 
@@ -107,10 +110,17 @@ def jobs_for(tasks: Sequence[str], methods: Sequence[str], comparisons: Sequence
     return jobs
 
 
+def _cpu_share(runs: list[Run]) -> str:
+    """How much of the wall clock the run had a core for (the machine may be shared)."""
+    shares = [run.cpu_seconds / run.wall_seconds for run in runs if run.cpu_seconds is not None]
+    return f"{np.mean(shares):.2f}" if shares else "-"
+
+
 def print_table(runs: list[Run]) -> None:
     print("| task | method | rows per update | seeds reached | env steps to target | wall s to target | "
-          "wall-clock speed-up vs uniform | final greedy return | backward rows (M) | scored rows (M) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "wall-clock speed-up vs uniform | final greedy return | backward rows (M) | scored rows (M) | "
+          "CPU s per wall s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for task in dict.fromkeys(run.task for run in runs):
         uniform = [run.seconds_to_target for run in runs
                    if run.task == task and run.method == "uniform" and run.seconds_to_target is not None]
@@ -128,7 +138,7 @@ def print_table(runs: list[Run]) -> None:
                     f"{mean_std([run.steps_to_target for run in reached])} | {mean_std(seconds)} | {speedup} | "
                     f"{np.mean(finals):.3g} ± {np.std(finals):.2g} | "
                     f"{np.mean([run.backward_rows for run in members]) / 1e6:.2f} | "
-                    f"{np.mean([run.scored_rows for run in members]) / 1e6:.2f} |"
+                    f"{np.mean([run.scored_rows for run in members]) / 1e6:.2f} | {_cpu_share(members)} |"
                 )
 
 
