@@ -28,6 +28,7 @@ the table is printed from them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -38,6 +39,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
+from hmarl.core import check_choice
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sampler_comparison import TASKS, mean_std, train_task
@@ -86,11 +89,30 @@ def _batch_options(task_name: str, comparison: str) -> tuple[str, ...]:
     )
 
 
-def run_one(task_name: str, method: str, comparison: str, seed: int, root: str, total_steps: int) -> Run:
+def run_name(task_name: str, method: str, comparison: str, seed: int) -> str:
     slug = comparison.replace("equal ", "") if method in SELECTIVE else "base"
+    return f"selection_{task_name}_{method}_{slug}_seed{seed}"
+
+
+def reached_in_log(run: Run, root: str, threshold: float) -> Run:
+    """``run`` with the environment step and wall clock of its first greedy evaluation at
+    ``threshold`` or above, read from its TensorBoard log: the wall clock is the
+    ``train/wall_seconds`` logged last before that evaluation (every ``log_every`` updates)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    log = EventAccumulator(f"{root}/runs/{run_name(run.task, run.method, run.comparison, run.seed)}",
+                           size_guidance={"scalars": 0})
+    log.Reload()
+    step = next((event.step for event in log.Scalars("eval/return") if event.value >= threshold), None)
+    walls = [event.value for event in log.Scalars("train/wall_seconds") if step is not None and event.step <= step]
+    seconds = walls[-1] if walls else None
+    return dataclasses.replace(run, steps_to_target=step if seconds is not None else None, seconds_to_target=seconds)
+
+
+def run_one(task_name: str, method: str, comparison: str, seed: int, root: str, total_steps: int) -> Run:
     extra = (*METHODS[method], *_batch_options(task_name, comparison))
     cpu = time.process_time()
-    result = train_task(task_name, f"selection_{task_name}_{method}_{slug}_seed{seed}", extra, seed, root,
+    result = train_task(task_name, run_name(task_name, method, comparison, seed), extra, seed, root,
                         stop_at_target=False, total_steps=total_steps)
     final = result.evaluations[-1][1]["return"] if result.evaluations else math.nan
     return Run(
@@ -155,7 +177,15 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
     parser.add_argument("--out", default="runs/selection.jsonl", help="append each finished run here")
     parser.add_argument("--root", default="runs/selection", help="logs and checkpoints go under here")
     parser.add_argument("--table-only", action="store_true", help="print the table of the runs in --out and stop")
+    parser.add_argument("--threshold", nargs="+", default=[], metavar="TASK=RETURN",
+                        help="with --table-only: the steps and wall clock to another greedy return, read from the "
+                             "runs' logs under --root (e.g. cartpole=300)")
     args = parser.parse_args(argv)
+    thresholds = {}
+    for item in args.threshold:
+        task, _, value = item.partition("=")
+        check_choice("threshold", task, list(TASKS))
+        thresholds[task] = float(value)
     if args.seeds < 1 or args.workers < 1:
         raise ValueError(f"--seeds and --workers must be >= 1, got {args.seeds} and {args.workers}")
     totals = args.total_steps or [TASKS[task].total_steps for task in args.tasks]
@@ -164,6 +194,9 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
     out = Path(args.out)
     if args.table_only:
         runs = [Run(**json.loads(line)) for line in out.read_text().splitlines()]
+        if thresholds:
+            runs = [reached_in_log(run, args.root, thresholds[run.task]) for run in runs if run.task in thresholds]
+            print(f"target: greedy return {', '.join(f'{task} >= {value:g}' for task, value in thresholds.items())}")
         print_table(runs)
         return runs
     comparisons = [f"equal {name}" for name in args.comparisons]
