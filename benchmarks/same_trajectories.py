@@ -30,8 +30,9 @@ RUNS = {
               "--eval-every", "3000", "--eval-episodes", "2", "--hidden-sizes", "64", "64"],
     "hqmix": ["hqmix", "--total-steps", "12500", "--eval-every", "12500", "--eval-episodes", "20"],
 }
-#: Fields of a summary line that depend on the machine, not on the trajectory.
-TIMING = re.compile(r" (wall|steps_per_s)=\S+")
+#: Fields of a summary line that depend on the machine, not on the trajectory, and
+#: backward_rows, which older trees do not print (the updates and batch decide it).
+TIMING = re.compile(r" (wall|steps_per_s|backward_rows)=\S+")
 
 
 def summary_of(tree: Path | None, run: str, scratch: Path) -> str:

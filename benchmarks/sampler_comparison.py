@@ -52,7 +52,12 @@ class Run:
     best_return: float
 
 
-def run_one(task_name: str, sampler: str, seed: int, root: str) -> Run:
+def train_task(
+    task_name: str, run_name: str, extra: Sequence[str], seed: int, root: str, stop_at_target: bool = True,
+    total_steps: int | None = None,
+):
+    """One run of ``task_name``'s trainer with ``extra`` options, on one thread, for ``total_steps``
+    (default the task's budget); its TrainResult."""
     import importlib
 
     import torch
@@ -60,19 +65,22 @@ def run_one(task_name: str, sampler: str, seed: int, root: str) -> Run:
     torch.set_num_threads(1)
     task = TASKS[task_name]
     trainer = importlib.import_module(f"hmarl.trainers.{task.trainer}")
-    name = f"samplers_{task_name}_{sampler}_seed{seed}"
-    result = trainer.main([
-        *task.args, "--sampler", sampler, "--seed", str(seed), "--total-steps", str(task.total_steps),
-        "--eval-every", str(task.eval_every), "--target-value", str(task.threshold), "--stop-at-target",
-        "--device", "cpu", "--no-progress", "--run-name", name, "--log-dir", f"{root}/runs",
-        "--checkpoint-dir", f"{root}/checkpoints",
+    return trainer.main([
+        *task.args, *extra, "--seed", str(seed), "--total-steps", str(total_steps or task.total_steps),
+        "--eval-every", str(task.eval_every), "--target-value", str(task.threshold),
+        *(["--stop-at-target"] if stop_at_target else []), "--device", "cpu", "--no-progress",
+        "--run-name", run_name, "--log-dir", f"{root}/runs", "--checkpoint-dir", f"{root}/checkpoints",
     ])
+
+
+def run_one(task_name: str, sampler: str, seed: int, root: str) -> Run:
+    result = train_task(task_name, f"samplers_{task_name}_{sampler}_seed{seed}", ("--sampler", sampler), seed, root)
     best = max((metrics["return"] for _, metrics in result.evaluations), default=math.nan)
     # The loop records the step of the first evaluation at the target; the run stopped there.
     return Run(task_name, sampler, seed, result.env_steps, result.wall_seconds, result.steps_to_target, best)
 
 
-def _mean_std(values: Sequence[float]) -> str:
+def mean_std(values: Sequence[float]) -> str:
     if not values:
         return "-"
     return f"{np.mean(values):,.0f} ± {np.std(values):,.0f}" if len(values) > 1 else f"{values[0]:,.0f}"
@@ -90,8 +98,8 @@ def print_table(runs: list[Run]) -> None:
             reached = [run for run in members if run.steps_to_target is not None]
             print(
                 f"| {task_name} | {sampler} | {len(members)} | {len(reached)}/{len(members)} | "
-                f"{_mean_std([run.steps_to_target for run in reached])} | "
-                f"{_mean_std([run.wall_seconds for run in reached])} | "
+                f"{mean_std([run.steps_to_target for run in reached])} | "
+                f"{mean_std([run.wall_seconds for run in reached])} | "
                 f"{np.median([1000 * run.wall_seconds / run.env_steps for run in members]):.2f} | "
                 f"{np.mean([run.best_return for run in members]):.3g} |"
             )

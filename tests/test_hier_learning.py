@@ -143,12 +143,14 @@ def test_egocentric_low_level_navigates_layouts_it_has_never_seen(tmp_path, one_
 
 @pytest.mark.parametrize(
     "extra",
-    [(), ("--return-regularizer", "0.1"), ("--high-n-step", "5"), ("--sampler", "prioritized")],
-    ids=["default", "held_rows", "n_step", "prioritized"],
+    [(), ("--return-regularizer", "0.1"), ("--high-n-step", "5"), ("--sampler", "prioritized"),
+     ("--selection", "stale-sb"), ("--selection", "adapt-sb", "--adapt-period", "3")],
+    ids=["default", "held_rows", "n_step", "prioritized", "stale_sb", "adapt_sb"],
 )
 def test_resume_continues_exactly(extra, tmp_path, one_thread):
     """Also with the return regulariser and with n-step rows, which wait in the recorder
-    for their episode's end, and with prioritised replay at both levels."""
+    for their episode's end, with prioritised replay at both levels, and with a selection
+    stage whose state (scores kept per slot, the bandit's means) is in the checkpoint."""
     args = _args(tmp_path, "--total-steps", "2400", "--eval-every", "1200", "--learning-starts", "800",
                  "--high-level-starts", "800", "--checkpoint-every", "40", "--keep-checkpoints", "0",
                  "--checkpoint-replay", "--high-level", "qmix", *extra)
@@ -166,6 +168,11 @@ def test_resume_continues_exactly(extra, tmp_path, one_thread):
         for name, value in straight["agent"][replay]["sampler"].items():
             if isinstance(value, torch.Tensor):
                 assert torch.equal(resumed["agent"][replay]["sampler"][name], value), (replay, name)
+    if "--selection" in extra:
+        for level in ("low_engine", "high_engine"):
+            straight_rows = straight["agent"][level]["scored_rows"], straight["agent"][level]["backward_rows"]
+            resumed_rows = resumed["agent"][level]["scored_rows"], resumed["agent"][level]["backward_rows"]
+            assert resumed_rows == straight_rows and straight_rows[0] > straight_rows[1] > 0, level
 
 
 def test_gif_of_a_greedy_episode_on_request(tmp_path, one_thread):

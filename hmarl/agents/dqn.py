@@ -15,7 +15,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hmarl.core import EngineConfig, Field, ReplayBuffer, RowLoss, SamplerConfig, UpdateEngine, option
+from hmarl.core import (
+    EngineConfig,
+    Field,
+    ReplayBuffer,
+    RowLoss,
+    SamplerConfig,
+    SelectionConfig,
+    UpdateEngine,
+    option,
+)
 from hmarl.nets import QNetwork
 from hmarl.qlearning import EpsilonConfig, bootstrap_value, check_epsilons, linear_decay, masked_random_choice
 
@@ -23,7 +32,7 @@ Tensors = Mapping[str, torch.Tensor]
 
 
 @dataclass
-class DQNConfig(EngineConfig, SamplerConfig, EpsilonConfig):
+class DQNConfig(EngineConfig, SamplerConfig, SelectionConfig, EpsilonConfig):
     """DQN's own options on top of the update engine's."""
 
     lr: float = option(5e-4, "learning rate at --base-batch-size (before --lr-scaling)")

@@ -20,7 +20,17 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from hmarl.core import EngineConfig, Field, ReplayBuffer, RowLoss, SamplerConfig, UpdateEngine, check_choice, option
+from hmarl.core import (
+    EngineConfig,
+    Field,
+    ReplayBuffer,
+    RowLoss,
+    SamplerConfig,
+    SelectionConfig,
+    UpdateEngine,
+    check_choice,
+    option,
+)
 from hmarl.nets import IndependentGoalQ, QMixer
 from hmarl.qlearning import (
     EpsilonConfig,
@@ -36,7 +46,7 @@ TEAM_REWARDS = ("sum", "mean")
 
 
 @dataclass
-class QMIXConfig(EngineConfig, SamplerConfig, EpsilonConfig):
+class QMIXConfig(EngineConfig, SamplerConfig, SelectionConfig, EpsilonConfig):
     """QMIX's own options on top of the update engine's and the sampler's."""
 
     lr: float = option(5e-4, "learning rate at --base-batch-size (before --lr-scaling)")

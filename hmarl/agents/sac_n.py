@@ -39,6 +39,7 @@ from hmarl.core import (
     ReplayBuffer,
     RowLoss,
     SamplerConfig,
+    SelectionConfig,
     UpdateEngine,
     option,
 )
@@ -51,7 +52,7 @@ LOG_STD_MAX = 2.0
 
 
 @dataclass
-class SACNConfig(EngineConfig, SamplerConfig):
+class SACNConfig(EngineConfig, SamplerConfig, SelectionConfig):
     """SAC-N's options on top of the update engine's (defaults: the reference's SAC-N)."""
 
     max_grad_norm: float = option(0.0, "clip the global gradient norm to this (0 disables, as in SAC-N)")
@@ -146,6 +147,11 @@ def _check_config(config: SACNConfig) -> None:
         raise ValueError(f"eta must be >= 0 (0 disables EDAC's diversity term), got {config.eta}")
     if config.eta > 0 and config.ensemble_size < 2:
         raise ValueError(f"eta > 0 needs ensemble_size >= 2, got {config.ensemble_size}")
+    if config.eta > 0 and config.selection != "none":
+        raise ValueError(
+            f"selection={config.selection!r} scores rows without gradients, which EDAC's diversity term "
+            "(eta > 0) needs; use selection='none' or eta=0"
+        )
     if not 0.0 <= config.gamma <= 1.0:
         raise ValueError(f"gamma must be in [0, 1], got {config.gamma}")
     if not config.initial_alpha > 0:
@@ -199,6 +205,8 @@ class SACN:
         self.critic_engine = UpdateEngine(
             {"critic": self.critic}, config, total_updates, targets=["critic"], seed=seed
         )
+        # The critics choose the rows (their selection stage, if any); the others read them.
+        self.temperature_engine.selection = self.actor_engine.selection = None
         self.target_critic = self.critic_engine.targets["critic"]
         self.total_updates = total_updates
         self.replay: ReplayBuffer | None = None
@@ -348,10 +356,11 @@ class SACN:
         """One SAC-N update on one sampled batch: temperature, actor, critics, targets."""
         if self.replay is None:
             raise RuntimeError("update() needs transitions: call store() or load_dataset() first")
-        sample = self.replay.draw(self.config.batch_size)
+        sample = self.critic_engine.draw(self.critic_loss, self.replay)
         metrics: dict[str, Any] = {}
-        # The critics' rows carry the sampler's weights and return their scores; the
-        # temperature and the actor read the same rows unweighted.
+        # The critics' rows (chosen by their selection stage, if any) carry the sampler's
+        # weights and return their scores; the temperature and the actor read the same
+        # rows unweighted.
         for name, engine, loss_fn, rows in (
             ("alpha", self.temperature_engine, self.temperature_loss, sample.batch),
             ("actor", self.actor_engine, self.actor_loss, sample.batch),

@@ -14,8 +14,8 @@ from hmarl.core.engine import (
     UpdateContext,
     UpdateEngine,
 )
-from hmarl.core.hooks import ZeroGradientFraction
 from hmarl.core.ensemble import EnsembleMLP, VectorizedLinear
+from hmarl.core.hooks import ZeroGradientFraction
 from hmarl.core.optim import OPTIMIZERS, AdaMod, make_optimizer
 from hmarl.core.replay import DISCOUNT, BatchSource, Field, ReplayBuffer, Sample
 from hmarl.core.samplers import (
@@ -36,9 +36,27 @@ from hmarl.core.schedules import (
     make_schedule,
     scale_lr,
 )
+from hmarl.core.selection import (
+    ADAPT_CURVES,
+    SELECTIONS,
+    AdaptiveSelectiveBackprop,
+    SelectionConfig,
+    SelectiveBackprop,
+    StaleSelectiveBackprop,
+    check_selection,
+    make_selection,
+)
 from hmarl.core.targets import TARGET_UPDATES, hard_update, make_target, polyak_update
 
 __all__ = [
+    "ADAPT_CURVES",
+    "SELECTIONS",
+    "AdaptiveSelectiveBackprop",
+    "SelectionConfig",
+    "SelectiveBackprop",
+    "StaleSelectiveBackprop",
+    "check_selection",
+    "make_selection",
     "DISCOUNT",
     "HOOK_POINTS",
     "SAMPLERS",

@@ -14,7 +14,13 @@ from every update without the algorithm knowing which sampler it has.
 **The selection stage.** With a :class:`Selection` set, the engine draws candidate rows,
 scores them with the loss function *without* gradients, and only the rows the selection
 keeps go through the gradient pass (Selective-Backprop's shape: a cheap forward over
-many rows, a backward over few). Without one, the stage costs nothing.
+many rows, a backward over few). A selection that keeps scores from earlier updates
+scores the candidates itself with the scorer the engine hands it (StaleSB scores only
+the rows whose stored score is too old). An engine built from
+a config that includes :class:`hmarl.core.SelectionConfig` gets the selection it names
+(:mod:`hmarl.core.selection`), so every learner takes ``--selection``. Without one, the
+stage costs nothing. ``engine.scored_rows`` counts the rows scored without gradients,
+``engine.backward_rows`` the rows that went through a backward pass.
 
 **Hooks** act inside an update at fixed points, in the order they were added. A hook is
 any object with some of these methods (each receives the :class:`UpdateContext`):
@@ -63,6 +69,7 @@ from hmarl.core.config import check_choice, option
 from hmarl.core.optim import OPTIMIZERS, make_optimizer
 from hmarl.core.replay import BatchSource, Sample
 from hmarl.core.schedules import LR_SCALINGS, SCHEDULES, make_schedule, scale_lr
+from hmarl.core.selection import SelectionConfig, make_selection
 from hmarl.core.targets import TARGET_UPDATES, hard_update, make_target, polyak_update
 
 Batch = TypeVar("Batch")
@@ -118,6 +125,11 @@ class Selection(Protocol):
 
     The engine draws ``candidates(batch_size)`` rows at a time, scores them without
     gradients and keeps the positions ``choose`` returns, until ``batch_size`` are kept.
+    Optional methods: ``begin_update(updates)``, called with the engine's update count
+    before an update's candidates are drawn, and ``score(sample, scorer)``, returning a
+    score per candidate where ``scorer(rows)`` scores a :class:`Sample` without gradients
+    (a selection that keeps scores, StaleSB, scores only the rows it must). Without
+    ``score`` the engine scores every candidate.
     """
 
     def candidates(self, batch_size: int) -> int: ...
@@ -211,7 +223,9 @@ class UpdateEngine:
         self.scored_rows = 0
         self.hooks: list[Any] = []
         self._hook_calls: dict[str, list[Callable[[UpdateContext], None]]] = {point: [] for point in HOOK_POINTS}
-        self.selection: Selection | None = None
+        self.selection: Selection | None = (
+            make_selection(config, self.device, seed) if isinstance(config, SelectionConfig) else None
+        )
         self._compiled: dict[Callable[..., Any], Callable[..., Any]] = {}
 
     def add_hook(self, hook: Any) -> Any:
@@ -238,20 +252,40 @@ class UpdateEngine:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             return self._loss_function(loss_fn)(batch)
 
+    def draw(self, loss_fn: LossFn, source: BatchSource, batch_size: int | None = None) -> Sample:
+        """``batch_size`` rows (default ``config.batch_size``) from ``source`` for a gradient
+        pass of ``loss_fn``: drawn, or chosen by the selection stage when one is set. For a
+        learner whose engines share one batch (the critic chooses, the actor reads them)."""
+        rows_wanted = batch_size or self.config.batch_size
+        if self.selection is None:
+            return source.draw(rows_wanted)
+        return self._select(loss_fn, source, rows_wanted)
+
+    def _scores(self, loss_fn: LossFn, sample: Sample) -> torch.Tensor:
+        rows, _ = self._row_loss(loss_fn, sample.batch)
+        if not isinstance(rows, RowLoss):
+            raise TypeError("a selection stage needs a loss function that returns a RowLoss (per-row values)")
+        self.scored_rows += len(sample)
+        return rows.row_scores()
+
     @torch.no_grad()
     def _select(self, loss_fn: LossFn, source: BatchSource, batch_size: int) -> Sample:
         """The selection stage: candidates scored without gradients until ``batch_size``
         rows are kept (see :class:`Selection`)."""
         selection = self.selection
+        if hasattr(selection, "begin_update"):
+            selection.begin_update(self.updates)
+        score = getattr(selection, "score", None)
+
+        def scorer(rows: Sample) -> torch.Tensor:
+            return self._scores(loss_fn, rows)
+
         kept: list[Sample] = []
         count = 0
         for _ in range(MAX_SELECTION_ROUNDS):
             candidates = source.draw(selection.candidates(batch_size))
-            rows, _ = self._row_loss(loss_fn, candidates.batch)
-            if not isinstance(rows, RowLoss):
-                raise TypeError("a selection stage needs a loss function that returns a RowLoss (per-row values)")
-            self.scored_rows += len(candidates)
-            chosen = candidates.take(selection.choose(rows.row_scores(), candidates))
+            scores = scorer(candidates) if score is None else score(candidates, scorer)
+            chosen = candidates.take(selection.choose(scores, candidates))
             kept.append(chosen)
             count += len(chosen)
             if count >= batch_size:
@@ -277,11 +311,7 @@ class UpdateEngine:
         """
         start = time.perf_counter()
         if hasattr(source, "draw"):
-            rows_wanted = batch_size or self.config.batch_size
-            if self.selection is None:
-                sample = source.draw(rows_wanted)
-            else:
-                sample = self._select(loss_fn, source, rows_wanted)
+            sample = self.draw(loss_fn, source, batch_size)
         else:
             sample = source if isinstance(source, Sample) else None
         context = UpdateContext(self, source if sample is None else sample.batch, sample)

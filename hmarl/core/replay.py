@@ -137,6 +137,10 @@ class ReplayBuffer:
         }
         self.next_row = 0
         self.filled_rows = 0
+        # When each row was last written (a count of add/extend calls), so that what
+        # is kept per slot elsewhere (StaleSB's scores) can tell a slot written over.
+        self.writes = 0
+        self.row_written = torch.full((self.rows,), -1, dtype=torch.long, device=self.device)
         if sampler is None:
             sampler = UniformSampler(self.device, seed)
         elif isinstance(sampler, SamplerConfig):
@@ -171,6 +175,8 @@ class ReplayBuffer:
             self.sampler.retired(start + self._streams)
         for name, value in values.items():
             self.storage[name][start : start + self.num_streams] = value
+        self.row_written[self.next_row] = self.writes
+        self.writes += 1
         self.filled_rows = min(self.filled_rows + 1, self.rows)
         if self.filled_rows >= self.n_step:
             complete = (self.next_row - self.n_step + 1) % self.rows
@@ -207,6 +213,8 @@ class ReplayBuffer:
             if value.shape[1:] != field.shape:
                 raise ValueError(f"field {name!r} must have shape (count, *{field.shape}), got {tuple(value.shape)}")
             self.storage[name][rows] = value[count - keep :].to(field.dtype)
+        self.row_written[rows] = self.writes
+        self.writes += 1
         self.sampler.written(rows)
         self.next_row = (self.next_row + count) % self.rows
         self.filled_rows = min(self.filled_rows + count, self.rows)
@@ -239,6 +247,11 @@ class ReplayBuffer:
             batch[DISCOUNT] = self._discount_powers[1].expand(len(index))
             return batch
         return self._n_step_batch(batch, index // self.num_streams, index % self.num_streams)
+
+    def written_at(self, index: torch.Tensor) -> torch.Tensor:
+        """For each storage slot, the number of the write (add or extend call) that last
+        wrote its row: a slot whose number changed holds another transition."""
+        return self.row_written[index // self.num_streams]
 
     def feedback(self, index: torch.Tensor, scores: torch.Tensor) -> None:
         """Per-row scores of the slots ``index`` after an update, for the sampler."""
@@ -278,6 +291,8 @@ class ReplayBuffer:
             "next_row": self.next_row,
             "filled_rows": self.filled_rows,
             "num_streams": self.num_streams,
+            "writes": self.writes,
+            "row_written": self.row_written,
             "sampler": self.sampler.state_dict(),
         }
 
@@ -299,5 +314,8 @@ class ReplayBuffer:
             self.storage[name].copy_(tensor)
         self.next_row = int(state["next_row"])
         self.filled_rows = int(state["filled_rows"])
+        if "row_written" in state:
+            self.writes = int(state["writes"])
+            self.row_written.copy_(state["row_written"])
         # Checkpoints from before samplers hold the uniform draw's generator directly.
         self.sampler.load_state_dict(state["sampler"] if "sampler" in state else {"generator": state["generator"]})

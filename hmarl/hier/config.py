@@ -7,7 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
-from hmarl.core import EngineConfig, SamplerConfig, option, redefault
+from hmarl.core import EngineConfig, SamplerConfig, SelectionConfig, option, redefault
 from hmarl.elimination import EliminationConfig
 from hmarl.hier.options import TERMINATIONS
 
@@ -87,7 +87,7 @@ class HierSpec:
 
 
 @dataclass
-class HierBaseConfig(EngineConfig, SamplerConfig, EliminationConfig):
+class HierBaseConfig(EngineConfig, SamplerConfig, SelectionConfig, EliminationConfig):
     """Options every hierarchical learner shares, on top of the update engine's (which the
     high level uses as they are and the low level with ``low_lr``), the replay sampler's
     (both levels) and the elimination component's (the low level, with ``elimination``).

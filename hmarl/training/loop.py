@@ -129,6 +129,7 @@ class LoopState:
     recent_returns: list[float] = field(default_factory=list)
     evaluations: list[tuple[int, dict[str, float]]] = field(default_factory=list)
     steps_to_target: int | None = None
+    seconds_to_target: float | None = None
     wall_seconds: float = 0.0
 
 
@@ -144,6 +145,9 @@ class TrainResult:
     steps_to_target: int | None
     checkpoint: Path | None
     last_update: dict[str, float] = field(default_factory=dict)
+    seconds_to_target: float | None = None
+    backward_rows: int = 0
+    scored_rows: int = 0
 
     @property
     def final_eval(self) -> dict[str, float]:
@@ -159,6 +163,7 @@ class TrainResult:
             f"episodes={self.episodes}",
             f"wall={self.wall_seconds:.1f}s",
             f"steps_per_s={self.env_steps / max(self.wall_seconds, 1e-9):.0f}",
+            f"backward_rows={self.backward_rows}",
             f"train_return={self.train_return:.3f}",
             *(f"eval_{name}={value:.3f}" for name, value in final.items()),
             f"best_eval_return={best:.3f}",
@@ -420,6 +425,16 @@ def with_run_name(config: ConfigT, algorithm: str, subject: str) -> ConfigT:
     return dataclasses.replace(config, run_name=f"{algorithm}_{subject}_seed{config.seed}_{stamp}")
 
 
+def row_counts(agent: Any) -> dict[str, int]:
+    """Rows that went through a backward pass and rows scored without gradients (a
+    selection stage's candidates), summed over the agent's update engines."""
+    engines = list(agent.engines().values()) if hasattr(agent, "engines") else []
+    return {
+        "backward_rows": sum(engine.backward_rows for engine in engines),
+        "scored_rows": sum(engine.scored_rows for engine in engines),
+    }
+
+
 def update_or_stop(agent: Any, save_checkpoint: Callable[[], Path]) -> Mapping[str, Any]:
     """One update; a non-finite loss stops the run with a checkpoint to inspect or resume."""
     try:
@@ -516,7 +531,8 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
                         metrics = update_or_stop(agent, save_checkpoint)
                         state.updates += 1
                         if state.updates % config.log_every == 0:
-                            logger.scalars("train", metrics, state.global_step)
+                            progress_rows = {**row_counts(agent), "wall_seconds": time.perf_counter() - started}
+                            logger.scalars("train", {**metrics, **progress_rows}, state.global_step)
                             _guard(guard, metrics, state, config, save_checkpoint)
                         checkpoint_due |= bool(config.checkpoint_every) and state.updates % config.checkpoint_every == 0
 
@@ -526,6 +542,8 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
                 )
                 if eval_due:
                     _evaluate_and_record(config, agent, eval_env, state, logger, device)
+                    if state.steps_to_target == state.global_step and state.seconds_to_target is None:
+                        state.seconds_to_target = time.perf_counter() - started
                     if state.steps_to_target is not None and config.stop_at_target:
                         break
                 state.wall_seconds = time.perf_counter() - started
@@ -559,6 +577,8 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
         steps_to_target=state.steps_to_target,
         checkpoint=final_checkpoint,
         last_update={name: float(value) for name, value in metrics.items()},
+        seconds_to_target=state.seconds_to_target,
+        **row_counts(agent),
     )
     print(result.summary(), flush=True)
     return result

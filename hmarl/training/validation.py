@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hmarl.core.config import is_section
+from hmarl.core.selection import SelectionConfig, check_selection
 
 #: Adam-type steps move each weight by about ``lr``; above 1 a step overshoots any
 #: weight these networks hold, and above float32's range the optimiser itself fails.
@@ -63,6 +64,8 @@ _RULES: list[tuple[Callable[[str], bool], Callable[[float], bool], str]] = [
 
 def check_fields(config: Any) -> None:
     """Raise a ValueError naming the first field of ``config`` outside its valid range."""
+    if isinstance(config, SelectionConfig):
+        check_selection(config)
     for field in dataclasses.fields(config):
         name, value = field.name, getattr(config, field.name)
         if is_section(field):
