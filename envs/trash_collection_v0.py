@@ -14,6 +14,10 @@ solvable layout per episode; any other string is read as the path of an ASCII ma
 
 Rules, spaces, rewards and the options interface are documented in
 :mod:`hmarl.envs.trash_collection.core`.
+
+Version History
+---------------
+* v0: initial release.
 """
 
 from hmarl.envs._base import make_constructors

@@ -6,11 +6,11 @@ import supersuit
 from tianshou.env import PettingZooEnv
 from torchrl.envs import PettingZooWrapper
 
-from hmarl.envs import basketball_defense_v0, trash_collection_v0
+from hmarl.envs import basketball_defense_v1, trash_collection_v0
 
 ENVS = [
     pytest.param(trash_collection_v0, {"layout": "room"}, "agent", id="trash_room"),
-    pytest.param(basketball_defense_v0, {"n_players": 3}, "defender", id="basketball_3v3"),
+    pytest.param(basketball_defense_v1, {"n_players": 3}, "defender", id="basketball_3v3"),
 ]
 
 

@@ -12,7 +12,6 @@ import collections
 import dataclasses
 import math
 import os
-import pickle
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -367,7 +366,7 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
     obs, _ = env.reset(seed=config.seed)
     if checkpoint is not None:
         agent.load_state_dict(checkpoint["agent"])
-        env = pickle.loads(checkpoint["env"])
+        env.set_state(checkpoint["env"])
         obs = checkpoint["obs"]
         state = LoopState(**checkpoint["loop"])
         _set_rng_state(checkpoint["rng"])
@@ -380,7 +379,7 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
             "config": dataclasses.asdict(config),
             "loop": dataclasses.asdict(state),
             "agent": agent.state_dict(),
-            "env": pickle.dumps(env),
+            "env": env.get_state(),
             "obs": obs,
             "rng": _rng_state(),
         }
