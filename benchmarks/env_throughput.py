@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from hmarl.envs import basketball_defense_v0, trash_collection_v0
+from hmarl.envs import basketball_defense_v1, trash_collection_v0
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,8 @@ def _trash(layout: str) -> EnvCase:
 def _basketball(n_players: int) -> EnvCase:
     return EnvCase(
         name=f"basketball_defense {n_players}v{n_players}",
-        parallel_env=lambda: basketball_defense_v0.parallel_env(n_players=n_players),
-        vector_env=lambda num_envs: basketball_defense_v0.vector_env(num_envs=num_envs, n_players=n_players),
+        parallel_env=lambda: basketball_defense_v1.parallel_env(n_players=n_players),
+        vector_env=lambda num_envs: basketball_defense_v1.vector_env(num_envs=num_envs, n_players=n_players),
     )
 
 
