@@ -29,3 +29,8 @@ def test_the_kit_catches_a_masked_action_that_takes_effect():
     module = envs.get("basketball_defense_v0")
     with pytest.raises(AssertionError, match="took effect without invalid_action"):
         conformance.assert_invariants(module, {"n_players": 2}, steps=20)
+
+
+def test_the_egocentric_view_passes_the_kit():
+    kwargs = {"layout": "random", "width": 8, "height": 6, "n_agents": 3, "view": "egocentric", "view_size": 5}
+    conformance.check_environment(envs.get("trash_collection_v0"), kwargs, steps=120)

@@ -393,3 +393,41 @@ def test_the_documented_example_map_parses():
     layout = parse_map(example, "README example")
     assert layout.name == "two_rooms" and layout.max_cycles == 80
     assert layout.agents == [(0, 1), (10, 1)] and layout.dump_in_wall == [True]
+
+
+def test_egocentric_view_is_the_full_view_cropped_around_the_agent():
+    kwargs = dict(layout="random", width=9, height=7, n_agents=3, n_trash=4)
+    full = trash_collection_v0.vector_env(num_envs=3, **kwargs)
+    ego = trash_collection_v0.vector_env(num_envs=3, view="egocentric", view_size=5, **kwargs)
+    assert ego.obs_dim == 5 * 25 + 1 and ego.observation_grid == (5, 5, 5) and ego.goal_grid is None
+    full_obs, _ = full.reset(seed=1)
+    ego_obs, _ = ego.reset(seed=1)
+    rng = np.random.default_rng(0)
+    for _ in range(120):
+        core = full.core
+        for env in range(3):
+            for agent in range(3):
+                padded = np.zeros((5, 7 + 4, 9 + 4), dtype=np.float32)
+                padded[4] = 1.0  # beyond the grid reads as a wall
+                padded[:, 2:-2, 2:-2] = full_obs["observation"][env, agent, :-1].reshape(5, 7, 9)
+                x, y = core.pos[env, agent] % 9, core.pos[env, agent] // 9
+                window = padded[:, y : y + 5, x : x + 5].reshape(-1)
+                np.testing.assert_array_equal(ego_obs["observation"][env, agent, :-1], window)
+        np.testing.assert_array_equal(ego_obs["observation"][..., -1], full_obs["observation"][..., -1])
+        actions = rng.integers(0, 7, (3, 3))
+        full_obs, *_ = full.step(actions)
+        ego_obs, *_ = ego.step(actions)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(view="egocentric", view_size=4), "view_size=4 must be odd"),
+        (dict(view="egocentric", view_size=65), r"view_size=65 is out of range; it must be in \[3, 63\]"),
+        (dict(view_size=5), "view_size only applies to view='egocentric'"),
+        (dict(view="cropped"), "view='cropped' is not valid"),
+    ],
+)
+def test_bad_view_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        trash_collection_v0.vector_env(**kwargs)

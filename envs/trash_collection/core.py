@@ -29,6 +29,11 @@ Agents walk a grid, pick up trash and place it into dumps. Conventions:
   channel-major in cell order - self, other agents, trash on the floor, dumps,
   walls - then 1.0 if agent ``i`` carries trash. ``obs_dim = 5 * cells + 1``;
   ``observation_grid = (5, height, width)`` for convolutional networks.
+  With ``view="egocentric"`` the five channels cover only a ``view_size x view_size``
+  window centred on the agent (cells beyond the grid read as walls), so the cost does
+  not grow with the grid: ``obs_dim = 5 * view_size**2 + 1``,
+  ``observation_grid = (5, view_size, view_size)`` and no ``goal_grid`` (goals stay
+  on the whole grid).
 * **State**: one position channel per agent, trash, dumps, walls, each agent's
   carrying flag, and the fraction of the episode left.
   ``state_dim = (n_agents + 3) * cells + n_agents + 1``.
@@ -72,6 +77,8 @@ PLACE_REWARD = 0.5
 REWARD_MODES = ("individual", "shared")
 RANDOM_DEFAULT_MAX_CYCLES = 100
 GOAL_KINDS = ("dump", "trash", "pick", "place")
+VIEWS = ("full", "egocentric")
+DEFAULT_VIEW_SIZE = 11
 _RANDOM_KWARGS = ("width", "height", "n_agents", "n_trash", "n_dumps", "wall_density")
 
 
@@ -139,7 +146,9 @@ class TrashCollectionCore(BatchedCore):
     ``extra_actions`` (>= 0 actions that never do anything), and for ``layout="random"``
     only: ``width``, ``height`` (2-64, default 11), ``n_agents`` (1-16, default 2),
     ``n_trash`` (default 4), ``n_dumps`` (default 2), ``wall_density`` (0-0.45,
-    default 0.2).
+    default 0.2); ``view`` ("full", default: the whole grid; "egocentric": a window
+    centred on the agent) and ``view_size`` (the window's odd side, 3-63, default 11;
+    only with ``view="egocentric"``).
     """
 
     name = "trash_collection_v0"
@@ -160,6 +169,8 @@ class TrashCollectionCore(BatchedCore):
         n_trash: int | None = None,
         n_dumps: int | None = None,
         wall_density: float | None = None,
+        view: str = "full",
+        view_size: int | None = None,
     ) -> None:
         super().__init__(num_envs)
         if not isinstance(layout, str):
@@ -167,6 +178,13 @@ class TrashCollectionCore(BatchedCore):
                 f"layout must be a layout name or a map path, got {type(layout).__name__}"
             )
         check_choice("reward_mode", reward_mode, REWARD_MODES)
+        check_choice("view", view, VIEWS)
+        if view_size is not None and view != "egocentric":
+            raise ValueError(f"view_size only applies to view='egocentric', not view={view!r}")
+        self.view = view
+        self.view_size = check_int("view_size", DEFAULT_VIEW_SIZE if view_size is None else view_size, 3, 63)
+        if self.view_size % 2 == 0:
+            raise ValueError(f"view_size={self.view_size} must be odd, so that the agent is at the centre")
         self.extra_actions = check_int("extra_actions", extra_actions, 0)
         random_kwargs = dict(
             width=width, height=height, n_agents=n_agents, n_trash=n_trash,
@@ -203,8 +221,12 @@ class TrashCollectionCore(BatchedCore):
 
         n_cells = self.n_cells = self.width * self.height
         self.n_actions = len(ACTION_NAMES) + self.extra_actions
-        self.obs_dim = 5 * n_cells + 1
-        self.observation_grid = (5, self.height, self.width)
+        self.board_dim = 5 * n_cells + 1
+        if view == "egocentric":
+            self._build_window()
+        else:
+            self.obs_dim = self.board_dim
+            self.observation_grid = (5, self.height, self.width)
         self.state_dim = (self.n_agents + 3) * n_cells + self.n_agents + 1
         self.goal_names = (
             [f"goto_dump_{d}" for d in range(self.n_dumps)]
@@ -212,13 +234,13 @@ class TrashCollectionCore(BatchedCore):
             + ["pick", "place"]
         )
         self.goal_dim = n_cells + len(GOAL_KINDS)
-        self.goal_grid = (1, self.height, self.width)
+        self.goal_grid = (1, self.height, self.width) if view == "full" else None
         self._pick_goal = self.n_dumps + self.n_trash
 
         envs, agents = self.num_envs, self.n_agents
         self._env_rows = np.arange(envs)[:, None]
         self._cell_base = self._env_rows * n_cells
-        self._board_base = self._env_rows * self.obs_dim + AGENTS_CHANNEL * n_cells
+        self._board_base = self._env_rows * self.board_dim + AGENTS_CHANNEL * n_cells
         self._obs_base = np.arange(envs * agents).reshape(envs, agents) * self.obs_dim
         self._state_base = self._env_rows * self.state_dim + np.arange(agents) * n_cells
         self._not_self = ~np.eye(agents, dtype=bool)
@@ -303,7 +325,7 @@ class TrashCollectionCore(BatchedCore):
         channels[rows, TRASH_CHANNEL, trash_cell] = 1.0
         channels[rows, DUMPS_CHANNEL, dump_cell] = 1.0
         channels[:, WALLS_CHANNEL] = walls
-        board = np.zeros((count, self.obs_dim), dtype=np.float32)
+        board = np.zeros((count, self.board_dim), dtype=np.float32)
         board[:, :-1] = channels.reshape(count, -1)
         # Reachability: the floor regions of the agents, the trash and every cell.
         component = tables.component.reshape(-1, n_cells)
@@ -388,7 +410,7 @@ class TrashCollectionCore(BatchedCore):
             cell = old[env, agent]
             carrying[env, agent] = trash_here[env, agent]
             self.trash_at[env * n_cells + cell] = -1
-            board[env * self.obs_dim + TRASH_CHANNEL * n_cells + cell] = 0.0
+            board[env * self.board_dim + TRASH_CHANNEL * n_cells + cell] = 0.0
         rewards = np.zeros(actions.shape, dtype=np.float32)
         if np.count_nonzero(placed):
             env, agent = np.nonzero(placed)
@@ -409,7 +431,50 @@ class TrashCollectionCore(BatchedCore):
         return rewards, terminated, ~valid
 
     # --- views -------------------------------------------------------------------
+    def _build_window(self) -> None:
+        """Lookups of the egocentric window: for every cell of the grid, the board index of
+        each window cell per channel (clipped onto the grid) and what a window cell beyond
+        the grid reads (a wall)."""
+        size, n_cells = self.view_size, self.n_cells
+        self.obs_dim = 5 * size * size + 1
+        self.observation_grid = (5, size, size)
+        radius = size // 2
+        offsets = np.arange(-radius, radius + 1)
+        x, y = np.arange(n_cells) % self.width, np.arange(n_cells) // self.width
+        # Window rows run in the grid's cell order: y then x, y counted from the bottom.
+        wy = y[:, None, None] + offsets[None, :, None]
+        wx = x[:, None, None] + offsets[None, None, :]
+        inside = ((wx >= 0) & (wx < self.width) & (wy >= 0) & (wy < self.height)).reshape(n_cells, -1)
+        cell = (np.clip(wy, 0, self.height - 1) * self.width + np.clip(wx, 0, self.width - 1)).reshape(n_cells, -1)
+        channels = np.arange(5)[:, None] * n_cells
+        self._window_index = (channels[None] + cell[:, None, :]).reshape(n_cells, -1)
+        self._window_inside = np.repeat(inside[:, None, :], 5, axis=1).reshape(n_cells, -1)
+        beyond = np.zeros((5, size * size), dtype=np.float32)
+        beyond[WALLS_CHANNEL] = 1.0
+        self._window_beyond = beyond.reshape(-1)
+        centre = size * size // 2
+        self._window_self = SELF_CHANNEL * size * size + centre
+        self._window_centre_agents = AGENTS_CHANNEL * size * size + centre
+        self._board_rows = np.arange(self.num_envs)[:, None, None] * self.board_dim
+
+    def _egocentric(self, idx: np.ndarray | slice, out: np.ndarray | None) -> np.ndarray:
+        rows, pos = np.arange(self.num_envs)[idx], self.pos[idx]
+        if out is None:
+            out = np.empty((len(rows), self.n_agents, self.obs_dim), dtype=np.float32)
+        index = self._window_index[pos] + self._board_rows[rows]
+        window = out[:, :, :-1]
+        window[...] = self.board.reshape(-1).take(index)
+        np.copyto(window, self._window_beyond, where=~self._window_inside[pos])
+        # The agent's own cell is the centre: it moves from the agents channel to "self"
+        # (the board's self channel is empty).
+        window[:, :, self._window_self] = 1.0
+        window[:, :, self._window_centre_agents] = 0.0
+        out[:, :, -1] = self.carrying[idx] >= 0
+        return out
+
     def observations(self, idx: np.ndarray | slice = slice(None), out: np.ndarray | None = None) -> np.ndarray:
+        if self.view == "egocentric":
+            return self._egocentric(idx, out)
         n_cells = self.n_cells
         board, pos = self.board[idx], self.pos[idx]
         if out is None:
