@@ -514,6 +514,18 @@ def _metadata(core: BatchedCore) -> dict[str, Any]:
     }
 
 
+def observation_box(core: BatchedCore) -> spaces.Box:
+    """The space of one agent's observation vector."""
+    low, high = core.observation_bounds()
+    return spaces.Box(low, high, (core.obs_dim,), np.float32)
+
+
+def state_box(core: BatchedCore) -> spaces.Box:
+    """The space of the global state vector."""
+    low, high = core.state_bounds()
+    return spaces.Box(low, high, (core.state_dim,), np.float32)
+
+
 class PettingZooParallelEnv(ParallelEnv):
     """PettingZoo's parallel API over a core of one copy."""
 
@@ -526,18 +538,16 @@ class PettingZooParallelEnv(ParallelEnv):
         self.metadata = _metadata(core)
         self.possible_agents = [f"{core.agent_prefix}_{i}" for i in range(core.n_agents)]
         self.agents: list[str] = []
-        low, high = core.observation_bounds()
         observation = spaces.Dict(
             {
-                "observation": spaces.Box(low, high, (core.obs_dim,), np.float32),
+                "observation": observation_box(core),
                 "action_mask": spaces.Box(0, 1, (core.n_actions,), np.int8),
             }
         )
         self._observation_spaces = {agent: observation for agent in self.possible_agents}
         action = spaces.Discrete(core.n_actions)
         self._action_spaces = {agent: action for agent in self.possible_agents}
-        low, high = core.state_bounds()
-        self.state_space = spaces.Box(low, high, (core.state_dim,), np.float32)
+        self.state_space = state_box(core)
         self._renderer: _Renderer | None = None
         self._episode_return = 0.0
         self._started = False
