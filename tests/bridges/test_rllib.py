@@ -44,7 +44,7 @@ def test_masked_ppo_trains_with_masks_and_our_returns(local_ray, monkeypatch):
             return observations, infos
 
         def checking_step(actions):
-            masked_taken.extend(a for a, act in actions.items() if not last[a]["action_mask"][act])
+            masked_taken.extend((a, int(act), last[a]["action_mask"].tolist(), int(env.core.t[0])) for a, act in actions.items() if not last[a]["action_mask"][act])
             result = step(actions)
             last.update(result[0])
             return result
@@ -62,6 +62,8 @@ def test_masked_ppo_trains_with_masks_and_our_returns(local_ray, monkeypatch):
         .debugging(seed=0)
     )
     algo = config.build_algo()
+    # RLlib's environment checker steps once with unmasked random actions; training starts here.
+    masked_taken.clear()
     before = parameters(algo.get_module(SHARED_POLICY))
     for _ in range(2):
         algo.train()
