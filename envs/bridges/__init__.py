@@ -7,7 +7,16 @@ sparse reward included.
 * :mod:`~hmarl.envs.bridges.gymnasium` - gymnasium ids ``hmarl/<name>-v<N>`` with Tuple
   spaces, as EPyMARL's ``gymma`` environment reads them;
 * :mod:`~hmarl.envs.bridges.sb3` - a masked Stable-Baselines3 ``VecEnv`` (every agent
-  of every copy is one lane) for sb3-contrib's ``MaskablePPO``.
+  of every copy is one lane) for sb3-contrib's ``MaskablePPO``;
+* :mod:`~hmarl.envs.bridges.rllib` - an RLlib ``MultiAgentEnv`` and a masking PPO
+  RLModule;
+* :mod:`~hmarl.envs.bridges.benchmarl` - BenchMARL tasks;
+* :mod:`~hmarl.envs.bridges.agilerl` - PettingZoo with the masks in the infos, for
+  AgileRL (:mod:`~hmarl.envs.bridges.pettingzoo` holds that wrapper).
+
+The ``dev`` extra installs what the gymnasium and SB3 bridges need. RLlib, AgileRL
+and BenchMARL pin versions that exclude the ``dev`` extra's: install the ``rllib`` and
+``agilerl`` extras together in one virtual environment and ``benchmarl`` in another.
 """
 
 from __future__ import annotations

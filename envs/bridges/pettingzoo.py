@@ -20,10 +20,12 @@ from pettingzoo import ParallelEnv
 class MasksInInfos(ParallelEnv):
     """``env`` with each agent's observation the ``"observation"`` array of its Dict
     observation, and its ``"action_mask"`` (int8 0/1) in ``infos[agent]["action_mask"]``
-    after every reset and step (the final step's included)."""
+    after every reset and step (the final step's included); ``mask_as_list`` gives
+    the mask as a list of ints instead of an array."""
 
-    def __init__(self, env: ParallelEnv) -> None:
+    def __init__(self, env: ParallelEnv, mask_as_list: bool = False) -> None:
         self.env = env
+        self.mask_as_list = mask_as_list
         self.metadata = env.metadata
         self.possible_agents = list(env.possible_agents)
         self.render_mode = getattr(env, "render_mode", None)
@@ -44,10 +46,15 @@ class MasksInInfos(ParallelEnv):
     def action_space(self, agent: str) -> gymnasium.Space:
         return self.env.action_space(agent)
 
-    @staticmethod
-    def _split(observations: Mapping[str, Any], infos: Mapping[str, dict]) -> tuple[dict, dict]:
+    def _split(self, observations: Mapping[str, Any], infos: Mapping[str, dict]) -> tuple[dict, dict]:
         flat = {agent: value["observation"] for agent, value in observations.items()}
-        merged = {agent: {**infos.get(agent, {}), "action_mask": value["action_mask"]} for agent, value in observations.items()}
+        merged = {
+            agent: {
+                **infos.get(agent, {}),
+                "action_mask": value["action_mask"].tolist() if self.mask_as_list else value["action_mask"],
+            }
+            for agent, value in observations.items()
+        }
         return flat, merged
 
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
