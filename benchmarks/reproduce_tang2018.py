@@ -1,7 +1,7 @@
 """Reproduce Tang et al. (2018), "Hierarchical Deep Multiagent RL with Temporal Abstraction",
 with hmarl's learners, and print each table beside the published numbers.
 
-    python benchmarks/reproduce_tang2018.py --suite trash --seeds 3        # MATC: Ind-hDQN vs IL-DQN
+    python benchmarks/reproduce_tang2018.py --suite trash --seeds 3        # MATC: Ind-hDQN vs IL-DQN and QMIX
     python benchmarks/reproduce_tang2018.py --suite joint --seeds 3        # random layout, 3 agents
     python benchmarks/reproduce_tang2018.py --suite basketball --seeds 5   # 3v3 defense
     python benchmarks/reproduce_tang2018.py --suite ablations --seeds 3    # ACER, large batch
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from hmarl.envs.basketball_defense import possession_rates
-from hmarl.trainers import dqn, hcom, hierarchical, hqmix, ind_hdqn, low_level_only
+from hmarl.trainers import dqn, hcom, hierarchical, hqmix, ind_hdqn, low_level_only, qmix
 from hmarl.training import HelpFormatter, TrainResult, parse_config, train
 
 
@@ -105,7 +105,7 @@ TASKS = {
 HIER_LEARNERS = {
     "ind_hdqn": ind_hdqn.Config, "hcom": hcom.Config, "hqmix": hqmix.Config, "low_level_only": low_level_only.Config,
 }
-LEARNERS = (*HIER_LEARNERS, "il_dqn")
+LEARNERS = (*HIER_LEARNERS, "il_dqn", "qmix")
 # IL-DQN as the original's baseline: 2x128 MLP, lr 2.5e-4 at batch 64, gamma 0.99, shared
 # over agents; it gets the same large batch with the sqrt rule as the hierarchical learners.
 IL_DQN_ARGS = (
@@ -113,6 +113,14 @@ IL_DQN_ARGS = (
     "--lr-scaling", "sqrt", "--gamma", "0.99", "--exploration-fraction", "0.3", "--target-update-period", "100",
     "--learning-starts", "5000", "--buffer-size", "100000",
 )
+# Flat QMIX, the joint-value baseline, at the same network, rates and batch as IL-DQN;
+# on basketball its mixed value learns the shared reward once (the mean), as hQmix's does.
+QMIX_ARGS = (
+    "--hidden-sizes", "128", "128", "--lr", "2.5e-4", "--base-batch-size", "64", "--batch-size", "512",
+    "--lr-scaling", "sqrt", "--gamma", "0.99", "--exploration-fraction", "0.3", "--target-update-period", "100",
+    "--learning-starts", "5000", "--buffer-size", "100000",
+)
+QMIX_TASK_ARGS = {"basketball": ("--team-reward", "mean")}
 # Each ablation against the default Ind-hDQN rows on room (ACER on, batch 512 with the
 # sqrt rule, one update per vector step of 32 copies).
 ABLATIONS = {
@@ -142,9 +150,13 @@ ABLATIONS = {
 # Names of the ablations suite's rows; "default" is the learner's own configuration.
 ABLATION_ROWS = ("default", *ABLATIONS)
 SUITES = {
-    "trash": [(task, learner, ()) for task in ("room", "ring", "coordination") for learner in ("ind_hdqn", "il_dqn")],
+    "trash": [
+        (task, learner, ()) for task in ("room", "ring", "coordination") for learner in ("ind_hdqn", "il_dqn", "qmix")
+    ],
     "joint": [("random3", learner, ()) for learner in ("ind_hdqn", "hcom", "hqmix")],
-    "basketball": [("basketball", learner, ()) for learner in ("hcom", "hqmix", "ind_hdqn", "low_level_only", "il_dqn")],
+    "basketball": [
+        ("basketball", learner, ()) for learner in ("hcom", "hqmix", "ind_hdqn", "low_level_only", "il_dqn", "qmix")
+    ],
     "ablations": [("room", "ind_hdqn", ()), *(("room", "ind_hdqn", (name,)) for name in ABLATIONS)],
     "quick": [("room", learner, ()) for learner in ("ind_hdqn", "hqmix", "hcom", "il_dqn")],
 }
@@ -186,6 +198,9 @@ def run_one(suite: str, task_name: str, learner: str, ablation: str, seed: int, 
     if learner == "il_dqn":
         config = parse_config(dqn.Config, [*argv, *IL_DQN_ARGS])
         make_agent, algorithm = dqn.make_agent, "dqn"
+    elif learner == "qmix":
+        config = parse_config(qmix.Config, [*argv, *QMIX_ARGS, *QMIX_TASK_ARGS.get(task_name, ())])
+        make_agent, algorithm = qmix.make_agent, "qmix"
     else:
         config = parse_config(HIER_LEARNERS[learner], [*argv, *task.hier_args, *ABLATIONS.get(ablation, ())])
         make_agent, algorithm = hierarchical.make_agent, learner

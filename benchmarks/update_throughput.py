@@ -9,18 +9,44 @@ square matmul in the dtype the update computes in (fp32 on the CPU, bf16 on CUDA
 
     python benchmarks/update_throughput.py
     python benchmarks/update_throughput.py --devices cpu cuda --batch-sizes 64 4096
+    python benchmarks/update_throughput.py --against 0d5d80b --batch-sizes 64 4096   # this tree against a commit
+
+``--against REV`` measures this tree's engine and the one of commit ``REV`` (extracted
+with ``git archive``) in alternating subprocesses, ``--rounds`` times each, so that both
+see the same machine load; the table gives each side's median and the median of the
+rounds' ratios. Pin one thread (``OMP_NUM_THREADS=1``) for CPU figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
-import torch
+REPO = Path(__file__).resolve().parents[1]
 
-from hmarl.agents.dqn import DQN, DQNConfig
+
+def _import_from(tree: str) -> None:
+    """Make ``import hmarl`` load the package in ``tree``, not the installed one."""
+    sys.meta_path[:] = [f for f in sys.meta_path if not (getattr(f, "__module__", "") or "").startswith("__editable__")]
+    sys.path.insert(0, tree)
+
+
+if "--tree" in sys.argv:
+    _import_from(sys.argv[sys.argv.index("--tree") + 1])
+
+import torch  # noqa: E402
+
+from hmarl.agents.dqn import DQN, DQNConfig  # noqa: E402
 
 ROOM_OBS_DIM = 11 * 11 * 5 + 1
 ROOM_ACTIONS = 7
@@ -89,13 +115,69 @@ def filled_agent(batch_size: int, device: torch.device) -> DQN:
     return agent
 
 
+def measure(device: torch.device, batch_sizes: Sequence[int], repeats: int, seconds: float) -> dict[int, float]:
+    """Median samples per second of one update at each batch size."""
+    rates = {}
+    for batch_size in batch_sizes:
+        agent = filled_agent(batch_size, device)
+        rates[batch_size] = median_rate(agent.update, batch_size, device, repeats, seconds)
+        del agent
+    return rates
+
+
+def _worker_rates(tree: Path, args: argparse.Namespace) -> dict[int, float]:
+    command = [
+        sys.executable, str(Path(__file__).resolve()), "--tree", str(tree), "--worker", "--devices", args.devices[0],
+        "--batch-sizes", *map(str, args.batch_sizes), "--repeats", str(args.repeats), "--seconds", str(args.seconds),
+    ]
+    output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=tempfile.gettempdir()).stdout
+    return {int(batch): rate for batch, rate in json.loads(output.splitlines()[-1]).items()}
+
+
+def compare(args: argparse.Namespace) -> dict[int, dict[str, Any]]:
+    """This tree's engine against commit ``args.against``'s, in alternating subprocesses."""
+    with tempfile.TemporaryDirectory() as scratch:
+        old = Path(scratch) / "old"
+        old.mkdir()
+        archive = subprocess.run(["git", "archive", args.against, "hmarl"], cwd=REPO, check=True, capture_output=True)
+        with tarfile.open(fileobj=__import__("io").BytesIO(archive.stdout)) as tar:
+            tar.extractall(old, filter="data")
+        rounds: dict[str, list[dict[int, float]]] = {"new": [], "old": []}
+        for _ in range(args.rounds):
+            rounds["new"].append(_worker_rates(REPO, args))
+            rounds["old"].append(_worker_rates(old, args))
+    print(f"DQN update on {args.devices[0]}, this tree against {args.against}, {args.rounds} alternating rounds, "
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+    print(f"{'batch':>7}{'new samples/s':>15}{'old samples/s':>15}{'new/old (median of rounds)':>28}")
+    table = {}
+    for batch in args.batch_sizes:
+        new = [r[batch] for r in rounds["new"]]
+        old_rates = [r[batch] for r in rounds["old"]]
+        ratio = statistics.median(n / o for n, o in zip(new, old_rates))
+        table[batch] = {"new": statistics.median(new), "old": statistics.median(old_rates), "ratio": ratio}
+        print(f"{batch:>7}{table[batch]['new']:>15,.0f}{table[batch]['old']:>15,.0f}{ratio:>28.3f}")
+    return table
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--devices", nargs="+", default=None, help="devices to measure (default: cpu, and cuda when present)")
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=list(BATCH_SIZES), help="batch sizes to measure")
     parser.add_argument("--repeats", type=int, default=5, help="measurements per row; the table shows their median")
     parser.add_argument("--seconds", type=float, default=1.0, help="minimum length of one measurement")
+    parser.add_argument("--against", default="", help="compare this tree's engine with the one of this git commit")
+    parser.add_argument("--rounds", type=int, default=5, help="with --against: alternating measurements of each side")
+    parser.add_argument("--tree", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker:
+        rates = measure(torch.device(args.devices[0]), args.batch_sizes, args.repeats, args.seconds)
+        print(json.dumps(rates))
+        return
+    if args.against:
+        args.devices = args.devices or ["cpu"]
+        compare(args)
+        return
     devices = args.devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     per_sample_flops = flops_per_sample(ROOM_OBS_DIM, HIDDEN_SIZES, ROOM_ACTIONS)
     print(f"DQN update, MLP {'x'.join(map(str, HIDDEN_SIZES))} on {ROOM_OBS_DIM} inputs, {ROOM_ACTIONS} actions; "

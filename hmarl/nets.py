@@ -3,7 +3,7 @@ the hierarchical learners' networks:
 
 * :class:`GridNetwork` - convolutions pooled over the cells of a grid observation.
 * :class:`GoalConditionedQ` - a low level: Q over primitives from an observation, a
-  goal encoding and the agent's id, with an optional action-elimination head; one
+  goal encoding and the agent's id; one
   network for all agents, or one per agent run together as a vectorised ensemble.
 * :class:`EgocentricView` - a grid observation and a goal map re-centred on the agent,
   the low level's input on layouts that change from episode to episode.
@@ -187,7 +187,7 @@ def _with_agent_ids(obs: torch.Tensor) -> torch.Tensor:
 
 
 class GoalConditionedQ(nn.Module):
-    """``Q(obs, goal, agent)`` over ``n_actions`` primitives, and elimination logits.
+    """``Q(obs, goal, agent)`` over ``n_actions`` primitives.
 
     With ``shared=True`` one MLP serves every agent (the agent id is an input); with
     ``shared=False`` each agent has its own MLP, all evaluated in one batched call.
@@ -203,7 +203,6 @@ class GoalConditionedQ(nn.Module):
         n_actions: int,
         hidden_sizes: Sequence[int],
         shared: bool = True,
-        elimination: bool = False,
         view: EgocentricView | None = None,
     ) -> None:
         super().__init__()
@@ -211,11 +210,9 @@ class GoalConditionedQ(nn.Module):
             raise ValueError("hidden_sizes must name at least one hidden layer")
         self.n_agents = n_agents
         self.n_actions = n_actions
-        self.elimination = elimination
         self.view = view
-        outputs = n_actions * (2 if elimination else 1)
         in_dim = view.out_dim if view is not None else obs_dim + goal_dim
-        self.body = EnsembleMLP(in_dim + n_agents, hidden_sizes, outputs, 1 if shared else n_agents)
+        self.body = EnsembleMLP(in_dim + n_agents, hidden_sizes, n_actions, 1 if shared else n_agents)
 
     def read(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         """What the MLP reads of ``obs`` and ``goal`` (before the agent id). It has no
@@ -223,29 +220,16 @@ class GoalConditionedQ(nn.Module):
         on the same rows can read them once and pass the result as ``read``."""
         return self.view(obs, goal) if self.view is not None else torch.cat([obs, goal], -1)
 
-    def outputs(
+    def forward(
         self, obs: torch.Tensor, goal: torch.Tensor, agent: torch.Tensor, read: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Raw outputs ``(M, n_actions * (1 + elimination))`` for flat rows."""
+        """Action values ``(M, n_actions)`` for flat rows."""
         ids = F.one_hot(agent, self.n_agents).to(obs.dtype)
         inputs = self.read(obs, goal) if read is None else read
         every_member = self.body(torch.cat([inputs, ids], -1))
         if self.body.ensemble_size == 1:
             return every_member[0]
         return every_member.gather(0, agent[None, :, None].expand(1, -1, every_member.shape[-1]))[0]
-
-    def forward(
-        self, obs: torch.Tensor, goal: torch.Tensor, agent: torch.Tensor, read: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Action values ``(M, n_actions)``."""
-        return self.outputs(obs, goal, agent, read)[:, : self.n_actions]
-
-    def q_and_elimination(
-        self, obs: torch.Tensor, goal: torch.Tensor, agent: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Action values and the logits of "this action would have no effect"."""
-        out = self.outputs(obs, goal, agent)
-        return out[:, : self.n_actions], out[:, self.n_actions :] if self.elimination else None
 
 
 class IndependentGoalQ(nn.Module):

@@ -5,7 +5,8 @@ import json
 import pytest
 import torch
 
-from hmarl.agents.ae_dqn import AEDQN, ActionReservoir, AEDQNConfig, LinearEliminationBandit, make_elimination_network
+from hmarl.agents.ae_dqn import AEDQN, AEDQNConfig
+from hmarl.elimination import ActionReservoir, LinearEliminationBandit, make_elimination_network
 from hmarl.envs import trash_collection_v0
 from hmarl.nets import GridNetwork, QNetwork
 from hmarl.training import EnvSpec, parse_config, train
@@ -160,12 +161,12 @@ def test_elimination_applies_to_greedy_exploration_and_targets():
 def test_outcome_counts_weigh_rare_valid_outcomes_up():
     agent = make_agent()
     fill_with_invalid_extra_actions(agent, 100)
-    valid, invalid = agent.outcome_counts.T - 1
+    valid, invalid = agent.elimination.outcome_counts.T - 1
     assert (valid[:3] + invalid[:3]).sum() + invalid[3:].sum() == 400
     assert invalid[:3].sum() == 0 and valid[3:].sum() == 0
     restored = make_agent()
     restored.load_state_dict(agent.state_dict())
-    assert torch.equal(restored.outcome_counts, agent.outcome_counts)
+    assert torch.equal(restored.elimination.outcome_counts, agent.elimination.outcome_counts)
 
 
 def trash_args(tmp_path, name: str, env_kwargs: dict, total_steps: int, target: float) -> list[str]:

@@ -24,6 +24,36 @@ def test_help_explains_every_option(config_cls, capsys):
         assert field.metadata["help"]
 
 
+def test_a_learners_section_is_a_group_of_the_command_line(capsys):
+    """hQmix's own options form a section: flat flags, their own group in --help, nested
+    in the parsed config, and rebuilt from a checkpoint's dict (also one from before the
+    section, which stored them at the top level)."""
+    from hmarl.core import option, with_sections
+    from hmarl.hier import QmixOptions
+    from hmarl.training.config import config_from_dict
+
+    config = parse_config(hqmix_trainer.Config, ["--mixer-embed", "16", "--team-reward", "mean", "--lr", "0.01"])
+    assert config.qmix == QmixOptions(mixer_embed=16, team_reward="mean") and config.lr == 0.01
+    assert config_from_dict(hqmix_trainer.Config, dataclasses.asdict(config)) == config
+    legacy = {name: value for name, value in dataclasses.asdict(config).items() if name != "qmix"}
+    assert config_from_dict(hqmix_trainer.Config, {**legacy, "mixer_embed": 16, "team_reward": "mean"}) == config
+    with pytest.raises(SystemExit):
+        build_parser(hqmix_trainer.Config).parse_args(["--help"])
+    text = capsys.readouterr().out
+    assert "qmix high level:" in text and "--mixer-embed MIXER_EMBED" in text
+    with pytest.raises(SystemExit):
+        parse_config(hqmix_trainer.Config, ["--team-reward", "max"])
+
+    @dataclasses.dataclass
+    class Clash:
+        """A section whose option the base config has too."""
+
+        lr: float = option(1.0, "a second --lr")
+
+    with pytest.raises(TypeError, match="--lr is defined twice"):
+        build_parser(with_sections("Clashing", dqn_trainer.Config, {"clash": (Clash, "clash")}))
+
+
 def test_parsed_options_keep_their_types():
     config = parse_config(
         dqn_trainer.Config,
@@ -81,11 +111,13 @@ def short_run_args(tmp_path, total_steps: int, checkpoint_every: int) -> list[st
     ]
 
 
-@pytest.mark.parametrize("trainer", [dqn_trainer, ae_dqn_trainer])
-def test_resume_from_a_checkpoint_is_bit_identical(tmp_path, trainer):
-    args = short_run_args(tmp_path, total_steps=1_200, checkpoint_every=60)
-    if trainer is ae_dqn_trainer:
-        args += ["--elimination-fit-every", "50"]
+@pytest.mark.parametrize(
+    ("trainer", "extra"),
+    [(dqn_trainer, []), (ae_dqn_trainer, ["--elimination-fit-every", "50"]), (dqn_trainer, ["--sampler", "prioritized"])],
+    ids=["dqn", "ae_dqn", "dqn_prioritized"],
+)
+def test_resume_from_a_checkpoint_is_bit_identical(tmp_path, trainer, extra):
+    args = short_run_args(tmp_path, total_steps=1_200, checkpoint_every=60) + extra
     uninterrupted = trainer.main(args)
     final = load_checkpoint(uninterrupted.checkpoint)
     checkpoints = sorted((tmp_path / "checkpoints" / "resume").glob("update_*.pt"))
@@ -101,6 +133,10 @@ def test_resume_from_a_checkpoint_is_bit_identical(tmp_path, trainer):
             assert torch.equal(tensor, engine_again[part][name]), name
     for name, tensor in final["agent"]["replay"]["storage"].items():
         assert torch.equal(tensor, again["agent"]["replay"]["storage"][name]), name
+    sampler, sampler_again = final["agent"]["replay"]["sampler"], again["agent"]["replay"]["sampler"]
+    assert sampler.keys() == sampler_again.keys()
+    if "nodes" in sampler:
+        assert torch.equal(sampler["nodes"], sampler_again["nodes"])
     optimizer_state = engine["optimizer"]["state"]
     for index, state in optimizer_state.items():
         for key, value in state.items():
@@ -128,8 +164,10 @@ def test_non_finite_loss_stops_the_run_with_a_checkpoint(tmp_path, monkeypatch):
     original_loss = DQN.loss
 
     def exploding_loss(self, batch):
-        loss, extras = original_loss(self, batch)
-        return loss * math.inf if self.engine.updates >= 5 else loss, extras
+        rows, extras = original_loss(self, batch)
+        if self.engine.updates >= 5:
+            rows.values = rows.values * math.inf
+        return rows, extras
 
     monkeypatch.setattr(DQN, "loss", exploding_loss)
     with pytest.raises(NonFiniteLossError, match=r"non-finite loss .* at update 6.*checkpoint: .*update_000000005\.pt"):

@@ -19,6 +19,7 @@ import torch
 from hmarl.core import option
 from hmarl.hier import HierarchicalAgent, HierConfig, HierSpec
 from hmarl.training import BatchedEnv, Budget, EnvSpec, RunConfig, TrainResult, make_vector_env, parse_config, train
+from hmarl.training.config import config_from_dict
 from hmarl.training.loop import attach_env, budget_of, load_checkpoint, to_tensors
 
 DEFAULT_OPTION_LEN = 30
@@ -50,7 +51,7 @@ def load_agent(path: str | Path, num_envs: int) -> tuple[HierarchicalAgent, Conf
     """The trained agent of the checkpoint at ``path`` (a file, or a run directory's newest),
     on the CPU, with its configuration and a fresh evaluation env of ``num_envs`` copies."""
     checkpoint = load_checkpoint(path)
-    config = Config(**checkpoint["config"])
+    config = config_from_dict(Config, checkpoint["config"])
     # The agent's state (running options, ACER's open rows) is sized by the training copies.
     training_spec = EnvSpec.of(make_vector_env(config.env, config.num_envs, config.env_kwargs))
     agent = make_agent(config, training_spec, budget_of(config), torch.device("cpu"))

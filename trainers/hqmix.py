@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hmarl.core import option, redefault
-from hmarl.hier import HIGH_LEVEL_HELP, HIGH_LEVELS
+from hmarl.core import redefault
 from hmarl.trainers import hierarchical
 from hmarl.training import TrainResult
 
@@ -22,7 +21,7 @@ from hmarl.training import TrainResult
 class Config(hierarchical.Config):
     """Train hQmix; the defaults learn trash collection's room on a laptop CPU in minutes."""
 
-    high_level: str = option("qmix", HIGH_LEVEL_HELP, choices=HIGH_LEVELS)
+    high_level: str = redefault(hierarchical.Config, "high_level", "qmix")
     # The learning rates are not scaled up with the batch: at the sqrt rule's 2.8x the
     # mixed values diverged on room (one seed of three, after reaching the optimum). The
     # high level's rate is also below the independent learners' 2.5e-4: at that rate on

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hmarl.core import option
-from hmarl.hier import HIGH_LEVEL_HELP, HIGH_LEVELS
+from hmarl.core import redefault
 from hmarl.trainers import hierarchical
 from hmarl.training import TrainResult
 
@@ -20,7 +19,7 @@ from hmarl.training import TrainResult
 class Config(hierarchical.Config):
     """Train Ind-hDQN; the defaults learn trash collection's room on a laptop CPU in minutes."""
 
-    high_level: str = option("independent", HIGH_LEVEL_HELP, choices=HIGH_LEVELS)
+    high_level: str = redefault(hierarchical.Config, "high_level", "independent")
 
 
 def main(argv: Sequence[str] | None = None) -> TrainResult:

@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hmarl.core import option
-from hmarl.hier import HIGH_LEVEL_HELP, HIGH_LEVELS
+from hmarl.core import redefault
 from hmarl.trainers import hierarchical
 from hmarl.training import TrainResult
 
@@ -19,7 +18,7 @@ from hmarl.training import TrainResult
 class Config(hierarchical.Config):
     """Train the low level under random goals; greedy evaluation keeps the goals random."""
 
-    high_level: str = option("random", HIGH_LEVEL_HELP, choices=HIGH_LEVELS)
+    high_level: str = redefault(hierarchical.Config, "high_level", "random")
 
 
 def main(argv: Sequence[str] | None = None) -> TrainResult:

@@ -15,14 +15,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hmarl.core import EngineConfig, Field, ReplayBuffer, UpdateEngine, option
+from hmarl.core import EngineConfig, Field, ReplayBuffer, RowLoss, SamplerConfig, UpdateEngine, option
 from hmarl.nets import QNetwork
+from hmarl.qlearning import EpsilonConfig, bootstrap_value, check_epsilons, linear_decay, masked_random_choice
 
 Tensors = Mapping[str, torch.Tensor]
 
 
 @dataclass
-class DQNConfig(EngineConfig):
+class DQNConfig(EngineConfig, SamplerConfig, EpsilonConfig):
     """DQN's own options on top of the update engine's."""
 
     lr: float = option(5e-4, "learning rate at --base-batch-size (before --lr-scaling)")
@@ -34,9 +35,6 @@ class DQNConfig(EngineConfig):
     dueling: bool = option(False, "dueling head: Q = V + A - mean(A)")
     double_q: bool = option(True, "double Q-learning: the online network picks the target's action")
     use_action_mask: bool = option(True, "honour the environment's action mask in acting and in targets")
-    epsilon_start: float = option(1.0, "exploration rate at the first step")
-    epsilon_end: float = option(0.05, "exploration rate after the decay")
-    exploration_fraction: float = option(0.5, "fraction of the environment steps over which epsilon decays")
 
 
 class DQN:
@@ -57,11 +55,7 @@ class DQN:
             raise ValueError(
                 f"batch_size={config.batch_size} is larger than buffer_size={config.buffer_size}"
             )
-        if not 0.0 <= config.epsilon_end <= config.epsilon_start <= 1.0:
-            raise ValueError(
-                "epsilon_end and epsilon_start must satisfy 0 <= epsilon_end <= epsilon_start <= 1, "
-                f"got {config.epsilon_end} and {config.epsilon_start}"
-            )
+        check_epsilons(config.epsilon_start, config.epsilon_end)
         self.config = config
         self.obs_dim = obs_dim
         self.n_actions = n_actions
@@ -78,6 +72,8 @@ class DQN:
             n_step=config.n_step,
             gamma=config.gamma,
             seed=seed,
+            sampler=config,
+            total_draws=total_updates,
         )
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed + 1)
@@ -85,6 +81,10 @@ class DQN:
     def networks(self) -> dict[str, nn.Module]:
         """The modules the engine trains, by name."""
         return {"q": self.q_network}
+
+    def engines(self) -> dict[str, UpdateEngine]:
+        """The update engines of this learner, by name (for hooks and selection stages)."""
+        return {"q": self.engine}
 
     def replay_fields(self) -> dict[str, Field]:
         fields = {
@@ -101,8 +101,7 @@ class DQN:
 
     # --- acting --------------------------------------------------------------------
     def epsilon(self, global_step: int) -> float:
-        progress = min(global_step / self.decay_steps, 1.0)
-        return self.config.epsilon_start + progress * (self.config.epsilon_end - self.config.epsilon_start)
+        return linear_decay(global_step, self.decay_steps, self.config.epsilon_start, self.config.epsilon_end)
 
     def allowed_actions(self, observation: torch.Tensor, env_mask: torch.Tensor | None) -> torch.Tensor | None:
         """Which actions may be chosen in each state (None: all of them)."""
@@ -126,11 +125,11 @@ class DQN:
         allowed = self.allowed_actions(observation, obs["action_mask"].flatten(0, 1))
         greedy = self._greedy(observation, allowed)
         streams = observation.shape[0]
-        scores = torch.rand((streams, self.n_actions), generator=self.generator, device=self.device)
-        if allowed is not None:
-            scores = scores.masked_fill(~allowed, -1.0)
+        if allowed is None:
+            allowed = torch.ones((streams, self.n_actions), dtype=torch.bool, device=self.device)
+        random = masked_random_choice(allowed, self.generator)
         explore = torch.rand(streams, generator=self.generator, device=self.device) < self.epsilon(global_step)
-        actions = torch.where(explore, scores.argmax(-1), greedy)
+        actions = torch.where(explore, random, greedy)
         return actions.view(obs["observation"].shape[:2])
 
     # --- learning ------------------------------------------------------------------
@@ -160,7 +159,7 @@ class DQN:
         return len(self.replay) >= self.config.batch_size
 
     def update(self) -> dict[str, Any]:
-        return self.engine.update(self.loss, self.replay.sample(self.config.batch_size))
+        return self.engine.update(self.loss, self.replay)
 
     def td_target(self, batch: Tensors) -> torch.Tensor:
         next_observation = batch["next_observation"]
@@ -168,16 +167,16 @@ class DQN:
             next_target_q = self.target_network(next_observation)
             selector = self.q_network(next_observation) if self.config.double_q else next_target_q
             allowed = self.allowed_actions(next_observation, batch.get("next_action_mask"))
-            if allowed is not None:
-                selector = selector.masked_fill(~allowed, -torch.inf)
-            next_q = next_target_q.gather(1, selector.argmax(1, keepdim=True)).squeeze(1)
+            next_q = bootstrap_value(next_target_q, selector, allowed)
             not_terminal = (~batch["terminated"]).to(next_q.dtype)
             return batch["reward"] + batch["discount"] * not_terminal * next_q
 
-    def loss(self, batch: Tensors) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss(self, batch: Tensors) -> tuple[RowLoss, dict[str, torch.Tensor]]:
+        """Each row's Huber TD loss; its score is the absolute TD error."""
         q_taken = self.q_network(batch["observation"]).gather(1, batch["action"][:, None]).squeeze(1)
-        td_loss = F.smooth_l1_loss(q_taken.float(), self.td_target(batch).float())
-        return td_loss, {"q_mean": q_taken.detach().mean()}
+        target = self.td_target(batch).float()
+        td_loss = F.smooth_l1_loss(q_taken.float(), target, reduction="none")
+        return RowLoss(td_loss, scores=(target - q_taken.detach().float()).abs()), {"q_mean": q_taken.detach().mean()}
 
     # --- checkpoints ---------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

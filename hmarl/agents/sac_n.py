@@ -31,7 +31,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hmarl.core import TARGET_UPDATES, EngineConfig, EnsembleMLP, Field, ReplayBuffer, UpdateEngine, option
+from hmarl.core import (
+    TARGET_UPDATES,
+    EngineConfig,
+    EnsembleMLP,
+    Field,
+    ReplayBuffer,
+    RowLoss,
+    SamplerConfig,
+    UpdateEngine,
+    option,
+)
 from hmarl.data import OfflineDataset
 from hmarl.nets import trunk
 
@@ -41,7 +51,7 @@ LOG_STD_MAX = 2.0
 
 
 @dataclass
-class SACNConfig(EngineConfig):
+class SACNConfig(EngineConfig, SamplerConfig):
     """SAC-N's options on top of the update engine's (defaults: the reference's SAC-N)."""
 
     max_grad_norm: float = option(0.0, "clip the global gradient norm to this (0 disables, as in SAC-N)")
@@ -190,6 +200,7 @@ class SACN:
             {"critic": self.critic}, config, total_updates, targets=["critic"], seed=seed
         )
         self.target_critic = self.critic_engine.targets["critic"]
+        self.total_updates = total_updates
         self.replay: ReplayBuffer | None = None
         self.offline = False
         self.generator = torch.Generator(device=self.device)
@@ -213,7 +224,7 @@ class SACN:
                 )
             self.replay = ReplayBuffer(
                 self.replay_fields(), self.config.buffer_size, self.num_streams, self.device,
-                gamma=self.config.gamma, seed=self.seed,
+                gamma=self.config.gamma, seed=self.seed, sampler=self.config, total_draws=self.total_updates,
             )
         return self.replay
 
@@ -231,7 +242,8 @@ class SACN:
         if self.config.batch_size > len(dataset):
             raise ValueError(f"batch_size={self.config.batch_size} is larger than the dataset ({len(dataset)})")
         self.replay = ReplayBuffer(
-            self.replay_fields(), len(dataset), len(dataset), self.device, gamma=self.config.gamma, seed=self.seed
+            self.replay_fields(), len(dataset), len(dataset), self.device, gamma=self.config.gamma, seed=self.seed,
+            sampler=self.config, total_draws=self.total_updates,
         )
         self.replay.add({
             "observation": dataset.observations,
@@ -302,7 +314,7 @@ class SACN:
         extras = {"q_ensemble_std": q_values.detach().std(0).mean()} if self.config.ensemble_size > 1 else {}
         return loss, extras
 
-    def critic_loss(self, batch: Tensors) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def critic_loss(self, batch: Tensors) -> tuple[RowLoss, dict[str, torch.Tensor]]:
         target = self.critic_target(batch, self.temperature.alpha)
         observation, action = batch["observation"], batch["action"]
         if self.config.eta > 0:
@@ -311,13 +323,16 @@ class SACN:
             action = action.unsqueeze(0).expand(members, -1, -1).clone().requires_grad_(True)
         q_values = self.critic(observation, action)
         # Summed over members, averaged over the batch: each member fits the target alone.
-        loss = ((q_values - target) ** 2).mean(1).sum()
+        # A row's score is the members' mean absolute TD error.
+        rows = RowLoss(
+            ((q_values - target) ** 2).T, scores=(q_values.detach() - target).abs().mean(0), normalizer=len(target)
+        )
         extras = {"q_mean": q_values.mean().detach(), "target_mean": target.mean()}
         if self.config.eta > 0:
             diversity = self.diversity_loss(q_values, action)
-            loss = loss + self.config.eta * diversity
+            rows.auxiliary = self.config.eta * diversity
             extras["diversity_loss"] = diversity.detach()
-        return loss, extras
+        return rows, extras
 
     def diversity_loss(self, q_values: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """EDAC's term: mean over the batch of the summed pairwise cosine similarities of
@@ -333,18 +348,24 @@ class SACN:
         """One SAC-N update on one sampled batch: temperature, actor, critics, targets."""
         if self.replay is None:
             raise RuntimeError("update() needs transitions: call store() or load_dataset() first")
-        batch = self.replay.sample(self.config.batch_size)
+        sample = self.replay.draw(self.config.batch_size)
         metrics: dict[str, Any] = {}
-        for name, engine, loss_fn in (
-            ("alpha", self.temperature_engine, self.temperature_loss),
-            ("actor", self.actor_engine, self.actor_loss),
-            ("critic", self.critic_engine, self.critic_loss),
+        # The critics' rows carry the sampler's weights and return their scores; the
+        # temperature and the actor read the same rows unweighted.
+        for name, engine, loss_fn, rows in (
+            ("alpha", self.temperature_engine, self.temperature_loss, sample.batch),
+            ("actor", self.actor_engine, self.actor_loss, sample.batch),
+            ("critic", self.critic_engine, self.critic_loss, sample),
         ):
-            result = engine.update(loss_fn, batch)
+            result = engine.update(loss_fn, rows)
             metrics.update({f"{name}_{key}": value for key, value in result.items() if key != "samples_per_second"})
         metrics["alpha"] = self.temperature.alpha
         metrics["loss"] = metrics["critic_loss"]
         return metrics
+
+    def engines(self) -> dict[str, UpdateEngine]:
+        """The update engines of this learner, by name (for hooks and selection stages)."""
+        return {"temperature": self.temperature_engine, "actor": self.actor_engine, "critic": self.critic_engine}
 
     def state_dict(self) -> dict[str, Any]:
         replay = None

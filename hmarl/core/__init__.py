@@ -1,12 +1,32 @@
-"""The large-batch update core: replay, update engine, optimisers, schedules, targets,
-vectorised ensembles. It knows nothing of environments or of any algorithm: it
-updates parameters from batches, and algorithms provide the losses."""
+"""The large-batch update core: replay storage and samplers, the update engine (per-row
+losses, a selection stage, hooks), optimisers, schedules, targets, vectorised ensembles.
+It knows nothing of environments or of any algorithm: it updates parameters from
+batches, and algorithms provide the losses."""
 
-from hmarl.core.config import check_choice, option, redefault
-from hmarl.core.engine import EngineConfig, NonFiniteLossError, UpdateEngine
+from hmarl.core.config import check_choice, option, redefault, section, with_sections
+from hmarl.core.engine import (
+    HOOK_POINTS,
+    EngineConfig,
+    LossFn,
+    NonFiniteLossError,
+    RowLoss,
+    Selection,
+    UpdateContext,
+    UpdateEngine,
+)
+from hmarl.core.hooks import ZeroGradientFraction
 from hmarl.core.ensemble import EnsembleMLP, VectorizedLinear
 from hmarl.core.optim import OPTIMIZERS, AdaMod, make_optimizer
-from hmarl.core.replay import DISCOUNT, Field, ReplayBuffer
+from hmarl.core.replay import DISCOUNT, BatchSource, Field, ReplayBuffer, Sample
+from hmarl.core.samplers import (
+    SAMPLERS,
+    PrioritizedSampler,
+    Sampler,
+    SamplerConfig,
+    SumTree,
+    UniformSampler,
+    make_sampler,
+)
 from hmarl.core.schedules import (
     LR_SCALINGS,
     SCHEDULES,
@@ -20,6 +40,20 @@ from hmarl.core.targets import TARGET_UPDATES, hard_update, make_target, polyak_
 
 __all__ = [
     "DISCOUNT",
+    "HOOK_POINTS",
+    "SAMPLERS",
+    "BatchSource",
+    "LossFn",
+    "PrioritizedSampler",
+    "RowLoss",
+    "Sample",
+    "Sampler",
+    "SamplerConfig",
+    "Selection",
+    "SumTree",
+    "UniformSampler",
+    "UpdateContext",
+    "make_sampler",
     "LR_SCALINGS",
     "OPTIMIZERS",
     "SCHEDULES",
@@ -35,6 +69,7 @@ __all__ = [
     "ReplayBuffer",
     "UpdateEngine",
     "VectorizedLinear",
+    "ZeroGradientFraction",
     "check_choice",
     "hard_update",
     "make_optimizer",
@@ -44,4 +79,6 @@ __all__ = [
     "polyak_update",
     "redefault",
     "scale_lr",
+    "section",
+    "with_sections",
 ]

@@ -1,9 +1,51 @@
 """The update engine: one optimiser step from a loss, as fast as the hardware allows.
 
 An algorithm hands the engine its modules once and a loss function per update; the
-engine owns everything around the loss: optimiser, learning-rate rule and schedule,
-gradient clipping, bf16 autocast on CUDA, optional ``torch.compile``, target networks
-and the per-update metrics.
+engine owns everything around the loss: drawing the batch, optimiser, learning-rate rule
+and schedule, gradient clipping, bf16 autocast on CUDA, optional ``torch.compile``,
+target networks and the per-update metrics.
+
+**Per-row losses.** A loss function returns a :class:`RowLoss`, the loss of each row
+(TD errors and the like), or an already reduced scalar. The engine reduces the rows with
+the sampler's importance weights and hands each row's score back to where the batch was
+drawn from (:meth:`hmarl.core.ReplayBuffer.feedback`), so a prioritised sampler learns
+from every update without the algorithm knowing which sampler it has.
+
+**The selection stage.** With a :class:`Selection` set, the engine draws candidate rows,
+scores them with the loss function *without* gradients, and only the rows the selection
+keeps go through the gradient pass (Selective-Backprop's shape: a cheap forward over
+many rows, a backward over few). Without one, the stage costs nothing.
+
+**Hooks** act inside an update at fixed points, in the order they were added. A hook is
+any object with some of these methods (each receives the :class:`UpdateContext`):
+
+=====================  ============================================================
+``before_loss(ctx)``   the rows about to be read are ``ctx.batch`` (replaceable) and
+                       ``ctx.sample`` (slots and weights, when drawn from replay)
+``after_backward``     gradients are in the parameters' ``.grad``; ``ctx.loss`` and
+                       ``ctx.rows`` hold the loss and its rows
+``after_step(ctx)``    the optimiser stepped and the targets were updated
+``state_dict()``       its state, saved in the engine's checkpoint
+``load_state_dict``    restores it
+=====================  ============================================================
+
+A worked example, a hook that measures the fraction of exactly zero gradients, is
+:class:`hmarl.core.hooks.ZeroGradientFraction`::
+
+    class ZeroGradientFraction:
+        def after_backward(self, ctx):
+            grads = [p.grad for p in ctx.engine.parameters if p.grad is not None]
+            zeros = torch.stack([(g == 0).sum() for g in grads]).sum() / sum(g.numel() for g in grads)
+            self.total = zeros if self.total is None else self.total + zeros   # stays on the device
+            self.updates += 1
+
+        def state_dict(self): ...          # total and updates, so a resumed run goes on exactly
+        def load_state_dict(self, state): ...
+
+    hook = engine.add_hook(ZeroGradientFraction())
+
+Every learner exposes its engines by name (``agent.engines()``), so a method that is a
+hook (sparse training, for one) plugs into every learner without editing any of them.
 """
 
 from __future__ import annotations
@@ -12,18 +54,80 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import torch
 from torch import nn
 
 from hmarl.core.config import check_choice, option
 from hmarl.core.optim import OPTIMIZERS, make_optimizer
+from hmarl.core.replay import BatchSource, Sample
 from hmarl.core.schedules import LR_SCALINGS, SCHEDULES, make_schedule, scale_lr
 from hmarl.core.targets import TARGET_UPDATES, hard_update, make_target, polyak_update
 
 Batch = TypeVar("Batch")
-LossFn = Callable[[Batch], tuple[torch.Tensor, Mapping[str, torch.Tensor]]]
+HOOK_POINTS = ("before_loss", "after_backward", "after_step")
+
+
+@dataclass
+class RowLoss:
+    """A loss as one value per row, for the engine to reduce.
+
+    The reduced loss is ``sum(w_i * values_i) / normalizer + auxiliary``: ``values`` is
+    ``(B, ...)`` (trailing dimensions, agents for instance, are summed), ``w`` the
+    sampler's importance weights (1 without), ``normalizer`` defaults to
+    ``values.numel()`` (a mean), and ``auxiliary`` is a scalar added unweighted (a
+    supervised head trained beside the TD loss). ``scores`` ``(B,)`` go back to the
+    sampler and to a selection stage: by default each row's values, summed.
+    """
+
+    values: torch.Tensor
+    scores: torch.Tensor | None = None
+    normalizer: torch.Tensor | float | None = None
+    auxiliary: torch.Tensor | None = None
+
+    def reduce(self, weights: torch.Tensor | None) -> torch.Tensor:
+        values = self.values
+        if weights is not None:
+            values = values * weights.reshape(weights.shape + (1,) * (values.dim() - 1)).to(values.dtype)
+        loss = values.mean() if self.normalizer is None else values.sum() / self.normalizer
+        return loss if self.auxiliary is None else loss + self.auxiliary
+
+    def row_scores(self) -> torch.Tensor:
+        if self.scores is not None:
+            return self.scores.detach()
+        return self.values.detach().flatten(1).sum(1) if self.values.dim() > 1 else self.values.detach()
+
+
+LossFn = Callable[[Batch], tuple[RowLoss | torch.Tensor, Mapping[str, torch.Tensor]]]
+
+
+@dataclass
+class UpdateContext:
+    """What the hooks of one update see (see the module's docstring)."""
+
+    engine: UpdateEngine
+    batch: Any
+    sample: Sample | None
+    loss: torch.Tensor | None = None
+    rows: RowLoss | None = None
+
+
+class Selection(Protocol):
+    """Chooses, from scored candidate rows, the ones that go through the gradient pass.
+
+    The engine draws ``candidates(batch_size)`` rows at a time, scores them without
+    gradients and keeps the positions ``choose`` returns, until ``batch_size`` are kept.
+    """
+
+    def candidates(self, batch_size: int) -> int: ...
+
+    def choose(self, scores: torch.Tensor, sample: Sample) -> torch.Tensor: ...
+
+
+# A selection that keeps too few rows would draw forever; past this many rounds the
+# kept rows are topped up with the candidates of the last round.
+MAX_SELECTION_ROUNDS = 64
 
 
 class NonFiniteLossError(RuntimeError):
@@ -103,7 +207,25 @@ class UpdateEngine:
         self.max_grad_norm = config.max_grad_norm if config.max_grad_norm > 0 else float("inf")
         self.autocast = config.bf16 and self.device.type == "cuda"
         self.updates = 0
+        self.backward_rows = 0
+        self.scored_rows = 0
+        self.hooks: list[Any] = []
+        self._hook_calls: dict[str, list[Callable[[UpdateContext], None]]] = {point: [] for point in HOOK_POINTS}
+        self.selection: Selection | None = None
         self._compiled: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def add_hook(self, hook: Any) -> Any:
+        """Call ``hook`` at every update from now on, after the hooks added before it."""
+        if not any(hasattr(hook, name) for name in (*HOOK_POINTS, "state_dict")):
+            raise TypeError(
+                f"a hook needs at least one of the methods {', '.join(HOOK_POINTS)} or state_dict; "
+                f"{type(hook).__name__} has none"
+            )
+        self.hooks.append(hook)
+        for point in HOOK_POINTS:
+            if hasattr(hook, point):
+                self._hook_calls[point].append(getattr(hook, point))
+        return hook
 
     def _loss_function(self, loss_fn: LossFn) -> LossFn:
         if not self.config.compile:
@@ -112,20 +234,69 @@ class UpdateEngine:
             self._compiled[loss_fn] = torch.compile(loss_fn)
         return self._compiled[loss_fn]
 
-    def update(self, loss_fn: LossFn, batch: Batch) -> dict[str, Any]:
-        """One optimiser step on ``loss_fn(batch)``; returns the update's metrics.
+    def _row_loss(self, loss_fn: LossFn, batch: Any) -> tuple[RowLoss | torch.Tensor, Mapping[str, torch.Tensor]]:
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            return self._loss_function(loss_fn)(batch)
 
-        ``loss_fn`` returns the scalar loss and a dict of extra tensors to log. A
-        non-finite loss or gradient raises :class:`NonFiniteLossError` before the
-        optimiser step, so the parameters stay as they were.
+    @torch.no_grad()
+    def _select(self, loss_fn: LossFn, source: BatchSource, batch_size: int) -> Sample:
+        """The selection stage: candidates scored without gradients until ``batch_size``
+        rows are kept (see :class:`Selection`)."""
+        selection = self.selection
+        kept: list[Sample] = []
+        count = 0
+        for _ in range(MAX_SELECTION_ROUNDS):
+            candidates = source.draw(selection.candidates(batch_size))
+            rows, _ = self._row_loss(loss_fn, candidates.batch)
+            if not isinstance(rows, RowLoss):
+                raise TypeError("a selection stage needs a loss function that returns a RowLoss (per-row values)")
+            self.scored_rows += len(candidates)
+            chosen = candidates.take(selection.choose(rows.row_scores(), candidates))
+            kept.append(chosen)
+            count += len(chosen)
+            if count >= batch_size:
+                break
+        else:
+            kept.append(candidates)
+        joined = Sample.join(kept)
+        return joined.take(torch.arange(batch_size, device=joined.index.device))
+
+    def update(
+        self, loss_fn: LossFn, source: BatchSource | Sample | Any, batch_size: int | None = None
+    ) -> dict[str, Any]:
+        """One optimiser step on ``loss_fn`` over a batch; returns the update's metrics.
+
+        ``source`` is where the rows come from: a :class:`BatchSource` (a replay buffer)
+        the engine draws ``batch_size`` rows from (default ``config.batch_size``; through
+        the selection stage when one is set) and returns the rows' scores to; a drawn
+        :class:`Sample` (its weights apply, its source gets the scores); or a batch as the
+        loss function reads it. ``loss_fn`` returns a :class:`RowLoss` or a scalar loss,
+        and a dict of extra tensors to log. A non-finite loss or gradient raises
+        :class:`NonFiniteLossError` before the optimiser step, so the parameters, the
+        targets and the sampler stay as they were.
         """
         start = time.perf_counter()
+        if hasattr(source, "draw"):
+            rows_wanted = batch_size or self.config.batch_size
+            if self.selection is None:
+                sample = source.draw(rows_wanted)
+            else:
+                sample = self._select(loss_fn, source, rows_wanted)
+        else:
+            sample = source if isinstance(source, Sample) else None
+        context = UpdateContext(self, source if sample is None else sample.batch, sample)
+        for call in self._hook_calls["before_loss"]:
+            call(context)
         for group in self.optimizer.param_groups:
             group["lr"] = self.schedule.lr
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            loss, extras = self._loss_function(loss_fn)(batch)
+        output, extras = self._row_loss(loss_fn, context.batch)
+        rows = output if isinstance(output, RowLoss) else None
+        loss = output if rows is None else rows.reduce(None if sample is None else sample.weights)
         loss.backward()
+        context.loss, context.rows = loss, rows
+        for call in self._hook_calls["after_backward"]:
+            call(context)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters, self.max_grad_norm, foreach=True)
         # One device synchronisation per update serves the finiteness check, the
         # schedule (AutoWU smooths the loss curve) and the metrics.
@@ -140,13 +311,18 @@ class UpdateEngine:
         self.schedule.step(loss_value)
         self.updates += 1
         self._update_targets()
+        for call in self._hook_calls["after_step"]:
+            call(context)
+        if rows is not None and sample is not None and sample.source is not None:
+            sample.source.feedback(sample.index, rows.row_scores())
+        batch_rows = len(sample) if sample is not None else self.config.batch_size
+        self.backward_rows += batch_rows
         elapsed = time.perf_counter() - start
-        batch_size = self.config.batch_size
         return {
             "loss": loss_value,
             "grad_norm": grad_norm_value,
             "lr": lr,
-            "samples_per_second": batch_size / elapsed if elapsed > 0 else float("inf"),
+            "samples_per_second": batch_rows / elapsed if elapsed > 0 else float("inf"),
             **extras,
         }
 
@@ -157,6 +333,9 @@ class UpdateEngine:
             elif self.updates % self.config.target_update_period == 0:
                 hard_update(target, self.modules[name])
 
+    def _stateful(self) -> list[Any]:
+        return [part for part in (*self.hooks, self.selection) if hasattr(part, "state_dict")]
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "modules": self.modules.state_dict(),
@@ -164,11 +343,25 @@ class UpdateEngine:
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
             "updates": self.updates,
+            "backward_rows": self.backward_rows,
+            "scored_rows": self.scored_rows,
+            "hooks": [part.state_dict() for part in self._stateful()],
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        stateful = self._stateful()
+        saved = state.get("hooks", [])
+        if len(saved) != len(stateful):
+            raise ValueError(
+                f"the checkpoint holds the state of {len(saved)} hooks and selection stages, this engine has "
+                f"{len(stateful)} with state; add the same hooks, in the same order, before loading"
+            )
         self.modules.load_state_dict(state["modules"])
         self.targets.load_state_dict(state["targets"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         self.updates = int(state["updates"])
+        self.backward_rows = int(state.get("backward_rows", 0))
+        self.scored_rows = int(state.get("scored_rows", 0))
+        for part, part_state in zip(stateful, saved):
+            part.load_state_dict(part_state)

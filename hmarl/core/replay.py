@@ -4,16 +4,23 @@ Transitions arrive as one row per environment step, holding every parallel strea
 (environment copies, and agents where they learn independently). Storing rows in
 time order per stream is what lets n-step returns be summed at sampling time with
 array operations, and lets the buffer wrap around without ever moving data.
+
+The buffer is storage; which slots a batch reads is its sampler's choice
+(:mod:`hmarl.core.samplers`). :meth:`ReplayBuffer.draw` returns a :class:`Sample`:
+the batch, the storage slots it came from and their importance weights, and
+:meth:`ReplayBuffer.feedback` takes per-row scores back to the sampler.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
+
+from hmarl.core.samplers import Sampler, SamplerConfig, UniformSampler, make_sampler
 
 REWARD = "reward"
 TERMINATED = "terminated"
@@ -30,8 +37,50 @@ class Field:
     dtype: torch.dtype = torch.float32
 
 
+@dataclass
+class Sample:
+    """A drawn batch: its rows, the storage slots they came from, their importance
+    weights (None: all equal) and the source that takes their scores back (None: none)."""
+
+    batch: dict[str, torch.Tensor]
+    index: torch.Tensor
+    weights: torch.Tensor | None = None
+    source: BatchSource | None = None
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def take(self, rows: torch.Tensor) -> Sample:
+        """The sample restricted to ``rows`` (positions in this sample)."""
+        return Sample(
+            {name: value.index_select(0, rows) for name, value in self.batch.items()},
+            self.index.index_select(0, rows),
+            None if self.weights is None else self.weights.index_select(0, rows),
+            self.source,
+        )
+
+    @staticmethod
+    def join(samples: Sequence[Sample]) -> Sample:
+        """One sample of the rows of ``samples``, in order (all from the same source)."""
+        first = samples[0]
+        return Sample(
+            {name: torch.cat([sample.batch[name] for sample in samples]) for name in first.batch},
+            torch.cat([sample.index for sample in samples]),
+            None if first.weights is None else torch.cat([sample.weights for sample in samples]),
+            first.source,
+        )
+
+
+class BatchSource(Protocol):
+    """Where the update engine draws batches from and returns per-row scores to."""
+
+    def draw(self, count: int) -> Sample: ...
+
+    def feedback(self, index: torch.Tensor, scores: torch.Tensor) -> None: ...
+
+
 class ReplayBuffer:
-    """Uniform replay over ``num_streams`` parallel transition streams.
+    """Replay over ``num_streams`` parallel transition streams, drawn by a sampler.
 
     ``fields`` names what one transition holds. Sampling returns every field at the
     sampled step, plus ``discount``: the factor in front of the bootstrap value. With
@@ -39,6 +88,10 @@ class ReplayBuffer:
     ``reward`` becomes the discounted sum over up to ``n_step`` steps (cut where an
     episode ended), ``terminated``, ``truncated`` and every ``next_*`` field are read at
     the last step of that window, and ``discount`` is ``gamma ** steps``.
+
+    ``sampler`` chooses the slots: a :class:`~hmarl.core.SamplerConfig` builds the one it
+    names for this buffer (seeded by ``seed``; prioritised replay anneals over
+    ``total_draws``), a sampler object is used as it is, and None is uniform.
     """
 
     def __init__(
@@ -50,6 +103,8 @@ class ReplayBuffer:
         n_step: int = 1,
         gamma: float = 0.99,
         seed: int = 0,
+        sampler: Sampler | SamplerConfig | None = None,
+        total_draws: int = 1,
     ) -> None:
         if num_streams < 1:
             raise ValueError(f"num_streams must be >= 1, got {num_streams}")
@@ -82,8 +137,12 @@ class ReplayBuffer:
         }
         self.next_row = 0
         self.filled_rows = 0
-        self.generator = torch.Generator(device=self.device)
-        self.generator.manual_seed(seed)
+        if sampler is None:
+            sampler = UniformSampler(self.device, seed)
+        elif isinstance(sampler, SamplerConfig):
+            sampler = make_sampler(sampler, self.capacity, self.device, total_draws, seed)
+        self.sampler: Sampler = sampler
+        self._streams = torch.arange(num_streams, device=self.device)
         self._discount_powers = gamma ** torch.arange(n_step + 1, dtype=torch.float32, device=self.device)
 
     def __len__(self) -> int:
@@ -97,18 +156,26 @@ class ReplayBuffer:
                 f"a transition must hold exactly the fields {sorted(self.fields)}, "
                 f"got {sorted(transition)}"
             )
-        start = self.next_row * self.num_streams
-        for name, value in transition.items():
+        values = {name: torch.as_tensor(value, device=self.device) for name, value in transition.items()}
+        for name, value in values.items():
             field = self.fields[name]
-            value = torch.as_tensor(value, device=self.device)
             if value.shape != (self.num_streams, *field.shape):
                 raise ValueError(
                     f"field {name!r} must have shape {(self.num_streams, *field.shape)}, "
                     f"got {tuple(value.shape)}"
                 )
+        start = self.next_row * self.num_streams
+        # The row written over no longer starts a complete window; the row n_step - 1
+        # before it now does.
+        if self.n_step > 1:
+            self.sampler.retired(start + self._streams)
+        for name, value in values.items():
             self.storage[name][start : start + self.num_streams] = value
-        self.next_row = (self.next_row + 1) % self.rows
         self.filled_rows = min(self.filled_rows + 1, self.rows)
+        if self.filled_rows >= self.n_step:
+            complete = (self.next_row - self.n_step + 1) % self.rows
+            self.sampler.written(complete * self.num_streams + self._streams)
+        self.next_row = (self.next_row + 1) % self.rows
 
     def extend(self, transitions: Mapping[str, torch.Tensor | np.ndarray]) -> None:
         """Store any number of transitions at once, each value shaped ``(count, *shape)``.
@@ -140,11 +207,16 @@ class ReplayBuffer:
             if value.shape[1:] != field.shape:
                 raise ValueError(f"field {name!r} must have shape (count, *{field.shape}), got {tuple(value.shape)}")
             self.storage[name][rows] = value[count - keep :].to(field.dtype)
+        self.sampler.written(rows)
         self.next_row = (self.next_row + count) % self.rows
         self.filled_rows = min(self.filled_rows + count, self.rows)
 
     def sample(self, batch_size: int) -> dict[str, torch.Tensor]:
-        """Draw ``batch_size`` transitions uniformly, with replacement, on the device."""
+        """The rows of :meth:`draw`, for users that need neither weights nor feedback."""
+        return self.draw(batch_size).batch
+
+    def draw(self, batch_size: int) -> Sample:
+        """Draw ``batch_size`` transitions as the sampler says (uniform: with replacement)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if batch_size > self.capacity:
@@ -157,16 +229,20 @@ class ReplayBuffer:
                 f"batch_size={batch_size} is larger than the {available} transitions the "
                 "replay holds; collect more before sampling"
             )
-        drawn = torch.randint(available, (batch_size,), generator=self.generator, device=self.device)
-        oldest_row = (self.next_row - self.filled_rows) % self.rows
-        row = (oldest_row + drawn // self.num_streams) % self.rows
-        stream = drawn % self.num_streams
-        index = row * self.num_streams + stream
+        index, weights = self.sampler.draw(self, batch_size)
+        return Sample(self.gather(index), index, weights, self)
+
+    def gather(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The transitions that start at the storage slots ``index``, with ``discount``."""
         batch = {name: tensor.index_select(0, index) for name, tensor in self.storage.items()}
         if self.n_step == 1:
-            batch[DISCOUNT] = self._discount_powers[1].expand(batch_size)
+            batch[DISCOUNT] = self._discount_powers[1].expand(len(index))
             return batch
-        return self._n_step_batch(batch, row, stream)
+        return self._n_step_batch(batch, index // self.num_streams, index % self.num_streams)
+
+    def feedback(self, index: torch.Tensor, scores: torch.Tensor) -> None:
+        """Per-row scores of the slots ``index`` after an update, for the sampler."""
+        self.sampler.feedback(index, scores)
 
     def recent(self, names: Sequence[str], count: int) -> dict[str, torch.Tensor]:
         """The fields ``names`` of the newest ``count`` stored steps' transitions (at most
@@ -202,7 +278,7 @@ class ReplayBuffer:
             "next_row": self.next_row,
             "filled_rows": self.filled_rows,
             "num_streams": self.num_streams,
-            "generator": self.generator.get_state(),
+            "sampler": self.sampler.state_dict(),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -223,4 +299,5 @@ class ReplayBuffer:
             self.storage[name].copy_(tensor)
         self.next_row = int(state["next_row"])
         self.filled_rows = int(state["filled_rows"])
-        self.generator.set_state(state["generator"])
+        # Checkpoints from before samplers hold the uniform draw's generator directly.
+        self.sampler.load_state_dict(state["sampler"] if "sampler" in state else {"generator": state["generator"]})

@@ -12,11 +12,12 @@ import dataclasses
 import json
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from hmarl.core import option
+from hmarl.core.config import choices_of, is_section
 
 ConfigT = TypeVar("ConfigT")
 
@@ -75,32 +76,51 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 
 def build_parser(config_cls: type, description: str | None = None) -> argparse.ArgumentParser:
-    """An argparse parser with one ``--option-name`` per field of ``config_cls``."""
+    """An argparse parser with one ``--option-name`` per field of ``config_cls``; the
+    fields of a section (a nested options dataclass) form a group of their own, with flags
+    as flat as the others (a flag two sections share is an error in the configuration)."""
     parser = argparse.ArgumentParser(
         description=description or config_cls.__doc__,
         formatter_class=HelpFormatter,
     )
+    _add_options(parser, parser, config_cls, "", set())
+    return parser
+
+
+def _add_options(
+    parser: argparse.ArgumentParser, group: Any, config_cls: type, prefix: str, flags: set[str]
+) -> None:
     hints = typing.get_type_hints(config_cls)
     for field in dataclasses.fields(config_cls):
         help_text = field.metadata.get("help")
         if not help_text:
             raise TypeError(f"config field {config_cls.__name__}.{field.name} has no help line")
+        if is_section(field):
+            section_cls = _field_type(field, hints)
+            title = parser.add_argument_group(help_text, section_cls.__doc__)
+            _add_options(parser, title, section_cls, f"{prefix}{field.name}.", flags)
+            continue
         flag = "--" + field.name.replace("_", "-")
+        if flag in flags:
+            raise TypeError(f"{config_cls.__name__}: the option {flag} is defined twice (in two sections?)")
+        flags.add(flag)
         default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
         kind = _field_type(field, hints)
-        kwargs: dict[str, Any] = {"default": default, "help": help_text, "dest": field.name}
-        if "choices" in field.metadata:
-            kwargs["choices"] = field.metadata["choices"]
+        kwargs: dict[str, Any] = {"default": default, "help": help_text, "dest": prefix + field.name}
+        choices = choices_of(field)
+        if choices is not None:
+            kwargs["choices"] = choices
+        elif prefix and kind is not bool:
+            kwargs["metavar"] = field.name.upper()
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
         elif typing.get_origin(kind) is tuple or kind is tuple:
             item_type = (typing.get_args(kind) or (str,))[0]
-            parser.add_argument(flag, nargs="+", type=item_type, **kwargs)
+            group.add_argument(flag, nargs="+", type=item_type, **kwargs)
         elif kind is dict or typing.get_origin(kind) is dict:
-            parser.add_argument(flag, type=_json_object, **kwargs)
+            group.add_argument(flag, type=_json_object, **kwargs)
         else:
-            parser.add_argument(flag, type=kind, **kwargs)
-    return parser
+            group.add_argument(flag, type=kind, **kwargs)
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -116,10 +136,37 @@ def _json_object(text: str) -> dict[str, Any]:
 def parse_config(config_cls: type[ConfigT], argv: Sequence[str] | None = None, description: str | None = None) -> ConfigT:
     """Parse ``argv`` (default: ``sys.argv[1:]``) into an instance of ``config_cls``."""
     namespace = build_parser(config_cls, description).parse_args(argv)
-    values = vars(namespace)
+    return _build(config_cls, vars(namespace), "")
+
+
+def _build(config_cls: type[ConfigT], values: dict[str, Any], prefix: str) -> ConfigT:
     hints = typing.get_type_hints(config_cls)
+    kwargs: dict[str, Any] = {}
     for field in dataclasses.fields(config_cls):
         kind = _field_type(field, hints)
+        if is_section(field):
+            kwargs[field.name] = _build(kind, values, f"{prefix}{field.name}.")
+            continue
+        value = values[prefix + field.name]
         if typing.get_origin(kind) is tuple or kind is tuple:
-            values[field.name] = tuple(values[field.name])
-    return config_cls(**values)
+            value = tuple(value)
+        kwargs[field.name] = value
+    return config_cls(**kwargs)
+
+
+def config_from_dict(config_cls: type[ConfigT], values: Mapping[str, Any]) -> ConfigT:
+    """``config_cls`` from ``dataclasses.asdict`` of one (as checkpoints store it): sections
+    from their dicts, tuples from lists. An option a section holds may also stand at the
+    top level, as configurations from before the section stored it."""
+    hints = typing.get_type_hints(config_cls)
+    kwargs: dict[str, Any] = {}
+    for field in dataclasses.fields(config_cls):
+        kind = _field_type(field, hints)
+        if is_section(field):
+            names = {inner.name for inner in dataclasses.fields(kind)}
+            flat = {name: values[name] for name in names if name in values}
+            kwargs[field.name] = config_from_dict(kind, {**flat, **values.get(field.name, {})})
+        elif field.name in values:
+            value = values[field.name]
+            kwargs[field.name] = tuple(value) if typing.get_origin(kind) is tuple and value is not None else value
+    return config_cls(**kwargs)

@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from hmarl.core import NonFiniteLossError
-from hmarl.training.config import RunConfig
+from hmarl.training.config import RunConfig, config_from_dict
 from hmarl.training.envs import BatchedEnv, make_vector_env
 from hmarl.training.logger import RunLogger
 
@@ -329,7 +329,7 @@ def resume_config(config: ConfigT) -> tuple[ConfigT, dict[str, Any] | None]:
     if not config.resume:
         return config, None
     checkpoint = load_checkpoint(config.resume)
-    stored = type(config)(**checkpoint["config"])
+    stored = config_from_dict(type(config), checkpoint["config"])
     return dataclasses.replace(stored, resume=config.resume, progress=config.progress), checkpoint
 
 
