@@ -419,6 +419,20 @@ def test_egocentric_view_is_the_full_view_cropped_around_the_agent():
         ego_obs, *_ = ego.step(actions)
 
 
+def test_egocentric_views_of_some_copies_are_theirs_among_all():
+    venv = trash_collection_v0.vector_env(
+        num_envs=6, layout="random", width=9, height=5, n_agents=3, n_trash=4, view="egocentric", view_size=7
+    )
+    venv.reset(seed=3)
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        venv.step(rng.integers(0, 7, (6, 3)))
+        every = venv.core.observations().copy()
+        some = np.array([4, 0, 2])
+        np.testing.assert_array_equal(venv.core.observations(some), every[some])
+        np.testing.assert_array_equal(venv.core.observations(), every)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

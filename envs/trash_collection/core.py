@@ -432,39 +432,39 @@ class TrashCollectionCore(BatchedCore):
 
     # --- views -------------------------------------------------------------------
     def _build_window(self) -> None:
-        """Lookups of the egocentric window: for every cell of the grid, the board index of
-        each window cell per channel (clipped onto the grid) and what a window cell beyond
-        the grid reads (a wall)."""
-        size, n_cells = self.view_size, self.n_cells
+        """The egocentric window's buffers: a copy of the board's channels with a border of
+        ``view_size // 2`` wall cells on every side (cells beyond the grid read as walls),
+        and a view of every ``view_size`` square of it, so that a window is one gather of
+        a copy's row, column and square, whatever the grid's size."""
+        size = self.view_size
         self.obs_dim = 5 * size * size + 1
         self.observation_grid = (5, size, size)
         radius = size // 2
-        offsets = np.arange(-radius, radius + 1)
-        x, y = np.arange(n_cells) % self.width, np.arange(n_cells) // self.width
-        # Window rows run in the grid's cell order: y then x, y counted from the bottom.
-        wy = y[:, None, None] + offsets[None, :, None]
-        wx = x[:, None, None] + offsets[None, None, :]
-        inside = ((wx >= 0) & (wx < self.width) & (wy >= 0) & (wy < self.height)).reshape(n_cells, -1)
-        cell = (np.clip(wy, 0, self.height - 1) * self.width + np.clip(wx, 0, self.width - 1)).reshape(n_cells, -1)
-        channels = np.arange(5)[:, None] * n_cells
-        self._window_index = (channels[None] + cell[:, None, :]).reshape(n_cells, -1)
-        self._window_inside = np.repeat(inside[:, None, :], 5, axis=1).reshape(n_cells, -1)
-        beyond = np.zeros((5, size * size), dtype=np.float32)
-        beyond[WALLS_CHANNEL] = 1.0
-        self._window_beyond = beyond.reshape(-1)
+        padded = np.zeros(
+            (self.num_envs, 5, self.height + 2 * radius, self.width + 2 * radius), dtype=np.float32
+        )
+        padded[:, WALLS_CHANNEL] = 1.0
+        self._padded = padded
+        # Window rows run in the grid's cell order (y then x, y counted from the bottom),
+        # as the padded board's rows do: the window of cell (x, y) starts at (x, y).
+        self._windows = np.lib.stride_tricks.sliding_window_view(padded, (size, size), axis=(2, 3))
+        self._cell_yx = np.divmod(np.arange(self.n_cells), self.width)
         centre = size * size // 2
         self._window_self = SELF_CHANNEL * size * size + centre
         self._window_centre_agents = AGENTS_CHANNEL * size * size + centre
-        self._board_rows = np.arange(self.num_envs)[:, None, None] * self.board_dim
 
     def _egocentric(self, idx: np.ndarray | slice, out: np.ndarray | None) -> np.ndarray:
-        rows, pos = np.arange(self.num_envs)[idx], self.pos[idx]
+        board, pos = self.board[idx], self.pos[idx]
+        count, size, radius = len(board), self.view_size, self.view_size // 2
         if out is None:
-            out = np.empty((len(rows), self.n_agents, self.obs_dim), dtype=np.float32)
-        index = self._window_index[pos] + self._board_rows[rows]
+            out = np.empty((count, self.n_agents, self.obs_dim), dtype=np.float32)
+        inner = self._padded[:count, :, radius : radius + self.height, radius : radius + self.width]
+        inner[...] = board[:, :-1].reshape(count, 5, self.height, self.width)
+        y, x = self._cell_yx[0][pos], self._cell_yx[1][pos]
         window = out[:, :, :-1]
-        window[...] = self.board.reshape(-1).take(index)
-        np.copyto(window, self._window_beyond, where=~self._window_inside[pos])
+        window.reshape(count, self.n_agents, 5, size, size)[...] = self._windows[
+            self._env_rows[:count], :, y, x
+        ]
         # The agent's own cell is the centre: it moves from the agents channel to "self"
         # (the board's self channel is empty).
         window[:, :, self._window_self] = 1.0
