@@ -27,7 +27,10 @@ from hmarl.envs.basketball_defense.rules import SKILLS
 
 def draw_trash(rng: np.random.Generator) -> dict[str, Any]:
     while True:
-        width, height = (int(v) for v in rng.integers(2, 33, 2))
+        # Log-uniform sides in [2, 32]: small grids as often as large ones in ratio, which
+        # keeps the copy-steps of the full view, whose cost grows with cells x agents,
+        # within a run of under an hour on one core.
+        width, height = (int(v) for v in np.exp(rng.uniform(np.log(2), np.log(33), 2)))
         capacity = width * height // 2
         if capacity >= 3:
             break

@@ -174,8 +174,9 @@ def assert_invariants(
     masked: bool = False, seed: int = 0,
 ) -> int:
     """Step ``num_envs`` copies with random actions (legal ones if ``masked``) and check
-    that observations and states lie in the PettingZoo spaces, rewards are finite, and a
-    taken action that the mask forbade is reported invalid; returns the copy-steps."""
+    that observations and states (the final ones of finished episodes too) lie in the
+    PettingZoo spaces, rewards are finite, and a taken action that the mask forbade is
+    reported invalid; returns the copy-steps."""
     venv = module.vector_env(num_envs=num_envs, **kwargs)
     spaces = module.parallel_env(**kwargs)
     agent = spaces.possible_agents[0]
@@ -192,8 +193,12 @@ def assert_invariants(
         else:
             actions = rng.integers(0, venv.n_actions, mask.shape[:2])
         forbidden = ~np.take_along_axis(mask, actions[..., None], -1)[..., 0]
-        obs, rewards, _, _, infos = venv.step(actions)
+        obs, rewards, terminations, truncations, infos = venv.step(actions)
         assert np.isfinite(rewards).all(), f"non-finite reward at step {step}"
+        done = terminations | truncations
+        if done.any():
+            final = {"observation": infos["final_observation"][done], "state": infos["final_state"][done]}
+            _check_spaces(final, observation_space, state_space, step, masks=False)
         missed = forbidden & ~infos["invalid_action"]
         assert not missed.any(), (
             f"step {step}: masked actions {actions[missed].tolist()} took effect without "
@@ -202,11 +207,14 @@ def assert_invariants(
     return steps * num_envs
 
 
-def _check_spaces(obs: Mapping[str, np.ndarray], observation_space: Any, state_space: Any, step: int) -> None:
+def _check_spaces(
+    obs: Mapping[str, np.ndarray], observation_space: Any, state_space: Any, step: int, masks: bool = True
+) -> None:
     for name, values, space in (("observation", obs["observation"], observation_space), ("state", obs["state"], state_space)):
         inside = (values >= space.low) & (values <= space.high)
         assert inside.all() and values.dtype == space.dtype, f"step {step}: an {name} lies outside its space"
-    assert set(np.unique(obs["action_mask"]).tolist()) <= {0, 1}, f"step {step}: a mask is not 0/1"
+    if masks:
+        assert set(np.unique(obs["action_mask"]).tolist()) <= {0, 1}, f"step {step}: a mask is not 0/1"
 
 
 def check_environment(

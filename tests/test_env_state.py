@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -89,3 +91,34 @@ def test_returned_buffers_stay_valid_through_the_next_step():
     nxt, *_ = venv.step(np.full((4, 2), 4))
     assert nxt["observation"] is not obs["observation"]
     np.testing.assert_array_equal(obs["observation"], kept)
+
+
+def _plain(value) -> bool:
+    """Whether ``value`` is made only of dicts, lists, tuples, numpy arrays and scalars."""
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _plain(item) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_plain(item) for item in value)
+    return isinstance(value, (np.ndarray, np.generic, int, float, bool, str, type(None)))
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("trash_collection_v0", {"layout": "room"}),
+        ("trash_collection_v0", {"layout": "random", "view": "egocentric"}),
+        ("basketball_defense_v1", {"n_players": 2}),
+    ],
+)
+def test_a_checkpointed_env_is_plain_data_without_environment_objects(name, kwargs):
+    # What a trainer's checkpoint stores for the environment (``env.get_state()``).
+    venv = make_vector_env(name, num_envs=3, env_kwargs=kwargs)
+    venv.reset(seed=0)
+    venv.step(np.zeros((3, venv.n_agents), dtype=np.int64))
+    saved = venv.get_state()
+    assert _plain(saved)
+    assert b"hmarl" not in pickle.dumps(saved)
+    again = make_vector_env(name, num_envs=3, env_kwargs=kwargs)
+    again.set_state(pickle.loads(pickle.dumps(saved)))
+    actions = np.ones((3, venv.n_agents), dtype=np.int64)
+    np.testing.assert_array_equal(again.step(actions)[0]["observation"], venv.step(actions)[0]["observation"])

@@ -2,6 +2,7 @@
 resume, GIFs; the full reproduction of Tang et al. (2018) is the slow test at the end."""
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -155,6 +156,7 @@ def test_resume_continues_exactly(extra, tmp_path, one_thread):
     hierarchical.main(args)
     checkpoints = sorted((tmp_path / "checkpoints" / "test").glob("update_*.pt"))
     straight = load_checkpoint(checkpoints[-1])
+    assert b"hmarl" not in pickle.dumps(straight["env"]), "a checkpoint pickled an environment object"
     resumed_result = hierarchical.main(["--resume", str(checkpoints[0]), "--no-progress"])
     resumed = load_checkpoint(sorted((tmp_path / "checkpoints" / "test").glob("update_*.pt"))[-1])
     assert resumed_result.updates == straight["loop"]["updates"]

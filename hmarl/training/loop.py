@@ -319,7 +319,8 @@ class _Checkpointer:
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint at ``path``: a checkpoint file, or a run directory's newest."""
-    # Checkpoints hold the pickled environment and RNG states next to the tensors.
+    # Checkpoints hold the environments' states (numpy arrays and dicts for hmarl environments,
+    # pickled environments for gymnasium ones) and RNG states next to the tensors.
     return torch.load(checkpoint_file(path), map_location="cpu", weights_only=False)
 
 
