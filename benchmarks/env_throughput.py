@@ -191,11 +191,15 @@ def main() -> None:
             venv = case.vector_env(num_envs)
             venv.reset(seed=0)
             steps = int(np.clip(args.batch_agent_steps // (num_envs * venv.n_agents), 20, 2000))
+            rates: dict[str, float] = {}
             for face, measure in (("core", core_rate), ("core+state", core_state_rate), ("vector_env", vector_rate)):
                 measure(venv, min(steps, 10), rng, clock)
-                rate = median_rate(lambda: measure(venv, steps, rng, clock), args.repeats)
-                peer = PUFFER_MEASURED.get(key.rsplit("_", 1)[0])
-                note = f"  ({rate / peer:.2f}x PufferLib's {peer / 1e6:.2f}M)" if peer and face == "vector_env" else ""
+                rates[face] = rate = median_rate(lambda: measure(venv, steps, rng, clock), args.repeats)
+                note = ""
+                if face == "vector_env":
+                    note = f"  ({rate / rates['core']:.2f} of core, {rate / rates['core+state']:.2f} of core+state"
+                    peer = PUFFER_MEASURED.get(key.rsplit("_", 1)[0])
+                    note += f"; {rate / peer:.2f}x PufferLib's {peer / 1e6:.2f}M)" if peer else ")"
                 print(f"{case.name:38s} {face:12s} {num_envs:8d} {rate:15,.0f}{note}")
 
 
