@@ -152,7 +152,7 @@ def test_resume_continues_exactly(extra, tmp_path, one_thread):
     for their episode's end, and with prioritised replay at both levels."""
     args = _args(tmp_path, "--total-steps", "2400", "--eval-every", "1200", "--learning-starts", "800",
                  "--high-level-starts", "800", "--checkpoint-every", "40", "--keep-checkpoints", "0",
-                 "--high-level", "qmix", *extra)
+                 "--checkpoint-replay", "--high-level", "qmix", *extra)
     hierarchical.main(args)
     checkpoints = sorted((tmp_path / "checkpoints" / "test").glob("update_*.pt"))
     straight = load_checkpoint(checkpoints[-1])

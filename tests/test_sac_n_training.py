@@ -34,6 +34,7 @@ def pendulum_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[TrainResult,
     result = sac_n.main([
         "online", *SMALL_ONLINE, *run_args(tmp_path, "online"), "--total-steps", "5000",
         "--eval-every", "5000", "--eval-episodes", "5", "--checkpoint-every", "900", "--keep-checkpoints", "0",
+        "--checkpoint-replay",
     ])
     return result, result.checkpoint.parent
 
@@ -112,7 +113,8 @@ def test_online_training_resumes_exactly(tmp_path: Path) -> None:
         "--random-steps", "100", "--total-steps", "300", "--eval-every", "300", "--eval-episodes", "2",
     ]
     straight = sac_n.main([*common, *run_args(tmp_path, "straight")])
-    sac_n.main([*common, *run_args(tmp_path, "halves"), "--checkpoint-every", "100", "--keep-checkpoints", "0"])
+    sac_n.main([*common, *run_args(tmp_path, "halves"), "--checkpoint-every", "100", "--keep-checkpoints", "0",
+                "--checkpoint-replay"])
     resumed = sac_n.main(["online", "--resume", str(tmp_path / "ckpt" / "halves" / "update_000000100.pt"),
                           "--no-progress"])
     assert resumed.final_eval == straight.final_eval

@@ -117,7 +117,7 @@ def short_run_args(tmp_path, total_steps: int, checkpoint_every: int) -> list[st
     ids=["dqn", "ae_dqn", "dqn_prioritized"],
 )
 def test_resume_from_a_checkpoint_is_bit_identical(tmp_path, trainer, extra):
-    args = short_run_args(tmp_path, total_steps=1_200, checkpoint_every=60) + extra
+    args = short_run_args(tmp_path, total_steps=1_200, checkpoint_every=60) + extra + ["--checkpoint-replay"]
     uninterrupted = trainer.main(args)
     final = load_checkpoint(uninterrupted.checkpoint)
     checkpoints = sorted((tmp_path / "checkpoints" / "resume").glob("update_*.pt"))

@@ -3,6 +3,7 @@
     python trainers/collect.py --env Pendulum-v1
     python trainers/collect.py --env Hopper-v5 --total-steps 300000 --num-transitions 200000
     python trainers/collect.py --env Pendulum-v1 --policy-run checkpoints/<run-name>   # reuse a trained run
+                                                       # (trained with --checkpoint-replay for the replay dataset)
 
 The qualities follow D4RL's recipe, with an online SAC-N run (``trainers/sac_n.py
 online``) as the policy source; it is trained here, or read from the checkpoints of
@@ -40,7 +41,7 @@ from hmarl.data.offline import REF_MAX_KEY, REF_MIN_KEY
 from hmarl.trainers.sac_n import OnlineConfig, make_online_agent, train_online
 from hmarl.training import (
     CHECKPOINT_PATTERN, BatchedEnv, EnvSpec, budget_of, evaluate, load_checkpoint, make_vector_env, parse_config,
-    resolve_device, to_tensors,
+    resolve_device, restore_agent, to_tensors,
 )
 from hmarl.training.loop import seed_everything
 
@@ -58,7 +59,10 @@ class CollectConfig(OnlineConfig):
     num_transitions: int = option(50_000, "transitions per random/medium/expert dataset (whole episodes, at least)")
     medium_fraction: float = option(1 / 3, "where the medium policy's return lies between random (0) and expert (1)")
     snapshots: int = option(20, "policies saved along training to choose the medium one from")
-    policy_run: str = option("", "checkpoint directory of an earlier online SAC-N run to use instead of training")
+    policy_run: str = option(
+        "", "checkpoint directory of an earlier online SAC-N run to use instead of training (the replay dataset "
+        "needs its checkpoints written with --checkpoint-replay)",
+    )
     reference_episodes: int = option(50, "greedy episodes behind each reference return")
     collect_envs: int = option(10, "environment copies stepped together while collecting")
     format: str = option("hdf5", "file format of the datasets", choices=FORMATS)
@@ -102,7 +106,10 @@ def _policy_checkpoints(config: CollectConfig) -> list[Path]:
         directory = Path(config.policy_run)
     else:
         updates = budget_of(config).total_updates
-        run = dataclasses.replace(config, checkpoint_every=max(updates // config.snapshots, 1), keep_checkpoints=0)
+        # The replay dataset is read from the checkpoints, so they carry the replay.
+        run = dataclasses.replace(
+            config, checkpoint_every=max(updates // config.snapshots, 1), keep_checkpoints=0, checkpoint_replay=True
+        )
         directory = train_online(run).checkpoint.parent
     paths = sorted(directory.glob(CHECKPOINT_PATTERN))
     if not paths:
@@ -117,7 +124,7 @@ def _load_agent(path: Path, spec: EnvSpec, device: torch.device) -> tuple[SACN, 
     stored = OnlineConfig(**{name: value for name, value in checkpoint["config"].items() if name in names})
     # The replay's layout follows the run's environment copies, not the evaluation's.
     agent = make_online_agent(stored, dataclasses.replace(spec, num_envs=stored.num_envs), budget_of(stored), device)
-    agent.load_state_dict(checkpoint["agent"])
+    restore_agent(agent, checkpoint["agent"])
     return agent, int(checkpoint["loop"]["global_step"])
 
 
@@ -234,6 +241,11 @@ def collect(config: CollectConfig) -> dict[str, Path]:
             agent, _ = _load_agent(snapshot.path, spec, device)
             metadata.update(policy_return=snapshot.greedy_return, policy_env_steps=snapshot.env_steps)
             if quality == "replay":
+                if agent.replay is None or not len(agent.replay):
+                    raise ValueError(
+                        f"checkpoint {str(snapshot.path)!r} holds no replay for the replay dataset; train the policy "
+                        "run with --checkpoint-replay"
+                    )
                 arrays = replay_dataset(agent.replay)
             else:
                 arrays, _ = rollout_dataset(agent.act_sampled, collect_env, config.num_transitions, seed, device)

@@ -37,6 +37,11 @@ def make_agent(
 ) -> DQN:
     """A DQN-family agent (``agent_cls``) sized for ``spec``; one replay stream per copy and agent.
     ``agent_kwargs`` go to ``agent_cls`` as well."""
+    if not spec.n_actions:
+        raise ValueError(
+            f"env={config.env!r} has a continuous action space; {agent_cls.__name__} needs a discrete action space "
+            "(for continuous control use sac_n)"
+        )
     return agent_cls(
         config,
         obs_dim=spec.obs_dim,

@@ -18,9 +18,12 @@ import torch
 
 from hmarl.core import option
 from hmarl.hier import HierarchicalAgent, HierConfig, HierSpec
-from hmarl.training import BatchedEnv, Budget, EnvSpec, RunConfig, TrainResult, make_vector_env, parse_config, train
+from hmarl.training import (
+    BatchedEnv, Budget, EnvSpec, RunConfig, TrainResult, load_checkpoint, make_vector_env, parse_config, restore_agent,
+    train,
+)
 from hmarl.training.config import config_from_dict
-from hmarl.training.loop import attach_env, budget_of, load_checkpoint, to_tensors
+from hmarl.training.loop import attach_env, budget_of, to_tensors
 
 DEFAULT_OPTION_LEN = 30
 COORDINATION_OPTION_LEN = 15
@@ -42,7 +45,7 @@ class Config(RunConfig, HierConfig):
     eval_episodes: int = option(100, "episodes per greedy evaluation")
     target_value: float = option(0.95, "report the first step at which the metric reaches this (nan: none)")
     log_every: int = option(50, "updates between logged training metrics")
-    checkpoint_every: int = option(0, "updates between checkpoints (0: only the final one)")
+    checkpoint_every: int = option(0, "updates between checkpoints (0: by --checkpoint-minutes and at the end only)")
     gif: str = option("", "after training, save a greedy episode as an animated GIF at this path")
     torch_threads: int = option(1, "CPU threads for torch (small networks run fastest on one; 0: torch's default)")
 
@@ -55,7 +58,7 @@ def load_agent(path: str | Path, num_envs: int) -> tuple[HierarchicalAgent, Conf
     # The agent's state (running options, ACER's open rows) is sized by the training copies.
     training_spec = EnvSpec.of(make_vector_env(config.env, config.num_envs, config.env_kwargs))
     agent = make_agent(config, training_spec, budget_of(config), torch.device("cpu"))
-    agent.load_state_dict(checkpoint["agent"])
+    restore_agent(agent, checkpoint["agent"])
     return agent, config, make_vector_env(config.env, num_envs, config.env_kwargs)
 
 
@@ -70,6 +73,11 @@ def option_len_of(config: Config) -> int:
 
 def make_agent(config: Config, spec: EnvSpec, budget: Budget, device: torch.device) -> HierarchicalAgent:
     probe = make_vector_env(config.env, 1, config.env_kwargs)
+    if not hasattr(probe, "goal_names"):
+        raise ValueError(
+            f"env={config.env!r} has no options interface (goal_names, goal_mask, ...); hierarchical learners need "
+            "an hmarl.envs environment such as trash_collection_v0 or basketball_defense_v1"
+        )
     return HierarchicalAgent(
         config,
         HierSpec.of(probe, num_envs=spec.num_envs),

@@ -50,7 +50,7 @@ class OnlineConfig(RunConfig, SACNConfig):
     eval_every: int = option(2_500, "environment steps between greedy evaluations (0 disables)")
     eval_episodes: int = option(10, "episodes per greedy evaluation")
     target_value: float = option(-200.0, "report the first step at which the metric reaches this (nan: none)")
-    checkpoint_every: int = option(5_000, "updates between checkpoints (0: only the final one)")
+    checkpoint_every: int = option(5_000, "updates between checkpoints (0: by --checkpoint-minutes and at the end only)")
 
 
 @dataclass

@@ -1,8 +1,18 @@
 """What every trainer shares: typed configuration and its CLI, the batched-environment
 rollout loop, greedy evaluation, TensorBoard logging, exact checkpoints, the summary."""
 
-from hmarl.training.config import HelpFormatter, RunConfig, build_parser, parse_config
+from hmarl.training.checkpoints import (
+    CHECKPOINT_PATTERN,
+    CheckpointError,
+    agent_checkpoint_state,
+    checkpoint_file,
+    load_checkpoint,
+    open_checkpoint,
+    restore_agent,
+)
+from hmarl.training.config import HelpFormatter, RunConfig, build_parser, given_options, parse_config
 from hmarl.training.envs import BatchedEnv, GymVectorEnv, make_vector_env
+from hmarl.training.guard import DivergenceError
 from hmarl.training.logger import RunLogger
 from hmarl.training.loop import (
     Agent,
@@ -10,12 +20,11 @@ from hmarl.training.loop import (
     Budget,
     EnvSpec,
     LoopState,
+    RunInterrupted,
     TrainResult,
-    CHECKPOINT_PATTERN,
     budget_of,
-    checkpoint_file,
     evaluate,
-    load_checkpoint,
+    evaluate_episodes,
     make_transition,
     resolve_device,
     to_tensors,
@@ -28,6 +37,8 @@ __all__ = [
     "AgentFactory",
     "BatchedEnv",
     "Budget",
+    "CheckpointError",
+    "DivergenceError",
     "EnvSpec",
     "GymVectorEnv",
     "HelpFormatter",
@@ -36,14 +47,20 @@ __all__ = [
     "OfflineResult",
     "OfflineRunConfig",
     "RunConfig",
+    "RunInterrupted",
     "RunLogger",
     "TrainResult",
     "CHECKPOINT_PATTERN",
+    "agent_checkpoint_state",
     "budget_of",
     "build_parser",
     "checkpoint_file",
     "evaluate",
+    "evaluate_episodes",
+    "given_options",
     "load_checkpoint",
+    "open_checkpoint",
+    "restore_agent",
     "make_transition",
     "make_vector_env",
     "parse_config",

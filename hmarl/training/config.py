@@ -34,10 +34,20 @@ class CommonRunConfig:
     log_dir: str = option("runs", "TensorBoard root directory")
     log_every: int = option(100, "updates between logged training metrics")
     checkpoint_dir: str = option("checkpoints", "checkpoints go to <checkpoint-dir>/<run-name>/")
-    checkpoint_every: int = option(10_000, "updates between checkpoints (0: only the final one)")
+    checkpoint_every: int = option(
+        10_000, "updates between checkpoints (0: by --checkpoint-minutes and at the end only)"
+    )
+    checkpoint_minutes: float = option(
+        10.0, "minutes of wall clock between checkpoints, besides --checkpoint-every (0: none by time)"
+    )
+    checkpoint_replay: bool = option(
+        False, "put the replay into checkpoints: resume is then bit-identical, but files grow by the replay's size"
+    )
     keep_checkpoints: int = option(2, "most recent checkpoints kept on disk (0 keeps all)")
     resume: str = option(
-        "", "continue the run saved in this checkpoint file, or in a run directory's newest (its configuration is used)"
+        "", "continue the run saved in this checkpoint file, or in a run directory's newest intact one. Alone it "
+        "continues that run exactly; with changed budget, learning rates, evaluation or logging options it starts a "
+        "new run directory that records its parent",
     )
     progress: bool = option(True, "show a progress bar")
 
@@ -60,6 +70,9 @@ class RunConfig(CommonRunConfig):
     target_value: float = option(float("nan"), "report the first step at which the metric reaches this (nan: none)")
     target_max_length: float = option(
         float("nan"), "the target also needs the evaluation's mean episode length at or below this (nan: no limit)"
+    )
+    stop_on_divergence: bool = option(
+        False, "stop with a checkpoint and a non-zero exit when values or the loss diverge (default: warn only)"
     )
 
 
@@ -134,9 +147,16 @@ def _json_object(text: str) -> dict[str, Any]:
 
 
 def parse_config(config_cls: type[ConfigT], argv: Sequence[str] | None = None, description: str | None = None) -> ConfigT:
-    """Parse ``argv`` (default: ``sys.argv[1:]``) into an instance of ``config_cls``."""
-    namespace = build_parser(config_cls, description).parse_args(argv)
-    return _build(config_cls, vars(namespace), "")
+    """Parse ``argv`` (default: ``sys.argv[1:]``) into an instance of ``config_cls``; the
+    names of the options given on the command line are kept (see :func:`given_options`)."""
+    parser = build_parser(config_cls, description)
+    config = _build(config_cls, vars(parser.parse_args(argv)), "")
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    # Flags are unique across sections, so an option's own name stands for it.
+    given = {dest.rsplit(".", 1)[-1] for dest in vars(parser.parse_args(argv))}
+    setattr(config, GIVEN_ATTRIBUTE, frozenset(given))
+    return config
 
 
 def _build(config_cls: type[ConfigT], values: dict[str, Any], prefix: str) -> ConfigT:
@@ -170,3 +190,58 @@ def config_from_dict(config_cls: type[ConfigT], values: Mapping[str, Any]) -> Co
             value = values[field.name]
             kwargs[field.name] = tuple(value) if typing.get_origin(kind) is tuple and value is not None else value
     return config_cls(**kwargs)
+
+
+def flat_options(config: Any) -> dict[str, Any]:
+    """Every option of ``config`` by its own name, those of its sections included."""
+    options: dict[str, Any] = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if is_section(field):
+            options.update(flat_options(value))
+        else:
+            options[field.name] = value
+    return options
+
+
+def with_options(config: ConfigT, values: Mapping[str, Any]) -> ConfigT:
+    """``config`` with the options ``values`` (by their own names, as :func:`flat_options`) replaced."""
+    changes: dict[str, Any] = {}
+    for field in dataclasses.fields(config):
+        if is_section(field):
+            section = getattr(config, field.name)
+            inner = {name: value for name, value in values.items() if name in flat_options(section)}
+            if inner:
+                changes[field.name] = with_options(section, inner)
+        elif field.name in values:
+            changes[field.name] = values[field.name]
+    return dataclasses.replace(config, **changes)
+
+
+GIVEN_ATTRIBUTE = "_given_options"
+
+
+def given_options(config: Any) -> frozenset[str]:
+    """The options (by their own names) set on the command line when ``config`` came from
+    :func:`parse_config`; otherwise those that differ from their class defaults."""
+    given = getattr(config, GIVEN_ATTRIBUTE, None)
+    if given is not None:
+        return given
+    defaults = flat_options(_defaults(type(config)))
+    return frozenset(name for name, value in flat_options(config).items() if not _same(value, defaults.get(name)))
+
+
+def _defaults(config_cls: type) -> Any:
+    """An instance of ``config_cls`` with every default; fields without one get None."""
+    kwargs = {
+        field.name: None for field in dataclasses.fields(config_cls)
+        if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+    }
+    return config_cls(**kwargs)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality that counts two NaNs as the same option value."""
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True
+    return bool(a == b)

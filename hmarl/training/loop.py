@@ -9,12 +9,16 @@ a one-line summary.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
+import json
 import math
-import os
 import random
+import signal
+import sys
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -24,9 +28,19 @@ import torch
 from tqdm import tqdm
 
 from hmarl.core import NonFiniteLossError
-from hmarl.training.config import RunConfig, config_from_dict
+from hmarl.training.checkpoints import (
+    CHECKPOINT_PATTERN,
+    agent_checkpoint_state,
+    remove_checkpoint,
+    restore_agent,
+    save_checkpoint_file,
+)
+from hmarl.training.config import RunConfig, flat_options, given_options
 from hmarl.training.envs import BatchedEnv, make_vector_env
+from hmarl.training.guard import DivergenceError, DivergenceGuard
 from hmarl.training.logger import RunLogger
+from hmarl.training.runs import plan_resume
+from hmarl.training.validation import check_fields, check_writable_dir, check_writable_file
 
 Tensors = dict[str, torch.Tensor]
 ConfigT = TypeVar("ConfigT", bound=RunConfig)
@@ -248,6 +262,12 @@ def attach_env(agent: Agent, env: BatchedEnv, evaluation: bool) -> None:
 @torch.no_grad()
 def evaluate(agent: Agent, env: BatchedEnv, seed: int, device: torch.device) -> dict[str, float]:
     """Mean greedy return, length and episode statistics over one episode per copy."""
+    return {name: float(values.mean()) for name, values in evaluate_episodes(agent, env, seed, device).items()}
+
+
+@torch.no_grad()
+def evaluate_episodes(agent: Agent, env: BatchedEnv, seed: int, device: torch.device) -> dict[str, np.ndarray]:
+    """Greedy return, length and episode statistics of one episode per copy, (num_envs,) each."""
     obs, _ = env.reset(seed=seed)
     attach_env(agent, env, evaluation=True)
     finished = np.zeros(env.num_envs, dtype=bool)
@@ -261,7 +281,7 @@ def evaluate(agent: Agent, env: BatchedEnv, seed: int, device: torch.device) -> 
         for name in _episode_stat_names(infos, env.num_envs):
             results[name][ended] = infos[name][ended]
         finished |= ended
-    return {name: float(values.mean()) for name, values in results.items()}
+    return dict(results)
 
 
 def _validate(config: RunConfig) -> None:
@@ -272,6 +292,41 @@ def _validate(config: RunConfig) -> None:
     for name in ("learning_starts", "eval_every", "checkpoint_every", "keep_checkpoints", "seed"):
         if getattr(config, name) < 0:
             raise ValueError(f"{name} must be >= 0, got {getattr(config, name)}")
+    check_fields(config)
+
+
+def check_paths(config: Any) -> None:
+    """Every path the run will write to must be writable now, not after the budget is spent:
+    the run's log and checkpoint directories, any other ``*_dir`` option, and a ``gif`` file."""
+    check_writable_dir("checkpoint_dir", Path(config.checkpoint_dir) / config.run_name)
+    check_writable_dir("log_dir", Path(config.log_dir) / config.run_name)
+    for field_ in dataclasses.fields(config):
+        value = getattr(config, field_.name)
+        if field_.name.endswith("_dir") and field_.name not in ("checkpoint_dir", "log_dir") and value:
+            check_writable_dir(field_.name, value)
+        elif field_.name == "gif" and value:
+            check_writable_file(field_.name, value)
+
+
+def episode_metrics(env: BatchedEnv) -> list[str]:
+    """The metrics an evaluation of ``env`` reports: return, length and its episode statistics."""
+    core = getattr(env, "core", None)
+    stats = core.episode_stats() if core is not None else {}
+    return ["return", "length"] + [
+        name for name, value in stats.items() if isinstance(value, np.ndarray) and value.shape == (env.num_envs,)
+    ]
+
+
+def _check_target_metric(config: ConfigT, env: BatchedEnv, given: bool) -> ConfigT:
+    """``config`` if ``env`` reports its target metric. A metric given on the command line
+    must be reported; a trainer's default that this env lacks gives way to ``return``."""
+    metrics = episode_metrics(env)
+    if config.target_metric in metrics:
+        return config
+    if given:
+        raise ValueError(f"target_metric={config.target_metric!r} is not valid; env={config.env!r} reports {metrics}")
+    _warn(f"env={config.env!r} does not report the default target_metric={config.target_metric!r}; using 'return'")
+    return dataclasses.replace(config, target_metric="return")
 
 
 def budget_of(config: RunConfig) -> Budget:
@@ -279,23 +334,6 @@ def budget_of(config: RunConfig) -> Budget:
     learning_vector_steps = max(vector_steps - math.ceil(config.learning_starts / config.num_envs), 0)
     rounds = learning_vector_steps // config.train_every
     return Budget(config.total_steps, max(rounds * config.updates_per_round, 1))
-
-
-#: File names of a run's checkpoints; their zero-padded update counts sort by name.
-CHECKPOINT_PATTERN = "update_*.pt"
-
-
-def checkpoint_file(path: str | Path) -> Path:
-    """``path`` itself if it is a file, or the newest checkpoint of the run directory ``path``."""
-    path = Path(path)
-    if path.is_dir():
-        files = sorted(path.glob(CHECKPOINT_PATTERN))
-        if not files:
-            raise FileNotFoundError(f"run directory {str(path)!r} holds no {CHECKPOINT_PATTERN} checkpoint")
-        return files[-1]
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} is neither a file nor a run directory")
-    return path
 
 
 class _Checkpointer:
@@ -306,32 +344,81 @@ class _Checkpointer:
 
     def save(self, payload: Mapping[str, Any], updates: int) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"update_{updates:09d}.pt"
-        partial = path.with_suffix(".partial")
-        torch.save(dict(payload), partial)
-        os.replace(partial, path)
+        path = save_checkpoint_file(payload, self.directory / f"update_{updates:09d}.pt")
         self.last = path
         if self.keep:
             for old in sorted(self.directory.glob(CHECKPOINT_PATTERN))[: -self.keep]:
-                old.unlink()
+                remove_checkpoint(old)
         return path
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint at ``path``: a checkpoint file, or a run directory's newest."""
-    # Checkpoints hold the environments' states (numpy arrays and dicts for hmarl environments,
-    # pickled environments for gymnasium ones) and RNG states next to the tensors.
-    return torch.load(checkpoint_file(path), map_location="cpu", weights_only=False)
 
 
 def resume_config(config: ConfigT) -> tuple[ConfigT, dict[str, Any] | None]:
     """The configuration to run and the checkpoint to continue from, if ``config.resume``
-    names one: a resumed run keeps its stored configuration."""
+    names one (see :mod:`hmarl.training.runs`)."""
     if not config.resume:
         return config, None
-    checkpoint = load_checkpoint(config.resume)
-    stored = config_from_dict(type(config), checkpoint["config"])
-    return dataclasses.replace(stored, resume=config.resume, progress=config.progress), checkpoint
+    plan = plan_resume(config)
+    return plan.config, plan.checkpoint
+
+
+class RunInterrupted(SystemExit):
+    """SIGTERM or SIGINT stopped the run after its current update; ``checkpoint`` holds it.
+    The exit status is the shell's for the signal (128 + its number)."""
+
+    def __init__(self, signum: int, checkpoint: Path) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
+        self.checkpoint = checkpoint
+
+    @classmethod
+    def after(cls, signum: int, checkpoint: Path, updates: int, progress: Any, where: str = "") -> RunInterrupted:
+        """Says where the run stopped and its checkpoint, in one line, and returns the exception to raise."""
+        progress.close()
+        print(f"{signal.Signals(signum).name}: stopped after update {updates}{where}; checkpoint: {checkpoint}",
+              file=sys.stderr, flush=True)
+        return cls(signum, checkpoint)
+
+
+@contextlib.contextmanager
+def stop_requests() -> Iterator[list[int]]:
+    """While open, SIGTERM and SIGINT are noted in the yielded list instead of ending the
+    process; a second one ends it at once."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def note(signum: int, frame: Any) -> None:
+        if received:
+            raise KeyboardInterrupt(f"second {signal.Signals(signum).name}")
+        received.append(signum)
+
+    previous = {signum: signal.signal(signum, note) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def restore_env(env: BatchedEnv, saved: Any) -> None:
+    """Continue ``env`` from a checkpoint's ``env`` entry, the plain data of its ``get_state()``."""
+    if isinstance(saved, bytes):
+        raise ValueError(
+            "the checkpoint holds a pickled environment object (written before environments had an "
+            "explicit state), which this version does not load; start a new run"
+        )
+    env.set_state(saved)
+
+
+def _warn(message: str) -> None:
+    tqdm.write(f"warning: {message}", file=sys.stderr)
+
+
+def write_run_record(directory: Path, algorithm: str, config: Any, parent: Mapping[str, Any] | None) -> None:
+    """``run.json`` in the run's checkpoint directory: what trained it and where it came from."""
+    record = {"algorithm": algorithm, "config": dataclasses.asdict(config), "parent": parent}
+    (directory / "run.json").write_text(json.dumps(record, indent=2, default=repr) + "\n")
 
 
 def with_run_name(config: ConfigT, algorithm: str, subject: str) -> ConfigT:
@@ -352,13 +439,25 @@ def update_or_stop(agent: Any, save_checkpoint: Callable[[], Path]) -> Mapping[s
 
 
 def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainResult:
-    """Train the agent that ``make_agent`` builds, as ``config`` says; see :class:`RunConfig`."""
-    config, checkpoint = resume_config(config)
+    """Train the agent that ``make_agent`` builds, as ``config`` says; see :class:`RunConfig`.
+
+    Everything is checked before the first step: options, paths (writable), the target
+    metric against the environment, and (in ``make_agent``) the algorithm against the
+    environment's action space. SIGTERM and SIGINT end the run after the current update
+    with a checkpoint (:class:`RunInterrupted`).
+    """
+    checkpoint, parent = None, None
+    metric_given = "target_metric" in given_options(config)
+    if config.resume:
+        plan = plan_resume(config)
+        config, checkpoint, parent = plan.config, plan.checkpoint, plan.parent
     _validate(config)
     config = with_run_name(config, algorithm, config.env)
+    check_paths(config)
     device = resolve_device(config.device)
     seed_everything(config.seed)
     env = make_vector_env(config.env, config.num_envs, config.env_kwargs)
+    config = _check_target_metric(config, env, metric_given)
     eval_env = make_vector_env(config.env, config.eval_episodes, config.env_kwargs) if config.eval_every else None
     spec = EnvSpec.of(env)
     budget = budget_of(config)
@@ -366,70 +465,95 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
     state = LoopState()
     obs, _ = env.reset(seed=config.seed)
     if checkpoint is not None:
-        agent.load_state_dict(checkpoint["agent"])
-        env.set_state(checkpoint["env"])
+        if not restore_agent(agent, checkpoint["agent"]):
+            _warn(
+                "the checkpoint holds no replay (it was written without --checkpoint-replay): the replay refills "
+                "from the environment, so training goes on from the saved networks but not bit-identically"
+            )
+        restore_env(env, checkpoint["env"])
         obs = checkpoint["obs"]
         state = LoopState(**checkpoint["loop"])
         _set_rng_state(checkpoint["rng"])
+        parent = parent or checkpoint.get("parent")
     attach_env(agent, env, evaluation=False)
 
     checkpointer = _Checkpointer(Path(config.checkpoint_dir) / config.run_name, config.keep_checkpoints)
+    write_run_record(checkpointer.directory, algorithm, config, parent)
 
     def save_checkpoint() -> Path:
         payload = {
+            "algorithm": algorithm,
             "config": dataclasses.asdict(config),
+            "parent": parent,
             "loop": dataclasses.asdict(state),
-            "agent": agent.state_dict(),
+            "agent": agent_checkpoint_state(agent, config.checkpoint_replay),
             "env": env.get_state(),
             "obs": obs,
             "rng": _rng_state(),
         }
         return checkpointer.save(payload, state.updates)
 
+    options = flat_options(config)
+    gammas = [options[name] for name in ("gamma", "low_gamma") if name in options]
+    guard = DivergenceGuard(max(gammas, default=0.99))
+    checkpoint_seconds = config.checkpoint_minutes * 60.0
     logger = RunLogger(config.log_dir, config.run_name)
     progress = tqdm(
         total=config.total_steps, initial=state.global_step, unit="step", dynamic_ncols=True,
         disable=not config.progress, desc=config.run_name,
     )
     started = time.perf_counter() - state.wall_seconds
+    last_saved = time.monotonic()
     metrics: Mapping[str, Any] = {}
     try:
-        while state.global_step < config.total_steps:
-            actions = agent.act(to_tensors(obs, device), state.global_step)
-            actions_np = actions.cpu().numpy()
-            next_obs, rewards, terminated, truncated, infos = env.step(actions_np)
-            agent.store(make_transition(obs, actions_np, rewards, next_obs, terminated, truncated, infos, device))
-            obs = next_obs
-            state.global_step += config.num_envs
-            state.vector_steps += 1
-            _record_episodes(state, terminated | truncated, infos, logger, env.num_envs)
+        with stop_requests() as stop:
+            while state.global_step < config.total_steps:
+                actions = agent.act(to_tensors(obs, device), state.global_step)
+                actions_np = actions.cpu().numpy()
+                next_obs, rewards, terminated, truncated, infos = env.step(actions_np)
+                agent.store(make_transition(obs, actions_np, rewards, next_obs, terminated, truncated, infos, device))
+                guard.observe_rewards(rewards)
+                obs = next_obs
+                state.global_step += config.num_envs
+                state.vector_steps += 1
+                _record_episodes(state, terminated | truncated, infos, logger, env.num_envs)
 
-            learning = state.global_step >= config.learning_starts and state.vector_steps % config.train_every == 0
-            checkpoint_due = False
-            if learning and agent.can_update():
-                for _ in range(config.updates_per_round):
-                    metrics = update_or_stop(agent, save_checkpoint)
-                    state.updates += 1
-                    if state.updates % config.log_every == 0:
-                        logger.scalars("train", metrics, state.global_step)
-                    checkpoint_due |= bool(config.checkpoint_every) and state.updates % config.checkpoint_every == 0
+                learning = state.global_step >= config.learning_starts and state.vector_steps % config.train_every == 0
+                checkpoint_due = False
+                if learning and agent.can_update():
+                    for _ in range(config.updates_per_round):
+                        metrics = update_or_stop(agent, save_checkpoint)
+                        state.updates += 1
+                        if state.updates % config.log_every == 0:
+                            logger.scalars("train", metrics, state.global_step)
+                            _guard(guard, metrics, state, config, save_checkpoint)
+                        checkpoint_due |= bool(config.checkpoint_every) and state.updates % config.checkpoint_every == 0
 
-            eval_due = eval_env is not None and (
-                (state.global_step - config.num_envs) // config.eval_every != state.global_step // config.eval_every
-                or state.global_step >= config.total_steps
-            )
-            if eval_due:
-                _evaluate_and_record(config, agent, eval_env, state, logger, device)
-                if state.steps_to_target is not None and config.stop_at_target:
-                    break
+                eval_due = eval_env is not None and (
+                    (state.global_step - config.num_envs) // config.eval_every != state.global_step // config.eval_every
+                    or state.global_step >= config.total_steps
+                )
+                if eval_due:
+                    _evaluate_and_record(config, agent, eval_env, state, logger, device)
+                    if state.steps_to_target is not None and config.stop_at_target:
+                        break
+                state.wall_seconds = time.perf_counter() - started
+                if stop:
+                    where = f" (step {state.global_step})"
+                    raise RunInterrupted.after(stop[0], save_checkpoint(), state.updates, progress, where)
+                checkpoint_due |= 0 < checkpoint_seconds <= time.monotonic() - last_saved
+                if checkpoint_due:
+                    save_checkpoint()
+                    last_saved = time.monotonic()
+                progress.update(config.num_envs)
+                if state.vector_steps % 50 == 0:
+                    progress.set_postfix(_postfix(state, metrics), refresh=False)
             state.wall_seconds = time.perf_counter() - started
-            if checkpoint_due:
-                save_checkpoint()
-            progress.update(config.num_envs)
-            if state.vector_steps % 50 == 0:
-                progress.set_postfix(_postfix(state, metrics), refresh=False)
-        state.wall_seconds = time.perf_counter() - started
-        final_checkpoint = save_checkpoint()
+            final_checkpoint = save_checkpoint()
+    except (ValueError, TypeError) as error:
+        # Not refused input: the command line shows these with their traceback.
+        error.during_training = True  # type: ignore[attr-defined]
+        raise
     finally:
         progress.close()
         logger.close()
@@ -447,6 +571,19 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
     )
     print(result.summary(), flush=True)
     return result
+
+
+def _guard(
+    guard: DivergenceGuard, metrics: Mapping[str, Any], state: LoopState, config: RunConfig,
+    save_checkpoint: Callable[[], Path],
+) -> None:
+    message = guard.check(metrics, state.updates)
+    if message is None:
+        return
+    if config.stop_on_divergence:
+        path = save_checkpoint()
+        raise DivergenceError(f"{message}; the run stopped (--stop-on-divergence), checkpoint: {path}")
+    _warn(f"{message} (--stop-on-divergence stops the run here)")
 
 
 def _record_episodes(

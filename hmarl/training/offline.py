@@ -24,19 +24,24 @@ from tqdm import tqdm
 from hmarl.core import option
 from hmarl.data import OfflineDataset, load_dataset, normalized_score
 from hmarl.data.offline import REF_MAX_KEY, REF_MIN_KEY
+from hmarl.training.checkpoints import agent_checkpoint_state, restore_agent
 from hmarl.training.config import CommonRunConfig
 from hmarl.training.envs import make_vector_env
 from hmarl.training.logger import RunLogger
+from hmarl.training.validation import check_fields
 from hmarl.training.loop import (
     EVAL_SEED_OFFSET,
     EnvSpec,
+    RunInterrupted,
     _Checkpointer,
     _rng_state,
     _set_rng_state,
+    check_paths,
     evaluate,
     resolve_device,
     resume_config,
     seed_everything,
+    stop_requests,
     update_or_stop,
     with_run_name,
 )
@@ -129,6 +134,7 @@ def _validate(config: OfflineRunConfig) -> None:
     for name in ("eval_every", "checkpoint_every", "keep_checkpoints", "seed", "max_train_seconds"):
         if getattr(config, name) < 0:
             raise ValueError(f"{name} must be >= 0, got {getattr(config, name)}")
+    check_fields(config)
 
 
 def _evaluation_env(config: OfflineRunConfig, dataset: OfflineDataset) -> tuple[str, dict[str, Any]]:
@@ -148,6 +154,7 @@ def train_offline(config: ConfigT, make_agent: OfflineAgentFactory, algorithm: s
     dataset = load_dataset(config.dataset)
     env_id, env_kwargs = _evaluation_env(config, dataset)
     config = with_run_name(config, algorithm, Path(config.dataset).stem)
+    check_paths(config)
     device = resolve_device(config.device)
     seed_everything(config.seed)
     eval_env = make_vector_env(env_id, config.eval_episodes, env_kwargs)
@@ -157,7 +164,7 @@ def train_offline(config: ConfigT, make_agent: OfflineAgentFactory, algorithm: s
     dataset_return = float(dataset_returns.mean()) if dataset_returns.size else float("nan")
     state = OfflineLoopState()
     if checkpoint is not None:
-        agent.load_state_dict(checkpoint["agent"])
+        restore_agent(agent, checkpoint["agent"])
         state = OfflineLoopState(**checkpoint["loop"])
         _set_rng_state(checkpoint["rng"])
 
@@ -167,7 +174,10 @@ def train_offline(config: ConfigT, make_agent: OfflineAgentFactory, algorithm: s
         payload = {
             "config": dataclasses.asdict(config),
             "loop": dataclasses.asdict(state),
-            "agent": agent.state_dict(),
+            "algorithm": algorithm,
+            # An offline agent's replay entry is its sampling position alone (the dataset is
+            # reloaded from its file), so it always travels: offline resume stays exact.
+            "agent": agent_checkpoint_state(agent, include_replay=True),
             "rng": _rng_state(),
         }
         return checkpointer.save(payload, state.updates)
@@ -190,31 +200,38 @@ def train_offline(config: ConfigT, make_agent: OfflineAgentFactory, algorithm: s
         disable=not config.progress, desc=config.run_name,
     )
     started = time.perf_counter() - state.wall_seconds
+    last_saved = time.monotonic()
     metrics: Mapping[str, Any] = {}
     try:
-        while state.updates < config.total_updates:
-            update_started = time.perf_counter()
-            metrics = update_or_stop(agent, save_checkpoint)
-            state.updates += 1
-            if state.updates % config.log_every == 0:
-                logger.scalars("train", metrics, state.updates)
-            if device.type == "cuda":
-                # Kernels run asynchronously; time the updates, not their launches.
-                torch.cuda.synchronize(device)
-            state.train_seconds += time.perf_counter() - update_started
-            out_of_time = 0 < config.max_train_seconds <= state.train_seconds
-            finished = state.updates >= config.total_updates or out_of_time
-            if finished or (config.eval_every and state.updates % config.eval_every == 0):
-                evaluate_and_record()
-                progress.set_postfix(_postfix(state), refresh=False)
-                if finished or (config.stop_at_target and state.updates_to_target is not None):
-                    break
+        with stop_requests() as stop:
+            while state.updates < config.total_updates:
+                update_started = time.perf_counter()
+                metrics = update_or_stop(agent, save_checkpoint)
+                state.updates += 1
+                if state.updates % config.log_every == 0:
+                    logger.scalars("train", metrics, state.updates)
+                if device.type == "cuda":
+                    # Kernels run asynchronously; time the updates, not their launches.
+                    torch.cuda.synchronize(device)
+                state.train_seconds += time.perf_counter() - update_started
+                out_of_time = 0 < config.max_train_seconds <= state.train_seconds
+                finished = state.updates >= config.total_updates or out_of_time
+                if finished or (config.eval_every and state.updates % config.eval_every == 0):
+                    evaluate_and_record()
+                    progress.set_postfix(_postfix(state), refresh=False)
+                    if finished or (config.stop_at_target and state.updates_to_target is not None):
+                        break
+                state.wall_seconds = time.perf_counter() - started
+                if stop:
+                    raise RunInterrupted.after(stop[0], save_checkpoint(), state.updates, progress)
+                by_clock = 0 < config.checkpoint_minutes * 60.0 <= time.monotonic() - last_saved
+                by_updates = bool(config.checkpoint_every) and state.updates % config.checkpoint_every == 0
+                if (by_updates or by_clock) and not finished:
+                    save_checkpoint()
+                    last_saved = time.monotonic()
+                progress.update(1)
             state.wall_seconds = time.perf_counter() - started
-            if config.checkpoint_every and state.updates % config.checkpoint_every == 0 and not finished:
-                save_checkpoint()
-            progress.update(1)
-        state.wall_seconds = time.perf_counter() - started
-        final_checkpoint = save_checkpoint()
+            final_checkpoint = save_checkpoint()
     finally:
         progress.close()
         logger.close()
