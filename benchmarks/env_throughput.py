@@ -10,10 +10,11 @@ For every case in ``CASES`` it measures
   ``vector_env`` is the full batched face (global states, infos and auto-reset).
 
 The ``puffer_*`` cases match the configurations PufferLib's C ``trash_pickup`` was
-measured at (random layouts without walls): ``puffer_default`` 10x10, 3 agents, 15
-trash, 2 dumps; ``puffer_1bin`` 10x10, 4 agents, 20 trash, 1 dump; ``puffer_20x20``
-20x20, 8 agents, 40 trash, 2 dumps. Each runs with the full view and the egocentric
-11x11 window (PufferLib's crop).
+measured at (random layouts without walls, 300-step episodes): ``puffer_default``
+10x10, 3 agents, 15 trash, 2 dumps; ``puffer_1bin`` 10x10, 4 agents, 20 trash, 1 dump;
+``puffer_20x20`` 20x20, 8 agents, 40 trash, 2 dumps. Each runs with the full view and
+the egocentric 11x11 window (PufferLib's crop, which it writes as 605 int8 values; ours
+are 606 float32 values, and the face also writes the global state and action masks).
 
 Pin one thread for figures that compare with single-core peers:
 
@@ -59,10 +60,11 @@ def _trash(layout: str, name: str | None = None, **kwargs: Any) -> EnvCase:
     )
 
 
+#: PufferLib's episodes last 300 steps (its ``max_steps`` default); so do these.
 PUFFER_CONFIGS = {
-    "puffer_default": dict(width=10, height=10, n_agents=3, n_trash=15, n_dumps=2),
-    "puffer_1bin": dict(width=10, height=10, n_agents=4, n_trash=20, n_dumps=1),
-    "puffer_20x20": dict(width=20, height=20, n_agents=8, n_trash=40, n_dumps=2),
+    "puffer_default": dict(width=10, height=10, n_agents=3, n_trash=15, n_dumps=2, max_cycles=300),
+    "puffer_1bin": dict(width=10, height=10, n_agents=4, n_trash=20, n_dumps=1, max_cycles=300),
+    "puffer_20x20": dict(width=20, height=20, n_agents=8, n_trash=40, n_dumps=2, max_cycles=300),
 }
 
 
