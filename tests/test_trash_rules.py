@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from hmarl.envs import trash_collection_v0
+from hmarl.envs.trash_collection import generator
 from hmarl.envs.trash_collection.core import PICK, PLACE, STAY
 from hmarl.envs.trash_collection.layouts import load_layout, parse_map
 from hmarl.envs.trash_collection.planner import ShortestPathPlanner
@@ -445,3 +446,21 @@ def test_egocentric_views_of_some_copies_are_theirs_among_all():
 def test_bad_view_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         trash_collection_v0.vector_env(**kwargs)
+
+
+def test_a_copy_whose_layout_draws_fall_short_gets_a_layout_without_walls(monkeypatch):
+    # 25 items need 25 connected floor cells of a 2x26 grid: at density 0.45 few draws
+    # have them, and with three draws allowed the copies run out.
+    monkeypatch.setattr(generator, "MAX_DRAWS", 3)
+    kwargs = {"layout": "random", "width": 2, "height": 26, "n_agents": 16, "n_trash": 8, "n_dumps": 1}
+    venv = trash_collection_v0.vector_env(num_envs=32, wall_density=0.45, **kwargs)
+    venv.reset(seed=0)
+    walls = venv.core.walls.reshape(32, -1)
+    open_grids = ~walls.any(1)
+    assert open_grids.any()
+    items = np.concatenate([venv.core.pos, venv.core.trash_cell, venv.core.dump_cell], 1)
+    assert not np.take_along_axis(walls, items, 1).any()
+    assert all(len(set(row)) == 25 for row in items.tolist())
+    assert venv.core.trash_reachable.all() and venv.core.goal_feasible_dump.all()
+    for _ in range(30):
+        venv.step(np.full((32, 16), 4))
