@@ -25,7 +25,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -35,14 +34,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _import_from(tree: str) -> None:
-    """Make ``import hmarl`` load the package in ``tree``, not the installed one."""
-    sys.meta_path[:] = [f for f in sys.meta_path if not (getattr(f, "__module__", "") or "").startswith("__editable__")]
-    sys.path.insert(0, tree)
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _trees import extract, import_from  # noqa: E402
 
 if "--tree" in sys.argv:
-    _import_from(sys.argv[sys.argv.index("--tree") + 1])
+    import_from(sys.argv[sys.argv.index("--tree") + 1])
 
 import torch  # noqa: E402
 
@@ -137,11 +133,7 @@ def _worker_rates(tree: Path, args: argparse.Namespace) -> dict[int, float]:
 def compare(args: argparse.Namespace) -> dict[int, dict[str, Any]]:
     """This tree's engine against commit ``args.against``'s, in alternating subprocesses."""
     with tempfile.TemporaryDirectory() as scratch:
-        old = Path(scratch) / "old"
-        old.mkdir()
-        archive = subprocess.run(["git", "archive", args.against, "hmarl"], cwd=REPO, check=True, capture_output=True)
-        with tarfile.open(fileobj=__import__("io").BytesIO(archive.stdout)) as tar:
-            tar.extractall(old, filter="data")
+        old = extract(args.against, Path(scratch) / "old")
         rounds: dict[str, list[dict[int, float]]] = {"new": [], "old": []}
         for _ in range(args.rounds):
             rounds["new"].append(_worker_rates(REPO, args))

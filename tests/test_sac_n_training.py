@@ -32,8 +32,8 @@ def pendulum_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[TrainResult,
     """One short online run, shared: its result, and its checkpoints as policy snapshots."""
     tmp_path = tmp_path_factory.mktemp("pendulum_run")
     result = sac_n.main([
-        "online", *SMALL_ONLINE, *run_args(tmp_path, "online"), "--total-steps", "5000",
-        "--eval-every", "5000", "--eval-episodes", "5", "--checkpoint-every", "900", "--keep-checkpoints", "0",
+        "online", *SMALL_ONLINE, *run_args(tmp_path, "online"), "--total-steps", "7000",
+        "--eval-every", "7000", "--eval-episodes", "5", "--checkpoint-every", "900", "--keep-checkpoints", "0",
         "--checkpoint-replay",
     ])
     return result, result.checkpoint.parent
