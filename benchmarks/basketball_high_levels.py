@@ -1,6 +1,6 @@
 """Learned against scripted high levels over one trained low level, on basketball.
 
-A hierarchical learner's result on ``basketball_defense_v0`` mixes two skills: how well
+A hierarchical learner's result on ``basketball_defense_v1`` mixes two skills: how well
 its low level carries out goals, and how well its high level picks them. This script
 keeps a trained checkpoint's low level and swaps its high level for
 
@@ -122,8 +122,10 @@ class _WithHighLevel:
 def load_agent(path: str | Path, num_envs: int) -> tuple[HierarchicalAgent, Any]:
     """The hierarchical agent of a basketball checkpoint and an evaluation env of ``num_envs`` copies."""
     agent, config, env = hierarchical.load_agent(path, num_envs)
-    if config.env != "basketball_defense_v0":
-        raise ValueError(f"checkpoint {str(path)!r} was trained on {config.env}, not basketball_defense_v0")
+    if config.env not in ("basketball_defense_v1", "basketball_defense_v0"):
+        raise ValueError(
+            f"checkpoint {str(path)!r} was trained on {config.env}, not basketball_defense_v1 (or its v0)"
+        )
     return agent, env
 
 

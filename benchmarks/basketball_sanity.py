@@ -1,4 +1,4 @@
-"""Sanity table of basketball_defense_v0: scripted defenses against every offense skill.
+"""Sanity table of basketball_defense_v1: scripted defenses against every offense skill.
 
 For each skill level and defense (stand still, random legal actions, man-to-man)
 plays ``--possessions`` possessions and prints points per possession, the share of
@@ -12,13 +12,13 @@ import argparse
 
 import numpy as np
 
-from hmarl.envs import basketball_defense_v0
+from hmarl.envs import basketball_defense_v1
 from hmarl.envs.basketball_defense import OUTCOMES, SKILLS
 from hmarl.envs.basketball_defense.scripted import DEFENSES
 
 
 def play(skill: str, defense: str, possessions: int, num_envs: int, n_players: int, seed: int) -> dict[str, float]:
-    venv = basketball_defense_v0.vector_env(num_envs=num_envs, n_players=n_players, skill=skill)
+    venv = basketball_defense_v1.vector_env(num_envs=num_envs, n_players=n_players, skill=skill)
     venv.reset(seed=seed)
     rng = np.random.default_rng(seed)
     policy = DEFENSES[defense]
@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the environment and the random defense")
     args = parser.parse_args()
     columns = ["points/poss", "scored", "stop", "miss", "block", "steal", "clock", "length s"]
-    print(f"basketball_defense_v0, {args.n_players}v{args.n_players}, {args.possessions} possessions per row")
+    print(f"basketball_defense_v1, {args.n_players}v{args.n_players}, {args.possessions} possessions per row")
     print(f"| skill | defense | {' | '.join(columns)} |")
     print("|" + "---|" * (len(columns) + 2))
     for skill in SKILLS:

@@ -6,8 +6,19 @@ For every case in ``CASES`` it measures
   in and out, resets included), next to ``mpe2``'s ``simple_spread_v3`` measured the
   same way in the same run as the reference;
 * the batched core at each ``--num-envs``: ``core`` is one step of the rules with the
-  observations and action masks an actor needs; ``vector_env`` is the full batched face
-  (adds global states, infos and auto-reset).
+  observations and action masks an actor needs; ``core+state`` adds the global states;
+  ``vector_env`` is the full batched face (global states, infos and auto-reset).
+
+The ``puffer_*`` cases match the configurations PufferLib's C ``trash_pickup`` was
+measured at (random layouts without walls, 300-step episodes): ``puffer_default``
+10x10, 3 agents, 15 trash, 2 dumps; ``puffer_1bin`` 10x10, 4 agents, 20 trash, 1 dump;
+``puffer_20x20`` 20x20, 8 agents, 40 trash, 2 dumps. Each runs with the full view and
+the egocentric 11x11 window (PufferLib's crop, which it writes as 605 int8 values; ours
+are 606 float32 values, and the face also writes the global state and action masks).
+
+Pin one thread for figures that compare with single-core peers:
+
+    OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/env_throughput.py --num-envs 1024
 
 Add an environment by appending a constructor of an :class:`EnvCase` to ``CASES``.
 ``--clock cpu`` counts the process's CPU time instead of wall time, which keeps the
@@ -28,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from hmarl.envs import basketball_defense_v0, trash_collection_v0
+from hmarl.envs import basketball_defense_v1, trash_collection_v0
 
 
 @dataclass(frozen=True)
@@ -41,19 +52,37 @@ class EnvCase:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-def _trash(layout: str) -> EnvCase:
+def _trash(layout: str, name: str | None = None, **kwargs: Any) -> EnvCase:
     return EnvCase(
-        name=f"trash_collection {layout}",
-        parallel_env=lambda: trash_collection_v0.parallel_env(layout=layout),
-        vector_env=lambda num_envs: trash_collection_v0.vector_env(num_envs=num_envs, layout=layout),
+        name=name or f"trash_collection {layout}",
+        parallel_env=lambda: trash_collection_v0.parallel_env(layout=layout, **kwargs),
+        vector_env=lambda num_envs: trash_collection_v0.vector_env(num_envs=num_envs, layout=layout, **kwargs),
     )
+
+
+#: PufferLib's episodes last 300 steps (its ``max_steps`` default); so do these.
+PUFFER_CONFIGS = {
+    "puffer_default": dict(width=10, height=10, n_agents=3, n_trash=15, n_dumps=2, max_cycles=300),
+    "puffer_1bin": dict(width=10, height=10, n_agents=4, n_trash=20, n_dumps=1, max_cycles=300),
+    "puffer_20x20": dict(width=20, height=20, n_agents=8, n_trash=40, n_dumps=2, max_cycles=300),
+}
+
+
+#: PufferLib's C ``trash_pickup`` at 1,024 copies on one core of the 2-core machine
+#: where these tables are made, built from its sdist (agent-steps/s); not re-run here.
+PUFFER_MEASURED = {"puffer_default": 2.38e6, "puffer_1bin": 1.86e6, "puffer_20x20": 1.53e6}
+
+
+def _puffer(key: str, view: str) -> EnvCase:
+    config = PUFFER_CONFIGS[key]
+    return _trash("random", f"trash {key} {view}", view=view, wall_density=0.0, **config)
 
 
 def _basketball(n_players: int) -> EnvCase:
     return EnvCase(
         name=f"basketball_defense {n_players}v{n_players}",
-        parallel_env=lambda: basketball_defense_v0.parallel_env(n_players=n_players),
-        vector_env=lambda num_envs: basketball_defense_v0.vector_env(num_envs=num_envs, n_players=n_players),
+        parallel_env=lambda: basketball_defense_v1.parallel_env(n_players=n_players),
+        vector_env=lambda num_envs: basketball_defense_v1.vector_env(num_envs=num_envs, n_players=n_players),
     )
 
 
@@ -70,6 +99,11 @@ CASES: dict[str, Callable[[], EnvCase]] = {
     "coordination": lambda: _trash("coordination"),
     "random": lambda: _trash("random"),
     "basketball": lambda: _basketball(3),
+    **{
+        f"{key}_{view}": (lambda key=key, view=view: _puffer(key, view))
+        for key in PUFFER_CONFIGS
+        for view in ("full", "egocentric")
+    },
 }
 
 
@@ -93,8 +127,9 @@ def parallel_rate(make_env: Callable[[], Any], steps: int, clock: Clock) -> floa
     return steps * n_agents / (clock() - start)
 
 
-def core_rate(venv: Any, steps: int, rng: np.random.Generator, clock: Clock) -> float:
-    """Rules + observations + action masks of the batched core, episodes reset as they end."""
+def core_rate(venv: Any, steps: int, rng: np.random.Generator, clock: Clock, states: bool = False) -> float:
+    """Rules + observations + action masks (+ global states if ``states``) of the batched
+    core, episodes reset as they end."""
     core = venv.core
     actions = rng.integers(0, core.n_actions, (steps, core.num_envs, core.n_agents))
     start = clock()
@@ -106,7 +141,13 @@ def core_rate(venv: Any, steps: int, rng: np.random.Generator, clock: Clock) -> 
             core.reset_copies(np.flatnonzero(done))
         core.observations()
         core.action_masks()
+        if states:
+            core.states()
     return steps * core.num_envs * core.n_agents / (clock() - start)
+
+
+def core_state_rate(venv: Any, steps: int, rng: np.random.Generator, clock: Clock) -> float:
+    return core_rate(venv, steps, rng, clock, states=True)
 
 
 def vector_rate(venv: Any, steps: int, rng: np.random.Generator, clock: Clock) -> float:
@@ -152,10 +193,16 @@ def main() -> None:
             venv = case.vector_env(num_envs)
             venv.reset(seed=0)
             steps = int(np.clip(args.batch_agent_steps // (num_envs * venv.n_agents), 20, 2000))
-            for face, measure in (("core", core_rate), ("vector_env", vector_rate)):
+            rates: dict[str, float] = {}
+            for face, measure in (("core", core_rate), ("core+state", core_state_rate), ("vector_env", vector_rate)):
                 measure(venv, min(steps, 10), rng, clock)
-                rate = median_rate(lambda: measure(venv, steps, rng, clock), args.repeats)
-                print(f"{case.name:38s} {face:12s} {num_envs:8d} {rate:15,.0f}")
+                rates[face] = rate = median_rate(lambda: measure(venv, steps, rng, clock), args.repeats)
+                note = ""
+                if face == "vector_env":
+                    note = f"  ({rate / rates['core']:.2f} of core, {rate / rates['core+state']:.2f} of core+state"
+                    peer = PUFFER_MEASURED.get(key.rsplit("_", 1)[0])
+                    note += f"; {rate / peer:.2f}x PufferLib's {peer / 1e6:.2f}M)" if peer else ")"
+                print(f"{case.name:38s} {face:12s} {num_envs:8d} {rate:15,.0f}{note}")
 
 
 if __name__ == "__main__":

@@ -93,7 +93,7 @@ TASKS = {
     # with the sum and an 8-wide mixer (trash collection's defaults); each change alone
     # gave 0.710 and 0.715 over seeds 0-2, with wider spreads.
     "basketball": Task(
-        "basketball_defense_v0", {"n_players": 3, "skill": "normal"}, 300_000,
+        "basketball_defense_v1", {"n_players": 3, "skill": "normal"}, 300_000,
         hier_args=("--interrupt", "--schedule", "cosine", "--team-reward", "mean", "--mixer-embed", "32"),
         eval_episodes=1000,
         published="miss-shot: hCom 0.56, hQmix 0.55, h-IL 0.51, low-level-only 0.43, IL-DQN 0.25; "

@@ -10,13 +10,18 @@ operations. Three faces sit over that core:
 
 Because the rules exist once, the faces cannot drift apart; a test checks that they
 produce identical trajectories for the same seed and actions.
+
+Everything a copy's episode depends on lives in one :class:`CoreState`, a dataclass of
+arrays with a copies axis, so resetting (fresh copies put where episodes ended),
+copying and checkpointing are generic.
 """
 
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium
 import numpy as np
@@ -25,6 +30,9 @@ from pettingzoo import ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec, parallel_to_aec_wrapper
 
 RENDER_MODES = ("human", "rgb_array")
+#: The longest episode any environment accepts, in steps: far beyond every task, and
+#: small enough that step counters and the state's time left stay exact.
+MAX_CYCLES = 1_000_000
 
 
 def check_choice(name: str, value: Any, valid: Sequence[Any]) -> None:
@@ -64,6 +72,99 @@ def check_actions(actions: Any, shape: tuple[int, ...], n_actions: int) -> np.nd
 _FAST_INTS = (int, np.int64)
 
 
+def copies_axis(axis: int) -> Any:
+    """A :class:`CoreState` field whose copies axis is ``axis`` (0 unless declared)."""
+    return dataclasses.field(metadata={"copies_axis": axis})
+
+
+@dataclasses.dataclass
+class CoreState:
+    """The state of ``num_envs`` copies: one array per field, each with a copies axis.
+
+    A core subclasses this with its own fields (``copies_axis(-1)`` for arrays that keep
+    the copies last). A field may be ``None`` where a configuration keeps it fixed.
+    Operations work in place on the existing arrays, so views of them stay valid.
+    """
+
+    t: np.ndarray
+
+    def fields(self) -> dict[str, np.ndarray]:
+        """The arrays by name, leaving out ``None`` fields."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) is not None
+        }
+
+    @classmethod
+    def axis_of(cls, name: str) -> int:
+        return _AXES[cls][name]
+
+    def _index(self, name: str, idx: np.ndarray | slice) -> tuple[Any, ...]:
+        return (idx,) if _AXES[type(self)][name] == 0 else (Ellipsis, idx)
+
+    def take(self, idx: np.ndarray | slice) -> CoreState:
+        """A new state of the copies ``idx`` (copied arrays)."""
+        parts = {f.name: None for f in dataclasses.fields(self)}
+        parts.update({name: value[self._index(name, idx)] for name, value in self.fields().items()})
+        return type(self)(**parts)
+
+    def put(self, idx: np.ndarray | slice, part: CoreState) -> None:
+        """Overwrite copies ``idx`` with ``part`` (a state of ``len(idx)`` copies, or of
+        one copy, broadcast to all of them)."""
+        for name, value in self.fields().items():
+            value[self._index(name, idx)] = getattr(part, name)
+
+    def where(self, done: np.ndarray, fresh: CoreState) -> None:
+        """``where(done, fresh, self)`` in place: the copies that are ``done`` take
+        ``fresh``'s arrays (a state of every copy, or of one copy for all)."""
+        idx = np.flatnonzero(done)
+        if idx.size:
+            single = fresh.t.shape[0] == 1 and done.shape[0] != 1
+            self.put(idx, fresh if single else fresh.take(idx))
+
+    def copy(self) -> CoreState:
+        return dataclasses.replace(self, **{name: value.copy() for name, value in self.fields().items()})
+
+    def load(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Overwrite every array from ``arrays`` (as :meth:`fields` gives them), checking
+        names, shapes and dtypes first."""
+        own = self.fields()
+        if set(arrays) != set(own):
+            raise ValueError(
+                f"state must hold the fields {sorted(own)}, got {sorted(arrays)}"
+            )
+        for name, value in own.items():
+            given = np.asarray(arrays[name])
+            if given.shape != value.shape or given.dtype != value.dtype:
+                raise ValueError(
+                    f"state field {name!r} must be {value.dtype} of shape {value.shape}, "
+                    f"got {given.dtype} of shape {given.shape}"
+                )
+        for name, value in own.items():
+            value[...] = arrays[name]
+
+
+_AXES: dict[type, dict[str, int]] = {}
+
+
+def _register_state_type(state_type: type[CoreState]) -> None:
+    if state_type not in _AXES:
+        _AXES[state_type] = {
+            f.name: f.metadata.get("copies_axis", 0) for f in dataclasses.fields(state_type)
+        }
+
+
+def _state_property(name: str) -> property:
+    def get(self: BatchedCore) -> Any:
+        return getattr(self.state, name)
+
+    def set(self: BatchedCore, value: Any) -> None:
+        setattr(self.state, name, value)
+
+    return property(get, set, doc=f"``state.{name}``")
+
+
 class BatchedCore(abc.ABC):
     """The rules of one environment for ``num_envs`` independent copies.
 
@@ -73,7 +174,14 @@ class BatchedCore(abc.ABC):
     ``num_envs`` axis and implements the abstract methods below. Methods that take
     ``idx`` accept an integer index array of copies or ``slice(None)`` for all of them.
     Randomness comes only from ``self.rng``, so one seed fixes a whole run.
+
+    Every array that changes within or between episodes is a field of ``self.state``, an
+    instance of the class attribute ``state_type``; each field is also readable and
+    settable as an attribute of the core (``core.t`` is ``core.state.t``). Episodes
+    start from :meth:`fresh_state`; :meth:`get_state` and :meth:`set_state` checkpoint.
     """
+
+    state_type: ClassVar[type[CoreState]] = CoreState
 
     name: str = ""
     agent_prefix: str = "agent"
@@ -97,10 +205,16 @@ class BatchedCore(abc.ABC):
     goal_names: list[str]
     max_cycles: int
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _register_state_type(cls.state_type)
+        for f in dataclasses.fields(cls.state_type):
+            if f.name not in cls.__dict__:
+                setattr(cls, f.name, _state_property(f.name))
+
     def __init__(self, num_envs: int = 1) -> None:
         self.num_envs = check_int("num_envs", num_envs, 1)
         self.rng = np.random.default_rng()
-        self.t = np.zeros(self.num_envs, dtype=np.int64)
 
     def seed(self, seed: int | None) -> None:
         """Restart the random stream; ``None`` draws fresh entropy."""
@@ -109,14 +223,37 @@ class BatchedCore(abc.ABC):
         self.rng = np.random.default_rng(seed)
 
     def reset_copies(self, idx: np.ndarray | slice) -> None:
-        """Start a new episode in the copies ``idx``."""
-        self.t[idx] = 0
-        self._reset(idx)
+        """Start a new episode in the copies ``idx``: ``where(done, fresh, state)``."""
+        count = len(np.arange(self.num_envs)[idx])
+        self.state.put(idx, self.fresh_state(count))
+        self._state_changed()
+
+    def get_state(self) -> dict[str, Any]:
+        """A copy of everything that determines what follows: the state's arrays and the
+        random stream's position. Plain arrays and dicts, for checkpoints."""
+        return {
+            "state": {name: value.copy() for name, value in self.state.fields().items()},
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def set_state(self, saved: Mapping[str, Any]) -> None:
+        """Continue from ``saved``, a :meth:`get_state` of a core built alike."""
+        if not isinstance(saved, Mapping) or set(saved) != {"state", "rng"}:
+            raise ValueError("state must be a get_state() result: a dict with 'state' and 'rng'")
+        self.state.load(saved["state"])
+        rng = np.random.default_rng()
+        rng.bit_generator.state = saved["rng"]
+        self.rng = rng
+        self._state_changed()
+
+    def _state_changed(self) -> None:
+        """Drop whatever a core caches from its state (called after any outside change)."""
 
     # --- rules -------------------------------------------------------------------
     @abc.abstractmethod
-    def _reset(self, idx: np.ndarray | slice) -> None:
-        """Draw initial states for copies ``idx`` (``self.t`` is already zeroed)."""
+    def fresh_state(self, count: int) -> CoreState:
+        """Initial states of ``count`` new episodes (``t`` zero), drawn from ``self.rng``;
+        a state of one copy stands for all ``count`` when they start alike."""
 
     @abc.abstractmethod
     def step_rules(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -128,22 +265,24 @@ class BatchedCore(abc.ABC):
         """
 
     # --- views -------------------------------------------------------------------
+    # Views write into ``out`` when given (a C-contiguous array of the right shape and
+    # dtype), so that the faces reuse their buffers, and return it.
     @abc.abstractmethod
-    def observations(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
+    def observations(self, idx: np.ndarray | slice = slice(None), out: np.ndarray | None = None) -> np.ndarray:
         """Per-agent observations, ``(len(idx), n_agents, obs_dim)`` float32."""
 
     @abc.abstractmethod
-    def action_masks(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
+    def action_masks(self, idx: np.ndarray | slice = slice(None), out: np.ndarray | None = None) -> np.ndarray:
         """Legal-action masks, ``(len(idx), n_agents, n_actions)`` int8."""
 
     @abc.abstractmethod
-    def states(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
+    def states(self, idx: np.ndarray | slice = slice(None), out: np.ndarray | None = None) -> np.ndarray:
         """Global states for centralised training, ``(len(idx), state_dim)`` float32."""
 
     @abc.abstractmethod
-    def episode_stats(self) -> dict[str, np.ndarray]:
-        """Statistics of the current episodes, one ``(num_envs,)`` array per name in
-        ``episode_stat_names``; read by the faces when an episode ends."""
+    def episode_stats(self, idx: np.ndarray | slice = slice(None)) -> dict[str, np.ndarray]:
+        """Statistics of the current episodes of copies ``idx``, one ``(len(idx),)``
+        array per name in ``episode_stat_names``; read by the faces when episodes end."""
 
     @abc.abstractmethod
     def observation_bounds(self) -> tuple[float | np.ndarray, float | np.ndarray]:
@@ -210,6 +349,11 @@ class VectorEnv:
     ``invalid_action`` (B, N), and, valid where a copy finished this step,
     ``final_observation``, ``final_state``, ``episode_return``, ``episode_length`` and
     the environment's episode statistics.
+
+    ``obs`` and the per-episode ``infos`` are written into two preallocated sets of
+    buffers used in turn, so an array returned by one call stays valid through the next
+    call and is overwritten by the one after: copy what must live longer. Episode
+    statistics are computed only for the copies that finished.
     """
 
     def __init__(self, core: BatchedCore, render_mode: str | None = None) -> None:
@@ -220,6 +364,27 @@ class VectorEnv:
         self._renderer: _Renderer | None = None
         self._episode_return = np.zeros((core.num_envs, core.n_agents), dtype=np.float32)
         self._started = False
+        stats = core.episode_stats(slice(None))
+        self._buffers = [self._allocate(stats) for _ in range(2)]
+        self._turn = 0
+
+    def _allocate(self, stats: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        core = self.core
+        B, N = core.num_envs, core.n_agents
+        obs = {
+            "observation": np.zeros((B, N, core.obs_dim), dtype=np.float32),
+            "action_mask": np.zeros((B, N, core.n_actions), dtype=np.int8),
+            "state": np.zeros((B, core.state_dim), dtype=np.float32),
+        }
+        infos = {
+            "invalid_action": np.zeros((B, N), dtype=bool),
+            "final_observation": np.zeros_like(obs["observation"]),
+            "final_state": np.zeros_like(obs["state"]),
+            "episode_return": np.zeros((B, N), dtype=np.float32),
+            "episode_length": np.zeros(B, dtype=np.int64),
+        }
+        infos.update({name: np.zeros(B, dtype=value.dtype) for name, value in stats.items()})
+        return obs, infos
 
     num_envs = property(lambda self: self.core.num_envs)
     n_agents = property(lambda self: self.core.n_agents)
@@ -235,12 +400,17 @@ class VectorEnv:
         lambda self: [f"{self.core.agent_prefix}_{i}" for i in range(self.core.n_agents)]
     )
 
-    def _observe(self, idx: np.ndarray | slice = slice(None)) -> dict[str, np.ndarray]:
-        return {
-            "observation": self.core.observations(idx),
-            "action_mask": self.core.action_masks(idx),
-            "state": self.core.states(idx),
-        }
+    def _next_buffers(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        buffers = self._buffers[self._turn]
+        self._turn ^= 1
+        return buffers
+
+    def _observe(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        core = self.core
+        core.observations(out=obs["observation"])
+        core.action_masks(out=obs["action_mask"])
+        core.states(out=obs["state"])
+        return obs
 
     def reset(
         self, seed: int | None = None, options: Mapping[str, Any] | None = None
@@ -251,7 +421,7 @@ class VectorEnv:
         self._started = True
         self.core.reset_copies(slice(None))
         self._episode_return[:] = 0.0
-        return self._observe(), {}
+        return self._observe(self._next_buffers()[0]), {}
 
     def step(self, actions: Any) -> tuple[
         dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]
@@ -260,31 +430,48 @@ class VectorEnv:
             raise RuntimeError("call reset() before step()")
         core = self.core
         actions = check_actions(actions, (core.num_envs, core.n_agents), core.n_actions)
+        obs, infos = self._next_buffers()
         rewards, terminated, invalid = core.step_rules(actions)
         core.t += 1
         truncated = (core.t >= core.max_cycles) & ~terminated
         done = terminated | truncated
         self._episode_return += rewards
-        obs = self._observe()
-        infos: dict[str, np.ndarray] = {
-            "invalid_action": invalid,
-            "final_observation": obs["observation"],
-            "final_state": obs["state"],
-            "episode_return": self._episode_return.copy(),
-            "episode_length": core.t.copy(),
-        }
-        infos.update(core.episode_stats())
+        infos["invalid_action"] = invalid
         if done.any():
             finished = np.flatnonzero(done)
+            infos["final_observation"][finished] = core.observations(finished)
+            infos["final_state"][finished] = core.states(finished)
+            infos["episode_return"][finished] = self._episode_return[finished]
+            infos["episode_length"][finished] = core.t[finished]
+            for name, value in core.episode_stats(finished).items():
+                infos[name][finished] = value
             core.reset_copies(finished)
             self._episode_return[finished] = 0.0
-            fresh = self._observe(finished)
-            obs = {key: value.copy() for key, value in obs.items()}
-            for key, value in fresh.items():
-                obs[key][finished] = value
+        self._observe(obs)
         if self.render_mode == "human":
             self.render()
         return obs, rewards, terminated, truncated, infos
+
+    def get_state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly from here (plain arrays, for checkpoints)."""
+        return {
+            "core": self.core.get_state(),
+            "episode_return": self._episode_return.copy(),
+            "started": self._started,
+        }
+
+    def set_state(self, saved: Mapping[str, Any]) -> None:
+        """Continue from ``saved``, a :meth:`get_state` of an env built alike."""
+        if not isinstance(saved, Mapping) or set(saved) != {"core", "episode_return", "started"}:
+            raise ValueError("state must be a VectorEnv.get_state() result")
+        returns = np.asarray(saved["episode_return"])
+        if returns.shape != self._episode_return.shape:
+            raise ValueError(
+                f"state's episode_return must have shape {self._episode_return.shape}, got {returns.shape}"
+            )
+        self.core.set_state(saved["core"])
+        self._episode_return[:] = returns
+        self._started = bool(saved["started"])
 
     # --- options -----------------------------------------------------------------
     def _check_goals(self, goals: Any) -> np.ndarray:
@@ -327,6 +514,18 @@ def _metadata(core: BatchedCore) -> dict[str, Any]:
     }
 
 
+def observation_box(core: BatchedCore) -> spaces.Box:
+    """The space of one agent's observation vector."""
+    low, high = core.observation_bounds()
+    return spaces.Box(low, high, (core.obs_dim,), np.float32)
+
+
+def state_box(core: BatchedCore) -> spaces.Box:
+    """The space of the global state vector."""
+    low, high = core.state_bounds()
+    return spaces.Box(low, high, (core.state_dim,), np.float32)
+
+
 class PettingZooParallelEnv(ParallelEnv):
     """PettingZoo's parallel API over a core of one copy."""
 
@@ -339,18 +538,16 @@ class PettingZooParallelEnv(ParallelEnv):
         self.metadata = _metadata(core)
         self.possible_agents = [f"{core.agent_prefix}_{i}" for i in range(core.n_agents)]
         self.agents: list[str] = []
-        low, high = core.observation_bounds()
         observation = spaces.Dict(
             {
-                "observation": spaces.Box(low, high, (core.obs_dim,), np.float32),
+                "observation": observation_box(core),
                 "action_mask": spaces.Box(0, 1, (core.n_actions,), np.int8),
             }
         )
         self._observation_spaces = {agent: observation for agent in self.possible_agents}
         action = spaces.Discrete(core.n_actions)
         self._action_spaces = {agent: action for agent in self.possible_agents}
-        low, high = core.state_bounds()
-        self.state_space = spaces.Box(low, high, (core.state_dim,), np.float32)
+        self.state_space = state_box(core)
         self._renderer: _Renderer | None = None
         self._episode_return = 0.0
         self._started = False

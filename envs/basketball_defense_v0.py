@@ -1,13 +1,28 @@
-"""Basketball defense, version 0: defenders (the agents) against a scripted offense.
+"""Basketball defense, version 0 (deprecated: use :mod:`hmarl.envs.basketball_defense_v1`).
 
-``env``, ``parallel_env`` and ``raw_env`` are PettingZoo's AEC and parallel faces;
-``vector_env`` is the batched face with auto-reset that trainers use. See
-:class:`hmarl.envs.basketball_defense.BasketballDefenseCore` for the rules.
+Kept so that runs and checkpoints made with it still load and replay: its rules are
+v1's, except that the action mask forbids every move during the 0.5 s check although
+moves take effect there.
+
+Version History
+---------------
+* v0: initial release. Its goals changed in place twice: the ``block`` goal became
+  feasible only at the release of a shot, and ``guard_k`` became reached at the guard
+  spot; v1 carries both.
 """
 
-from hmarl.envs._base import make_constructors
-from hmarl.envs.basketball_defense import BasketballDefenseCore
+import warnings
 
-env, parallel_env, raw_env, vector_env = make_constructors(BasketballDefenseCore)
+from hmarl.envs._base import make_constructors
+from hmarl.envs.basketball_defense.core import BasketballDefenseCoreV0
+
+warnings.warn(
+    "basketball_defense_v0 is deprecated: its action mask forbids moves during the check "
+    "although they take effect; use hmarl.envs.basketball_defense_v1",
+    DeprecationWarning,
+    stacklevel=2,
+)
+
+env, parallel_env, raw_env, vector_env = make_constructors(BasketballDefenseCoreV0)
 
 __all__ = ["env", "parallel_env", "raw_env", "vector_env"]

@@ -14,6 +14,12 @@ solvable layout per episode; any other string is read as the path of an ASCII ma
 
 Rules, spaces, rewards and the options interface are documented in
 :mod:`hmarl.envs.trash_collection.core`.
+
+Version History
+---------------
+* v0: initial release. A random layout whose draws all leave too small a floor region
+  (1,000 of them, on a crowded grid with dense walls) became a grid without walls
+  instead of an error at reset; every layout drawn before is drawn as before.
 """
 
 from hmarl.envs._base import make_constructors

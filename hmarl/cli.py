@@ -16,7 +16,6 @@ import argparse
 import importlib
 import inspect
 import json
-import pkgutil
 import re
 import runpy
 import sys
@@ -432,7 +431,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     from hmarl.training import make_vector_env
     from hmarl.training.loop import attach_env, to_tensors
 
-    if args.env not in env_names():
+    if args.env not in env_names(deprecated=True):
         raise CommandError(f"env={args.env!r} is not valid; choose one of {env_names()}")
     env_kwargs = json.loads(args.env_kwargs)
     env = make_vector_env(args.env, 1, {**env_kwargs, "render_mode": "rgb_array"})
@@ -507,20 +506,21 @@ def cmd_play(args: argparse.Namespace) -> int:
 # --- envs -------------------------------------------------------------------------
 
 
-def env_names() -> list[str]:
-    import hmarl.envs
+def env_names(deprecated: bool = False) -> list[str]:
+    """The environments of the registry, ``hmarl.envs.names``."""
+    from hmarl import envs
 
-    return sorted(
-        info.name for info in pkgutil.iter_modules(hmarl.envs.__path__) if re.search(r"_v\d+$", info.name)
-    )
+    return envs.names(deprecated=deprecated)
 
 
 def cmd_envs(args: argparse.Namespace) -> int:
+    from hmarl import envs as hmarl_envs
+
     names = env_names()
     if args.name and args.name not in names:
         raise CommandError(f"name={args.name!r} is not valid; choose one of {names}")
     for name in [args.name] if args.name else names:
-        module = importlib.import_module(f"hmarl.envs.{name}")
+        module = hmarl_envs.get(name)
         summary = (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else ""
         print(f"{name}: {summary}")
         env = module.vector_env(num_envs=1)

@@ -1,4 +1,4 @@
-"""Rules of basketball_defense_v0: invariants, outcomes, options, errors and game sanity."""
+"""Rules of basketball_defense_v1: invariants, outcomes, options, errors and game sanity."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hmarl.envs import basketball_defense_v0
+from hmarl.envs import basketball_defense_v1
 from hmarl.envs.basketball_defense import OUTCOMES, rules
 from hmarl.envs.basketball_defense.core import BLOCK, NOOP, PASS, STEAL
 from hmarl.envs.basketball_defense.scripted import DEFENSES, GOAL_POLICIES
@@ -21,7 +21,7 @@ from hmarl.envs.basketball_defense.scripted import DEFENSES, GOAL_POLICIES
     skill=st.sampled_from(sorted(rules.SKILLS)),
 )
 def test_invariants_under_random_play(seed: int, n_players: int, skill: str) -> None:
-    venv = basketball_defense_v0.vector_env(num_envs=16, n_players=n_players, skill=skill)
+    venv = basketball_defense_v1.vector_env(num_envs=16, n_players=n_players, skill=skill)
     obs, _ = venv.reset(seed=seed)
     core = venv.core
     rng = np.random.default_rng(seed)
@@ -73,7 +73,7 @@ def test_make_probability_falls_with_distance_and_contest() -> None:
 def test_shot_clock_violation_is_a_stop(monkeypatch: pytest.MonkeyPatch) -> None:
     # An offense that never shoots and never loses the ball: only the clock ends it.
     monkeypatch.setattr(rules, "SHOOT_HAZARD", 0.0)
-    venv = basketball_defense_v0.vector_env(num_envs=4, shot_clock_s=1.0)
+    venv = basketball_defense_v1.vector_env(num_envs=4, shot_clock_s=1.0)
     venv.reset(seed=0)
     venv.core.skill = rules.Skill(shooting=1.0, speed=1.0, turnover=0.0, shot_threshold=1.0)
     for step in range(1, 11):
@@ -86,7 +86,7 @@ def test_shot_clock_violation_is_a_stop(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_steal_and_block_masks_and_invalid_actions() -> None:
-    venv = basketball_defense_v0.vector_env(num_envs=1, n_players=1)
+    venv = basketball_defense_v1.vector_env(num_envs=1, n_players=1)
     obs, _ = venv.reset(seed=0)
     core = venv.core
     assert obs["action_mask"][0, 0, STEAL] == 0 and obs["action_mask"][0, 0, BLOCK] == 0
@@ -102,7 +102,7 @@ def test_steal_and_block_masks_and_invalid_actions() -> None:
 
 
 def test_steal_attempt_in_reach() -> None:
-    venv = basketball_defense_v0.vector_env(num_envs=256, n_players=1)
+    venv = basketball_defense_v1.vector_env(num_envs=256, n_players=1)
     venv.reset(seed=1)
     core = venv.core
     for _ in range(rules.CHECK_STEPS):
@@ -122,7 +122,7 @@ def test_steal_attempt_in_reach() -> None:
 
 
 def test_options_interface() -> None:
-    venv = basketball_defense_v0.vector_env(num_envs=8, n_players=3)
+    venv = basketball_defense_v1.vector_env(num_envs=8, n_players=3)
     venv.reset(seed=0)
     names = venv.goal_names
     assert names == ["guard_0", "guard_1", "guard_2", "double_team", "protect_rim", "steal", "block"]
@@ -158,9 +158,9 @@ def test_options_interface() -> None:
 
 def test_the_matched_view_shows_a_defender_only_his_own_man() -> None:
     n = 3
-    full = basketball_defense_v0.vector_env(num_envs=16, n_players=n)
-    matched = basketball_defense_v0.vector_env(num_envs=16, n_players=n, view="matched")
-    space = basketball_defense_v0.parallel_env(view="matched").observation_space("defender_0")
+    full = basketball_defense_v1.vector_env(num_envs=16, n_players=n)
+    matched = basketball_defense_v1.vector_env(num_envs=16, n_players=n, view="matched")
+    space = basketball_defense_v1.parallel_env(view="matched").observation_space("defender_0")
     assert matched.core.obs_dim == 20 + n and space["observation"].shape == (20 + n,)
     obs_full, _ = full.reset(seed=4)
     obs_matched, _ = matched.reset(seed=4)
@@ -203,17 +203,17 @@ def test_the_matched_view_shows_a_defender_only_his_own_man() -> None:
 )
 def test_bad_arguments(kwargs: dict, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
-        basketball_defense_v0.parallel_env(**kwargs)
+        basketball_defense_v1.parallel_env(**kwargs)
 
 
 def test_bad_actions() -> None:
-    env = basketball_defense_v0.parallel_env()
+    env = basketball_defense_v1.parallel_env()
     env.reset(seed=0)
     with pytest.raises(ValueError, match="outside the action space"):
         env.step({agent: 19 for agent in env.agents})
     with pytest.raises(ValueError, match="outside the action space"):
         env.step({agent: -1 for agent in env.agents})
-    venv = basketball_defense_v0.vector_env(num_envs=2)
+    venv = basketball_defense_v1.vector_env(num_envs=2)
     venv.reset(seed=0)
     with pytest.raises(ValueError, match="shape"):
         venv.step(np.zeros((2, 2), dtype=int))
@@ -223,7 +223,7 @@ def test_scripted_defenses_order() -> None:
     """A small version of the sanity table: man-to-man allows clearly fewer points."""
     points = {}
     for name, defense in DEFENSES.items():
-        venv = basketball_defense_v0.vector_env(num_envs=400)
+        venv = basketball_defense_v1.vector_env(num_envs=400)
         venv.reset(seed=0)
         rng = np.random.default_rng(0)
         allowed: list[np.ndarray] = []
@@ -239,7 +239,7 @@ def test_scripted_high_levels_pick_feasible_goals_by_their_rules() -> None:
     """Man-to-man keeps guard_i but for interceptions and blocks; block is feasible
     only at the release, within reach; help also sends the defender whose man stands
     farthest from the ball to the rim."""
-    venv = basketball_defense_v0.vector_env(num_envs=64, n_players=3)
+    venv = basketball_defense_v1.vector_env(num_envs=64, n_players=3)
     venv.reset(seed=1)
     core = venv.core
     n = 3
@@ -272,3 +272,35 @@ def test_scripted_high_levels_pick_feasible_goals_by_their_rules() -> None:
         seen["help"] += int(differs.sum())
         venv.step(DEFENSES["man_to_man"](core, rng))
     assert min(seen.values()) > 0, seen
+
+
+def test_moves_are_legal_and_valid_during_the_check() -> None:
+    venv = basketball_defense_v1.vector_env(num_envs=4, n_players=2)
+    obs, _ = venv.reset(seed=0)
+    run_right = 1
+    for _ in range(rules.CHECK_STEPS):
+        assert (obs["action_mask"][:, :, run_right] == 1).all(), "moves are allowed while taking position"
+        assert (obs["action_mask"][:, :, [STEAL, BLOCK]] == 0).all(), "the ball is dead during the check"
+        before = venv.core.def_pos.copy()
+        obs, _, _, _, infos = venv.step(np.full((4, 2), run_right))
+        assert not infos["invalid_action"].any()
+        assert (venv.core.def_pos[0] > before[0]).all()
+
+
+def test_version_0_still_loads_with_a_deprecation_warning() -> None:
+    import importlib
+
+    from hmarl.envs import basketball_defense_v0
+
+    with pytest.warns(DeprecationWarning, match="basketball_defense_v1"):
+        importlib.reload(basketball_defense_v0)
+    venv = basketball_defense_v0.vector_env(num_envs=2, n_players=2)
+    obs, _ = venv.reset(seed=0)
+    assert venv.metadata["name"] == "basketball_defense_v0"
+    assert (obs["action_mask"][:, :, 1:] == 0).all(), "version 0 keeps its check-phase mask"
+
+
+@pytest.mark.parametrize("max_cycles", [0, 10**6 + 1, 10**23])
+def test_max_cycles_out_of_range_is_rejected(max_cycles) -> None:
+    with pytest.raises(ValueError, match=r"max_cycles=.* must be in \[1, 1000000\]"):
+        basketball_defense_v1.vector_env(max_cycles=max_cycles)

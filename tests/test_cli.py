@@ -111,7 +111,7 @@ def test_the_goal_overlay_names_goals_marks_targets_and_counts_steps(hqmix_run):
 def test_goals_on_the_court_are_marked_where_they_send_the_defender():
     from hmarl.training import make_vector_env
 
-    env = make_vector_env("basketball_defense_v0", 1, {"render_mode": "rgb_array"})
+    env = make_vector_env("basketball_defense_v1", 1, {"render_mode": "rgb_array"})
     env.reset(seed=0)
     frame = env.render(0)
     renderer = cli._renderer(env)
@@ -153,7 +153,7 @@ def test_play_is_driven_by_scripted_key_presses(tmp_path):
     assert done.returncode == 0, done.stderr
     # Seven keys map to actions; "x" is no key of this environment and plays no step.
     assert "played 7 steps" in done.stdout
-    scripted = hmarl("play", "basketball_defense_v0", "--others", "scripted", "--agent", "2",
+    scripted = hmarl("play", "basketball_defense_v1", "--others", "scripted", "--agent", "2",
                      "--keys", "up,e,space,b", cwd=tmp_path)
     assert scripted.returncode == 0, scripted.stderr
     assert "played 4 steps" in scripted.stdout
@@ -178,7 +178,7 @@ def test_play_refuses_bad_input_by_name(capsys):
 def test_envs_lists_every_environment_with_its_options(tmp_path):
     done = hmarl("envs", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    for name in ("trash_collection_v0", "basketball_defense_v0"):
+    for name in ("trash_collection_v0", "basketball_defense_v1"):
         assert f"{name}:" in done.stdout
     assert "layout='room'" in done.stdout and "skill='normal'" in done.stdout
     assert "goto_trash_0" in done.stdout

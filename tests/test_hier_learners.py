@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from hmarl.core import Field, ReplayBuffer
-from hmarl.envs import basketball_defense_v0, trash_collection_v0
+from hmarl.envs import basketball_defense_v1, trash_collection_v0
 from hmarl.hier import HierarchicalAgent, HierConfig, HierSpec, QmixOptions
 from hmarl.nets import CommGoalQ, EgocentricView, GoalConditionedQ, IndependentGoalQ, QMixer
 from hmarl.training.loop import make_transition, to_tensors
@@ -245,7 +245,7 @@ def test_egocentric_low_level_needs_grids():
     env = trash_collection_v0.vector_env(num_envs=2, layout="random", n_agents=3, width=7, height=7)
     agent = HierarchicalAgent(HierConfig(low_view="egocentric"), HierSpec.of(env), option_len=5, total_updates=10)
     assert agent.low_net.view is not None and agent.low_net.view.out_dim == 6 * 13 * 13 + 1 + 4
-    court = basketball_defense_v0.vector_env(num_envs=2, n_players=3)
+    court = basketball_defense_v1.vector_env(num_envs=2, n_players=3)
     with pytest.raises(ValueError, match="low_view='egocentric'"):
         HierarchicalAgent(HierConfig(low_view="egocentric"), HierSpec.of(court), option_len=5, total_updates=10)
     with pytest.raises(ValueError, match="low_view"):
@@ -372,7 +372,7 @@ def test_interruption_gives_a_decision_whenever_a_one_step_goal_is_feasible(inte
     """Basketball's steal and block are feasible for a few steps at a time: with
     interruption every navigating agent that could take one decides again, in training
     and in greedy evaluation alike; without it, agents keep their navigation option."""
-    env = basketball_defense_v0.vector_env(num_envs=8, n_players=3)
+    env = basketball_defense_v1.vector_env(num_envs=8, n_players=3)
     spec = HierSpec.of(env)
     config = HierConfig(batch_size=16, high_buffer_size=256, low_buffer_size=256, interrupt=interrupt)
     agent = HierarchicalAgent(config, spec, option_len=30, total_updates=10)
@@ -410,7 +410,7 @@ def test_held_goals_outlast_their_reach_in_training_and_evaluation(hold):
     """With ``hold_goals`` a defender who reaches his guard spot keeps guarding (his
     option goes on, until its timeout); without it, reaching ends the option."""
     torch.manual_seed(0)  # the greedy phase walks wherever the untrained low level's values say
-    env = basketball_defense_v0.vector_env(num_envs=8, n_players=3)
+    env = basketball_defense_v1.vector_env(num_envs=8, n_players=3)
     config = HierConfig(batch_size=16, high_buffer_size=256, low_buffer_size=256, hold_goals=hold)
     agent = HierarchicalAgent(config, HierSpec.of(env), option_len=30, total_updates=10)
     navigation = [g for g in range(len(env.goal_names)) if g not in agent.one_step_goals]
@@ -448,7 +448,7 @@ def test_low_level_rows_pair_each_state_with_its_own_goal_encoding():
     """Basketball's goal encodings are targets relative to the defender, so they change
     with every step: a low-level row holds the encodings the agent acted on (for
     Q(s, a, g)) and those after the step (for the bootstrap), never one for both."""
-    env = basketball_defense_v0.vector_env(num_envs=4, n_players=3)
+    env = basketball_defense_v1.vector_env(num_envs=4, n_players=3)
     spec = HierSpec.of(env)
     config = HierConfig(batch_size=8, high_buffer_size=256, low_buffer_size=256, low_relabel=False)
     agent = HierarchicalAgent(config, spec, option_len=30, total_updates=10)
@@ -485,7 +485,7 @@ def test_a_goal_policy_replaces_the_high_level_in_greedy_play():
     (a scripted high level over the learned low level); bad goals are refused."""
     from hmarl.envs.basketball_defense.scripted import GOAL_POLICIES
 
-    env = basketball_defense_v0.vector_env(num_envs=8, n_players=3)
+    env = basketball_defense_v1.vector_env(num_envs=8, n_players=3)
     config = HierConfig(batch_size=16, high_buffer_size=256, low_buffer_size=256, interrupt=True)
     agent = HierarchicalAgent(config, HierSpec.of(env), option_len=30, total_updates=10)
     obs, _ = env.reset(seed=2)

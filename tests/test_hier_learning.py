@@ -2,6 +2,7 @@
 resume, GIFs; the full reproduction of Tang et al. (2018) is the slow test at the end."""
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -67,7 +68,7 @@ def test_ind_hdqn_learns_to_defend_basketball(tmp_path, one_thread):
     possessions, standing still 0.40; Ind-hDQN stops 0.61-0.71 after 50,000 steps on
     seeds 0-4 (100 possessions per evaluation, so 0.58 is 3 standard errors above random)."""
     result = ind_hdqn.main([
-        "--env", "basketball_defense_v0", "--env-kwargs", '{"n_players": 3, "skill": "normal"}', "--interrupt",
+        "--env", "basketball_defense_v1", "--env-kwargs", '{"n_players": 3, "skill": "normal"}', "--interrupt",
         "--total-steps", "50000", "--eval-every", "50000", "--eval-episodes", "100", "--no-progress",
         "--log-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "checkpoints"), "--run-name", "test",
     ])
@@ -157,6 +158,7 @@ def test_resume_continues_exactly(extra, tmp_path, one_thread):
     hierarchical.main(args)
     checkpoints = sorted((tmp_path / "checkpoints" / "test").glob("update_*.pt"))
     straight = load_checkpoint(checkpoints[-1])
+    assert b"hmarl" not in pickle.dumps(straight["env"]), "a checkpoint pickled an environment object"
     resumed_result = hierarchical.main(["--resume", str(checkpoints[0]), "--no-progress"])
     resumed = load_checkpoint(sorted((tmp_path / "checkpoints" / "test").glob("update_*.pt"))[-1])
     assert resumed_result.updates == straight["loop"]["updates"]
@@ -327,7 +329,7 @@ def test_high_levels_compared_over_one_low_level(tmp_path, one_thread, capsys, b
     random goals and the scripted ones over the same low level; it refuses others."""
     benchmark = benchmark_script("basketball_high_levels")
     args = [
-        "--env", "basketball_defense_v0", "--env-kwargs", '{"n_players": 3}', "--interrupt", "--total-steps", "800",
+        "--env", "basketball_defense_v1", "--env-kwargs", '{"n_players": 3}', "--interrupt", "--total-steps", "800",
         "--num-envs", "8", "--learning-starts", "400", "--batch-size", "32", "--high-buffer-size", "256",
         "--low-buffer-size", "256", "--high-level-starts", "400", "--eval-every", "0", "--no-progress",
         "--log-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "checkpoints"),
@@ -370,7 +372,7 @@ def test_high_levels_compared_over_one_low_level(tmp_path, one_thread, capsys, b
     assert (always[0] == block).all() and (always[1:] == learned[1:]).all()
     assert (never != block).all() and (never[1:] == learned[1:]).all()
     hierarchical.main(_args(tmp_path, "--total-steps", "600", "--eval-every", "0", "--run-name", "trash"))
-    with pytest.raises(ValueError, match="basketball_defense_v0"):
+    with pytest.raises(ValueError, match="basketball_defense_v1"):
         benchmark.main([str(tmp_path / "checkpoints" / "trash"), "--possessions", "4"])
     with pytest.raises(FileNotFoundError, match="no"):
         benchmark.main([str(tmp_path), "--possessions", "4"])

@@ -6,11 +6,11 @@ import supersuit
 from tianshou.env import PettingZooEnv
 from torchrl.envs import PettingZooWrapper
 
-from hmarl.envs import basketball_defense_v0, trash_collection_v0
+from hmarl.envs import basketball_defense_v1, trash_collection_v0
 
 ENVS = [
     pytest.param(trash_collection_v0, {"layout": "room"}, "agent", id="trash_room"),
-    pytest.param(basketball_defense_v0, {"n_players": 3}, "defender", id="basketball_3v3"),
+    pytest.param(basketball_defense_v1, {"n_players": 3}, "defender", id="basketball_3v3"),
 ]
 
 
@@ -45,3 +45,17 @@ def test_supersuit_vector_env_of_agents():
     actions = np.full(6, 4)
     _, rewards, _, _, _ = vec.step(actions)
     assert rewards.shape == (6,)
+
+
+@pytest.mark.parametrize(("module", "kwargs", "group"), ENVS)
+def test_torchrl_tutorial_keys_through_masks_in_infos(module, kwargs, group):
+    from hmarl.envs.bridges.pettingzoo import MasksInInfos
+
+    env = MasksInInfos(module.parallel_env(**kwargs))
+    wrapped = PettingZooWrapper(env, return_state=True, seed=0, group_map={"agents": env.possible_agents})
+    rollout = wrapped.rollout(25, break_when_any_done=False)
+    n_agents = len(env.possible_agents)
+    assert rollout["agents", "observation"].shape[:2] == (25, n_agents)
+    mask = rollout["agents", "action_mask"]
+    taken = mask.gather(-1, rollout["agents", "action"].unsqueeze(-1))
+    assert mask.shape[:2] == (25, n_agents) and taken.all()

@@ -17,7 +17,7 @@ from pettingzoo.test import (
     state_test,
 )
 
-from env_checks import assert_deterministic, assert_faces_agree, finished_episodes, seeded_rollout
+from hmarl.envs.conformance import assert_deterministic, assert_faces_agree, finished_episodes, seeded_rollout
 
 from hmarl.envs import trash_collection_v0
 

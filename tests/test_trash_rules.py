@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from hmarl.envs import trash_collection_v0
+from hmarl.envs.trash_collection import generator
 from hmarl.envs.trash_collection.core import PICK, PLACE, STAY
 from hmarl.envs.trash_collection.layouts import load_layout, parse_map
 from hmarl.envs.trash_collection.planner import ShortestPathPlanner
@@ -176,7 +177,7 @@ def test_pick_and_place_conserve_and_reward(map_env):
     assert core.action_masks()[0, 0, PICK] == 1
     _, rewards, _, _, infos = venv.step([[PICK]])
     assert core.carrying[0, 0] == 0 and rewards[0, 0] == 0 and not infos["invalid_action"][0, 0]
-    obs = venv._observe()["observation"][0, 0]
+    obs = core.observations()[0, 0]
     assert obs[-1] == 1.0 and obs[2 * core.n_cells : 3 * core.n_cells].sum() == 0
     _, _, _, _, infos = venv.step([[PICK]])
     assert infos["invalid_action"][0, 0]
@@ -274,7 +275,7 @@ def test_observation_and_state_layout():
     assert state[cell(venv, 3, 4)] == 1 and state[n + cell(venv, 3, 6)] == 1
     assert state[-1] == 1.0
     venv.step([[STAY, STAY]])
-    assert venv._observe()["state"][0, -1] == pytest.approx(0.99)
+    assert venv.core.states()[0, -1] == pytest.approx(0.99)
 
 
 def test_goal_interface_room():
@@ -325,7 +326,7 @@ def test_goal_interface_coordination_reachability():
         (dict(layout="maze"), ["layout='maze'", "room", "ring", "coordination", "random"]),
         (dict(reward_mode="team"), ["reward_mode", "individual", "shared"]),
         (dict(num_envs=0), ["num_envs", ">= 1"]),
-        (dict(max_cycles=0), ["max_cycles", ">= 1"]),
+        (dict(max_cycles=0), ["max_cycles", "[1, 1000000]"]),
         (dict(extra_actions=-1), ["extra_actions", ">= 0"]),
         (dict(layout="random", n_agents=17), ["n_agents", "[1, 16]"]),
         (dict(layout="random", width=1), ["width", "[2, 64]"]),
@@ -393,3 +394,73 @@ def test_the_documented_example_map_parses():
     layout = parse_map(example, "README example")
     assert layout.name == "two_rooms" and layout.max_cycles == 80
     assert layout.agents == [(0, 1), (10, 1)] and layout.dump_in_wall == [True]
+
+
+def test_egocentric_view_is_the_full_view_cropped_around_the_agent():
+    kwargs = dict(layout="random", width=9, height=7, n_agents=3, n_trash=4)
+    full = trash_collection_v0.vector_env(num_envs=3, **kwargs)
+    ego = trash_collection_v0.vector_env(num_envs=3, view="egocentric", view_size=5, **kwargs)
+    assert ego.obs_dim == 5 * 25 + 1 and ego.observation_grid == (5, 5, 5) and ego.goal_grid is None
+    full_obs, _ = full.reset(seed=1)
+    ego_obs, _ = ego.reset(seed=1)
+    rng = np.random.default_rng(0)
+    for _ in range(120):
+        core = full.core
+        for env in range(3):
+            for agent in range(3):
+                padded = np.zeros((5, 7 + 4, 9 + 4), dtype=np.float32)
+                padded[4] = 1.0  # beyond the grid reads as a wall
+                padded[:, 2:-2, 2:-2] = full_obs["observation"][env, agent, :-1].reshape(5, 7, 9)
+                x, y = core.pos[env, agent] % 9, core.pos[env, agent] // 9
+                window = padded[:, y : y + 5, x : x + 5].reshape(-1)
+                np.testing.assert_array_equal(ego_obs["observation"][env, agent, :-1], window)
+        np.testing.assert_array_equal(ego_obs["observation"][..., -1], full_obs["observation"][..., -1])
+        actions = rng.integers(0, 7, (3, 3))
+        full_obs, *_ = full.step(actions)
+        ego_obs, *_ = ego.step(actions)
+
+
+def test_egocentric_views_of_some_copies_are_theirs_among_all():
+    venv = trash_collection_v0.vector_env(
+        num_envs=6, layout="random", width=9, height=5, n_agents=3, n_trash=4, view="egocentric", view_size=7
+    )
+    venv.reset(seed=3)
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        venv.step(rng.integers(0, 7, (6, 3)))
+        every = venv.core.observations().copy()
+        some = np.array([4, 0, 2])
+        np.testing.assert_array_equal(venv.core.observations(some), every[some])
+        np.testing.assert_array_equal(venv.core.observations(), every)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(view="egocentric", view_size=4), "view_size=4 must be odd"),
+        (dict(view="egocentric", view_size=65), r"view_size=65 is out of range; it must be in \[3, 63\]"),
+        (dict(view_size=5), "view_size only applies to view='egocentric'"),
+        (dict(view="cropped"), "view='cropped' is not valid"),
+    ],
+)
+def test_bad_view_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        trash_collection_v0.vector_env(**kwargs)
+
+
+def test_a_copy_whose_layout_draws_fall_short_gets_a_layout_without_walls(monkeypatch):
+    # 25 items need 25 connected floor cells of a 2x26 grid: at density 0.45 few draws
+    # have them, and with three draws allowed the copies run out.
+    monkeypatch.setattr(generator, "MAX_DRAWS", 3)
+    kwargs = {"layout": "random", "width": 2, "height": 26, "n_agents": 16, "n_trash": 8, "n_dumps": 1}
+    venv = trash_collection_v0.vector_env(num_envs=32, wall_density=0.45, **kwargs)
+    venv.reset(seed=0)
+    walls = venv.core.walls.reshape(32, -1)
+    open_grids = ~walls.any(1)
+    assert open_grids.any()
+    items = np.concatenate([venv.core.pos, venv.core.trash_cell, venv.core.dump_cell], 1)
+    assert not np.take_along_axis(walls, items, 1).any()
+    assert all(len(set(row)) == 25 for row in items.tolist())
+    assert venv.core.trash_reachable.all() and venv.core.goal_feasible_dump.all()
+    for _ in range(30):
+        venv.step(np.full((32, 16), 4))

@@ -76,7 +76,7 @@ def make_agent(config: Config, spec: EnvSpec, budget: Budget, device: torch.devi
     if not hasattr(probe, "goal_names"):
         raise ValueError(
             f"env={config.env!r} has no options interface (goal_names, goal_mask, ...); hierarchical learners need "
-            "an hmarl.envs environment such as trash_collection_v0 or basketball_defense_v0"
+            "an hmarl.envs environment such as trash_collection_v0 or basketball_defense_v1"
         )
     return HierarchicalAgent(
         config,

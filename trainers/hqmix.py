@@ -3,7 +3,7 @@ QMIX network whose weights come from hypernetworks on the global state, trained 
 ACER's time-consistent joint rows, over a shared goal-conditioned low level.
 
     python trainers/hqmix.py                                   # room, a few minutes on a CPU
-    python trainers/hqmix.py --env basketball_defense_v0 --env-kwargs '{}' --interrupt \
+    python trainers/hqmix.py --env basketball_defense_v1 --env-kwargs '{}' --interrupt \
         --team-reward mean --mixer-embed 32                    # basketball: one reward shared by all
 """
 

@@ -1,7 +1,7 @@
 """Low-level-only baseline (Tang et al., 2018): goals drawn uniformly among the feasible
 ones over the trained goal-conditioned low level; only the low level learns.
 
-    python trainers/low_level_only.py --env basketball_defense_v0 --env-kwargs '{}' --interrupt
+    python trainers/low_level_only.py --env basketball_defense_v1 --env-kwargs '{}' --interrupt
 """
 
 from __future__ import annotations

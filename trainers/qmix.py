@@ -1,7 +1,7 @@
 """QMIX over primitive actions, the flat cooperative baseline (no hierarchy).
 
     python trainers/qmix.py                                                     # trash collection's room
-    python trainers/qmix.py --env basketball_defense_v0 --env-kwargs '{"n_players": 3}' --team-reward mean
+    python trainers/qmix.py --env basketball_defense_v1 --env-kwargs '{"n_players": 3}' --team-reward mean
 """
 
 from __future__ import annotations

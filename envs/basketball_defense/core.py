@@ -7,11 +7,12 @@ All rules and constants are in :mod:`rules`; the offense's behaviour is in
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
-from hmarl.envs._base import BatchedCore, check_choice, check_int
+from hmarl.envs._base import MAX_CYCLES, BatchedCore, CoreState, check_choice, check_int, copies_axis
 from hmarl.envs.basketball_defense import offense, rules
 
 #: What each defender observes: ``"full"`` (everyone) or ``"matched"`` (himself, the
@@ -72,6 +73,34 @@ def _clip_to_court(positions: np.ndarray) -> np.ndarray:
     return np.minimum(positions, _COURT_HIGH, out=positions)
 
 
+@dataclasses.dataclass
+class BasketballState(CoreState):
+    """Per copy, the copies axis last so that every operation runs over long contiguous
+    rows: positions and velocities (2, n, E: coordinate, player, copy) of both teams,
+    the offense's spots and cut targets; per defender (n, E) his stance, steps of
+    recovery left and per offensive player steps of cut left; the ball's phase, holder
+    and timers, a pass's origin, and the outcome and points of the possession."""
+
+    off_pos: np.ndarray = copies_axis(-1)
+    off_vel: np.ndarray = copies_axis(-1)
+    def_pos: np.ndarray = copies_axis(-1)
+    def_vel: np.ndarray = copies_axis(-1)
+    spots: np.ndarray = copies_axis(-1)
+    cut_targets: np.ndarray = copies_axis(-1)
+    stance: np.ndarray = copies_axis(-1)
+    recovery: np.ndarray = copies_axis(-1)
+    cut_left: np.ndarray = copies_axis(-1)
+    phase: np.ndarray = copies_axis(-1)
+    holder: np.ndarray = copies_axis(-1)
+    hold_steps: np.ndarray = copies_axis(-1)
+    shot_step: np.ndarray = copies_axis(-1)
+    pass_origin: np.ndarray = copies_axis(-1)
+    pass_left: np.ndarray = copies_axis(-1)
+    pass_total: np.ndarray = copies_axis(-1)
+    outcome: np.ndarray = copies_axis(-1)
+    points: np.ndarray = copies_axis(-1)
+
+
 class BasketballDefenseCore(BatchedCore):
     """Half-court basketball defense: the agents are the defenders of a possession.
 
@@ -92,8 +121,11 @@ class BasketballDefenseCore(BatchedCore):
     blocked), ``miss``, ``block`` and ``steal``.
     """
 
-    name = "basketball_defense_v0"
+    name = "basketball_defense_v1"
+    #: Version 0 masked every move during the check although moves take effect there.
+    moves_masked_in_check = False
     agent_prefix = "defender"
+    state_type = BasketballState
     render_fps = rules.STEPS_PER_SECOND
     episode_stat_names = ("outcome", "points_allowed", "shot", "miss", "block", "steal")
 
@@ -119,7 +151,7 @@ class BasketballDefenseCore(BatchedCore):
         self.skill = rules.SKILLS[skill]
         self.clock_steps = int(round(shot_clock_s * rules.STEPS_PER_SECOND))
         default_cycles = self.clock_steps + rules.SHOT_MOTION_STEPS
-        self.max_cycles = default_cycles if max_cycles is None else check_int("max_cycles", max_cycles, 1)
+        self.max_cycles = default_cycles if max_cycles is None else check_int("max_cycles", max_cycles, 1, MAX_CYCLES)
         self.n_agents = n
         self.n_actions = len(ACTION_NAMES)
         self.view = view
@@ -138,61 +170,48 @@ class BasketballDefenseCore(BatchedCore):
         self._others = np.array([[j for j in range(n) if j != i] for i in range(n)], dtype=np.int64).reshape(n, n - 1)
         self._agent_ids = np.eye(n, dtype=np.float32)
 
-        # Arrays keep the copies axis last (positions are (2, n, E): coordinate, player,
-        # copy) so that every operation runs over long contiguous rows.
-        E = self.num_envs
-        self.off_pos = np.zeros((2, n, E))
-        self.off_vel = np.zeros((2, n, E))
-        self.def_pos = np.zeros((2, n, E))
-        self.def_vel = np.zeros((2, n, E))
-        self.spots = np.zeros((2, n, E))
-        self.cut_targets = np.zeros((2, n, E))
-        self.stance = np.zeros((n, E), dtype=np.int64)
-        self.recovery = np.zeros((n, E), dtype=np.int64)
-        self.cut_left = np.zeros((n, E), dtype=np.int64)
-        self.phase = np.zeros(E, dtype=np.int64)
-        self.holder = np.zeros(E, dtype=np.int64)
-        self.hold_steps = np.zeros(E, dtype=np.int64)
-        self.shot_step = np.zeros(E, dtype=np.int64)
-        self.pass_origin = np.zeros((2, E))
-        self.pass_left = np.zeros(E, dtype=np.int64)
-        self.pass_total = np.ones(E, dtype=np.int64)
-        self.outcome = np.zeros(E, dtype=np.int64)
-        self.points = np.zeros(E, dtype=np.int64)
+        self.state = self.fresh_state(self.num_envs)
         # Per-step caches of what the observations, masks and states share; any change
         # of the state clears them.
         self._reach: tuple[np.ndarray, ...] | None = None
         self._ball: tuple[np.ndarray, np.ndarray] | None = None
-        self._columns = np.arange(E)
+        self._columns = np.arange(self.num_envs)
         self._player_ids = np.arange(n)[:, None]
 
     # --- rules -------------------------------------------------------------------------
-    def _reset(self, idx: np.ndarray | slice) -> None:
+    def _state_changed(self) -> None:
         self._reach = self._ball = None
-        count = len(self.t[idx])
+
+    def fresh_state(self, count: int) -> BasketballState:
         n = self.n_players
         order = np.argsort(self.rng.random((n, count)), axis=0)
         jitter = self.rng.uniform(-rules.SPOT_JITTER, rules.SPOT_JITTER, (2, n, count))
         spots = _clip_to_court(rules.SPOTS.T[:, order] + jitter)
         toward_basket, _ = offense.unit(_BASKET3 - spots)
         gap = rules.START_GAP + self.rng.uniform(-rules.START_JITTER, rules.START_JITTER, (n, count))
-        self.spots[..., idx] = spots
-        self.cut_targets[..., idx] = offense.cut_targets(spots)
-        self.off_pos[..., idx] = spots
-        self.off_vel[..., idx] = 0.0
-        self.def_pos[..., idx] = _clip_to_court(spots + gap * toward_basket)
-        self.def_vel[..., idx] = 0.0
-        self.stance[:, idx] = rules.STANCE_STILL
-        self.recovery[:, idx] = 0
-        self.cut_left[:, idx] = 0
-        self.phase[idx] = HELD
-        self.holder[idx] = np.argmin(order, axis=0)
-        self.hold_steps[idx] = 0
-        self.shot_step[idx] = 0
-        self.pass_left[idx] = 0
-        self.pass_total[idx] = 1
-        self.outcome[idx] = rules.NONE
-        self.points[idx] = 0
+        players = np.zeros((n, count), dtype=np.int64)
+        copies = np.zeros(count, dtype=np.int64)
+        return BasketballState(
+            t=copies.copy(),
+            off_pos=spots.copy(),
+            off_vel=np.zeros((2, n, count)),
+            def_pos=_clip_to_court(spots + gap * toward_basket),
+            def_vel=np.zeros((2, n, count)),
+            spots=spots,
+            cut_targets=offense.cut_targets(spots),
+            stance=np.full((n, count), rules.STANCE_STILL, dtype=np.int64),
+            recovery=players.copy(),
+            cut_left=players.copy(),
+            phase=np.full(count, HELD, dtype=np.int64),
+            holder=np.argmin(order, axis=0).astype(np.int64),
+            hold_steps=copies.copy(),
+            shot_step=copies.copy(),
+            pass_origin=np.zeros((2, count)),
+            pass_left=copies.copy(),
+            pass_total=np.ones(count, dtype=np.int64),
+            outcome=np.full(count, rules.NONE, dtype=np.int64),
+            points=copies.copy(),
+        )
 
     def _columns_of(self, idx: np.ndarray | slice) -> np.ndarray:
         """``arange`` over the copies ``idx``, for picking one player per copy."""
@@ -417,7 +436,7 @@ class BasketballDefenseCore(BatchedCore):
         has_ball = (self.holder[idx] == self._player_ids) & (phase != PASS)
         return features, has_ball
 
-    def observations(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
+    def observations(self, idx: np.ndarray | slice = slice(None), out: np.ndarray | None = None) -> np.ndarray:
         """The full view, per defender: own position (2), velocity (2) and recovery (1); the basket
         relative to self (2); ball phase one-hot (held, pass, shooting) (3), ball
         relative to self (2), shooting-motion progress (1), shot clock left (1) and
@@ -430,7 +449,8 @@ class BasketballDefenseCore(BatchedCore):
         n = self.n_players
         ball, has_ball = self._ball_features(idx)
         count = ball.shape[1]
-        obs = np.empty((count, n, 11 + 10 * n), dtype=np.float32)
+        full = self.view == "full"
+        obs = out if full and out is not None else np.empty((count, n, 11 + 10 * n), dtype=np.float32)
         # Filled through a (feature, defender, copy) view, the layout of the state arrays,
         # so that each feature group is one broadcast ufunc writing straight into obs.
         view = obs.transpose(2, 1, 0)
@@ -454,28 +474,33 @@ class BasketballDefenseCore(BatchedCore):
         np.subtract(def_pos[:, mates], def_pos[:, None], out=mates_block[0:2])
         np.divide(self.def_vel[..., idx][:, mates], rules.VEL_SCALE, out=mates_block[2:4])
         view[start + 4 * (n - 1) :] = self._agent_ids.T[:, :, None]
-        if self.view == "matched":
-            return np.take_along_axis(obs, self._matched_columns, axis=2)
-        return obs
+        if full:
+            return obs
+        matched = np.take_along_axis(obs, self._matched_columns, axis=2)
+        if out is None:
+            return matched
+        out[...] = matched
+        return out
 
-    def action_masks(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
+    def action_masks(self, idx: np.ndarray | slice = slice(None), out: np.ndarray | None = None) -> np.ndarray:
         ready, can_steal, can_block, _, _ = self._in_reach(idx)
-        mask = np.empty((ready.shape[1], self.n_players, self.n_actions), dtype=np.int8)
+        mask = np.empty((ready.shape[1], self.n_players, self.n_actions), dtype=np.int8) if out is None else out
         view = mask.transpose(2, 1, 0)
         view[NOOP] = 1
-        view[NOOP + 1 : STEAL] = ready
+        # Defenders take position during the check: only recovery stops their moves.
+        view[NOOP + 1 : STEAL] = ready if self.moves_masked_in_check else self.recovery[:, idx] == 0
         view[STEAL] = can_steal
         view[BLOCK] = can_block
         return mask
 
-    def states(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
+    def states(self, idx: np.ndarray | slice = slice(None), out: np.ndarray | None = None) -> np.ndarray:
         """Every offensive player's position (2), velocity (2) and has-ball (1); every
         defender's position (2), velocity (2) and recovery (1); the ball features (8),
         laid out as in the observation."""
         n = self.n_players
         ball, has_ball = self._ball_features(idx)
         count = ball.shape[1]
-        state = np.empty((count, self.state_dim), dtype=np.float32)
+        state = np.empty((count, self.state_dim), dtype=np.float32) if out is None else out
         view = state.T
         offense_block = view[: 5 * n].reshape(n, 5, count).transpose(1, 0, 2)
         np.divide(self.off_pos[..., idx], rules.POS_SCALE, out=offense_block[0:2])
@@ -488,11 +513,11 @@ class BasketballDefenseCore(BatchedCore):
         view[10 * n :] = ball
         return state
 
-    def episode_stats(self) -> dict[str, np.ndarray]:
-        outcome = self.outcome
+    def episode_stats(self, idx: np.ndarray | slice = slice(None)) -> dict[str, np.ndarray]:
+        outcome = self.outcome[idx]
         return {
             "outcome": outcome.copy(),
-            "points_allowed": self.points.copy(),
+            "points_allowed": self.points[idx].copy(),
             "shot": _SHOT_OUTCOMES[outcome].astype(np.int64),
             "miss": (outcome == rules.MISS).astype(np.int64),
             "block": (outcome == rules.BLOCK).astype(np.int64),
@@ -581,3 +606,11 @@ class BasketballDefenseCore(BatchedCore):
         from hmarl.envs.basketball_defense import render
 
         render.draw(self, surface, index, episode_return)
+
+
+class BasketballDefenseCoreV0(BasketballDefenseCore):
+    """Version 0 of :class:`BasketballDefenseCore`: its action mask forbids every move
+    during the check, although moves take effect there (kept so old runs replay)."""
+
+    name = "basketball_defense_v0"
+    moves_masked_in_check = True

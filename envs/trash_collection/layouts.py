@@ -27,10 +27,13 @@ if the trash is split over several dumps.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from hmarl.envs._base import MAX_CYCLES
 
 FLOOR, WALL, AGENT, TRASH, DUMP, WALL_DUMP = ".", "#", "A", "T", "D", "X"
 LEGEND = {
@@ -151,8 +154,10 @@ def parse_map(text: str, source: str = "<text>") -> Layout:
         payoff = [float(value) for value in settings.get("payoff", "").split()]
     except ValueError as error:
         raise _layout_error(source, f"a setting is not a number ({error})") from None
-    if max_cycles < 1:
-        raise _layout_error(source, f"max_cycles: {max_cycles} must be >= 1")
+    if not 1 <= max_cycles <= MAX_CYCLES:
+        raise _layout_error(source, f"max_cycles: {max_cycles} must be in [1, {MAX_CYCLES}]")
+    if not all(math.isfinite(value) for value in payoff):
+        raise _layout_error(source, f"payoff: {payoff} must be finite numbers (no nan or inf)")
     if reward == "coordination" and len(payoff) != len(dumps) + 1:
         raise _layout_error(
             source, f"reward: coordination needs 'payoff:' with one value per dump and one for "

@@ -114,7 +114,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     verified = verify_checkpoint(path)
     try:
-        # Checkpoints hold the pickled environment and RNG states next to the tensors.
+        # Checkpoints hold numpy arrays, the environments' states and RNG states next to the tensors.
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
         raise CheckpointError(f"checkpoint {str(path)!r} cannot be read ({type(error).__name__}: {error})") from None

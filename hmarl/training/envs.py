@@ -11,13 +11,15 @@ is ``action_low`` / ``action_high``.
 from __future__ import annotations
 
 import functools
-import importlib
+import pickle
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 import gymnasium
 import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+from hmarl import envs as hmarl_envs
 
 Arrays = dict[str, np.ndarray]
 
@@ -32,6 +34,10 @@ class BatchedEnv(Protocol):
     def reset(self, seed: int | None = None) -> tuple[Arrays, Arrays]: ...
 
     def step(self, actions: np.ndarray) -> tuple[Arrays, np.ndarray, np.ndarray, np.ndarray, Arrays]: ...
+
+    def get_state(self) -> Any: ...
+
+    def set_state(self, state: Any) -> None: ...
 
 
 class GymVectorEnv:
@@ -112,6 +118,20 @@ class GymVectorEnv:
         self._episode_length[done] = 0
         return obs, rewards, np.asarray(terminated, bool), np.asarray(truncated, bool), infos
 
+    def get_state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly; gymnasium environments keep their state
+        in Python objects, so they are pickled."""
+        return {
+            "envs": pickle.dumps(self.envs),
+            "episode_return": self._episode_return.copy(),
+            "episode_length": self._episode_length.copy(),
+        }
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        self.envs = pickle.loads(state["envs"])
+        self._episode_return[:] = state["episode_return"]
+        self._episode_length[:] = state["episode_length"]
+
     def close(self) -> None:
         self.envs.close()
 
@@ -119,16 +139,11 @@ class GymVectorEnv:
 def make_vector_env(env: str, num_envs: int, env_kwargs: Mapping[str, Any] | None = None) -> BatchedEnv:
     """The batched face of ``env``: an ``hmarl.envs`` module name or a gymnasium id."""
     env_kwargs = dict(env_kwargs or {})
-    if env.isidentifier():
-        try:
-            module = importlib.import_module(f"hmarl.envs.{env}")
-        except ModuleNotFoundError as error:
-            if error.name != f"hmarl.envs.{env}":
-                raise
-        else:
-            return module.vector_env(num_envs=num_envs, **env_kwargs)
+    if env in hmarl_envs.names(deprecated=True):
+        return hmarl_envs.get(env).vector_env(num_envs=num_envs, **env_kwargs)
     if env not in gymnasium.registry:
         raise ValueError(
-            f"env={env!r} is neither an hmarl.envs module nor a registered gymnasium environment"
+            f"env={env!r} is neither an hmarl.envs module nor a registered gymnasium environment; "
+            f"hmarl.envs has {', '.join(hmarl_envs.names())}"
         )
     return GymVectorEnv(env, num_envs, **env_kwargs)

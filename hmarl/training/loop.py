@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import json
 import math
-import pickle
 import random
 import signal
 import sys
@@ -407,6 +406,16 @@ def stop_requests() -> Iterator[list[int]]:
             signal.signal(signum, handler)
 
 
+def restore_env(env: BatchedEnv, saved: Any) -> None:
+    """Continue ``env`` from a checkpoint's ``env`` entry, the plain data of its ``get_state()``."""
+    if isinstance(saved, bytes):
+        raise ValueError(
+            "the checkpoint holds a pickled environment object (written before environments had an "
+            "explicit state), which this version does not load; start a new run"
+        )
+    env.set_state(saved)
+
+
 def _warn(message: str) -> None:
     tqdm.write(f"warning: {message}", file=sys.stderr)
 
@@ -476,7 +485,7 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
                 "the checkpoint holds no replay (it was written without --checkpoint-replay): the replay refills "
                 "from the environment, so training goes on from the saved networks but not bit-identically"
             )
-        env = pickle.loads(checkpoint["env"])
+        restore_env(env, checkpoint["env"])
         obs = checkpoint["obs"]
         state = LoopState(**checkpoint["loop"])
         _set_rng_state(checkpoint["rng"])
@@ -493,7 +502,7 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
             "parent": parent,
             "loop": dataclasses.asdict(state),
             "agent": agent_checkpoint_state(agent, config.checkpoint_replay),
-            "env": pickle.dumps(env),
+            "env": env.get_state(),
             "obs": obs,
             "rng": _rng_state(),
         }
