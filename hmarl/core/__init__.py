@@ -37,11 +37,35 @@ from hmarl.core.schedules import (
     scale_lr,
 )
 from hmarl.core.targets import TARGET_UPDATES, hard_update, make_target, polyak_update
+from hmarl.core.sparse import (
+    TOPOLOGIES,
+    ReplayControl,
+    SparseConfig,
+    SparseRun,
+    SparseTraining,
+    attach_sparse,
+    check_sparse,
+    csr_inference,
+    erdos_renyi_densities,
+    export_sparse,
+    load_sparse,
+)
 
 __all__ = [
     "DISCOUNT",
     "HOOK_POINTS",
     "SAMPLERS",
+    "TOPOLOGIES",
+    "ReplayControl",
+    "SparseConfig",
+    "SparseRun",
+    "SparseTraining",
+    "attach_sparse",
+    "check_sparse",
+    "csr_inference",
+    "erdos_renyi_densities",
+    "export_sparse",
+    "load_sparse",
     "BatchSource",
     "LossFn",
     "PrioritizedSampler",
