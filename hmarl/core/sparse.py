@@ -501,11 +501,20 @@ def export_sparse(module: nn.Module) -> dict[str, Any]:
     weights = {name for name, *_ in _layer_weights(module)}
     state = {}
     for name, tensor in module.state_dict().items():
-        if name in weights:
-            state[name] = tensor.to_sparse_csr() if tensor.dim() == 2 else tensor.to_sparse()
-        else:
-            state[name] = tensor
+        state[name] = _compressed(tensor) if name in weights else tensor
     return state
+
+
+def _compressed(tensor: torch.Tensor) -> torch.Tensor:
+    """CSR with 32-bit indices for a matrix; COO (64-bit indices) for a stack."""
+    if tensor.dim() != 2:
+        return tensor.to_sparse()
+    csr = tensor.to_sparse_csr()
+    if csr.values().numel() >= 2**31:
+        return csr
+    return torch.sparse_csr_tensor(
+        csr.crow_indices().int(), csr.col_indices().int(), csr.values(), csr.shape
+    )
 
 
 def load_sparse(module: nn.Module, state: Mapping[str, Any]) -> None:
