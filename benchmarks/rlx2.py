@@ -11,7 +11,7 @@ CPU inference of a sparse network against dense.
 Methods: ``dense``; ``static`` (an Erdős-Rényi mask fixed from the start, 1-step targets,
 a fixed buffer); ``rigl`` (RigL topology updates alone); ``rlx2`` (RigL, delayed 3-step
 targets, the dynamic buffer), each sparse one at 90% and 95% (actor and critic alike).
-Each run is sized for one CPU core (``--workers`` runs that many at once, one thread
+Runs already in ``--out`` are not run again. Each run is sized for one CPU core (``--workers`` runs that many at once, one thread
 each) and appended to ``--out`` as a JSON line; the tables are printed from them: the
 final greedy score (mean of the last two evaluations) relative to dense, environment
 steps to the task's threshold, and training and inference FLOPs relative to dense (from
@@ -244,6 +244,12 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
                 for method in args.methods:
                     for sparsity in ([0.0] if method == "dense" else args.sparsities):
                         jobs.append((task, method, sparsity, seed, "main"))
+    done = set()
+    if out.exists():
+        for line in out.read_text().splitlines():
+            run = json.loads(line)
+            done.add((run["task"], run["method"], run["sparsity"], run["seed"], run["group"]))
+    jobs = [job for job in jobs if job not in done]
     runs = []
     out.parent.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(args.workers) as pool:

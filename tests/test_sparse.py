@@ -199,6 +199,22 @@ def test_nstep_switch_happens_at_the_delay():
     assert ReplayControl(engine, "q", None, delay=-1).delay == round(0.1 * 100)
 
 
+def test_delayed_nstep_starts_one_step_whatever_the_learners_n():
+    engine, net = _scalar_engine()
+    replay = _replay()
+    replay.set_n_step(3)
+    engine.add_hook(ReplayControl(engine, "q", None, nstep=3, delay=2, dynamic_buffer=False))
+    discounts = []
+
+    def loss(batch):
+        discounts.append(float(batch["discount"][0]))
+        return RowLoss((net(batch["x"][:, None]).squeeze(1) - batch["reward"]) ** 2), {}
+
+    for _ in range(4):
+        engine.update(loss, replay)
+    assert discounts == [0.5, 0.5, 0.125, 0.125]
+
+
 def test_set_n_step_sums_rewards_and_keeps_windows_complete():
     replay = _replay(capacity=16, streams=1)
     replay.set_n_step(3)

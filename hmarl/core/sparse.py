@@ -19,8 +19,9 @@ policy distance for the dynamic buffer (``policy_distance(engine_name, rows)``):
   layer (per ensemble member) drop the ``ζ_t · active`` active weights of smallest |w| and
   grow as many inactive ones of largest dense |gradient| (the gradient of that update,
   taken before masking), grown weights starting at 0; ``ζ_t = ζ₀/2 (1 + cos(π t / T_end))``.
-* **Delayed multi-step TD** (:class:`ReplayControl`): after ``--nstep-delay`` updates the
-  replay sums ``--delayed-nstep``-step returns (:meth:`hmarl.core.ReplayBuffer.set_n_step`).
+* **Delayed multi-step TD** (:class:`ReplayControl`): 1-step targets (whatever the
+  learner's own ``--n-step``) for ``--nstep-delay`` updates, then the replay sums
+  ``--delayed-nstep``-step returns (:meth:`hmarl.core.ReplayBuffer.set_n_step`).
 * **Dynamic-capacity buffer** (:class:`ReplayControl`): every ``--buffer-check-period``
   updates, the learner's policy distance over the oldest ``8 × batch`` transitions; above
   ``--buffer-threshold``, the oldest 10% are dropped, never below ``--buffer-min``.
@@ -381,16 +382,28 @@ class ReplayControl:
         self.dropped = 0
         self.checks = 0
 
-    def after_step(self, ctx: UpdateContext) -> None:
+    @staticmethod
+    def _replay_of(ctx: UpdateContext) -> Any:
         sample = ctx.sample
         if sample is None or sample.source is None or not hasattr(sample.source, "set_n_step"):
+            return None
+        return sample.source
+
+    def before_loss(self, ctx: UpdateContext) -> None:
+        """1-step targets for the first ``delay`` updates, then ``nstep``-step ones: when the
+        replay's n differs from this update's, it is set and the drawn rows gathered again."""
+        replay = self.replay = self._replay_of(ctx)
+        if replay is None or self.nstep == 1 or not replay.time_ordered:
             return
-        replay = self.replay = sample.source
-        update = self.engine.updates
-        if self.nstep > 1 and update >= self.delay and replay.time_ordered and replay.n_step != self.nstep:
-            replay.set_n_step(self.nstep)
-            self.switched = True
-        if self.dynamic_buffer and update % self.check_period == 0:
+        wanted = self.nstep if self.engine.updates >= self.delay else 1
+        if replay.n_step != wanted:
+            replay.set_n_step(wanted)
+            ctx.batch = replay.gather(ctx.sample.index)
+            self.switched = wanted == self.nstep
+
+    def after_step(self, ctx: UpdateContext) -> None:
+        replay = self._replay_of(ctx)
+        if replay is not None and self.dynamic_buffer and self.engine.updates % self.check_period == 0:
             self.check(replay)
 
     @torch.no_grad()
