@@ -180,7 +180,7 @@ def inference_table(width: int = 256, depth: int = 3, batches: Sequence[int] = (
         layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
     layers.append(nn.Linear(width, 6))
     dense = nn.Sequential(*layers)
-    print(f"\n| network | sparsity | batch | dense µs | CSR µs | speed-up | checkpoint bytes (dense -> sparse) |")
+    print("\n| network | sparsity | batch | dense µs | CSR µs | speed-up | checkpoint bytes (dense -> sparse) |")
     print("|---|---|---|---|---|---|---|")
     for sparsity in (0.9, 0.95):
         net = copy.deepcopy(dense)

@@ -2,12 +2,12 @@
 target updates, RigL, the delayed n-step switch, the dynamic buffer, exact resume, bad
 input, sparse export, and learning with a sparse network."""
 
-import dataclasses
 import math
 
-import numpy as np
 import pytest
 import torch
+from hmarl.envs import trash_collection_v0
+from hmarl.trainers import dqn as dqn_trainer
 from torch import nn
 
 from hmarl.agents.dqn import DQN, DQNConfig
@@ -27,9 +27,7 @@ from hmarl.core import (
     load_sparse,
 )
 from hmarl.core.sparse import ReplayControl
-from hmarl.envs import trash_collection_v0
 from hmarl.hier import HierarchicalAgent, HierConfig, HierSpec
-from hmarl.trainers import dqn as dqn_trainer
 from hmarl.training.loop import make_transition, to_tensors
 
 
@@ -380,3 +378,35 @@ def test_rlx2_dqn_at_90_percent_sparsity_learns_cartpole(tmp_path):
     assert result.steps_to_target is not None, result.summary()
     assert result.extra["density_q"] == "0.100"
     assert float(result.extra["train_flops"].rstrip("x")) < 0.25
+
+
+def test_a_sparse_sac_run_resumes_exactly_through_the_trainer(tmp_path):
+    from hmarl.trainers import sac_n
+
+    from hmarl.training import load_checkpoint
+
+    args = [
+        "online", "--env", "Pendulum-v1", "--hidden-sizes", "32", "32", "--batch-size", "32", "--total-steps", "1200",
+        "--learning-starts", "200", "--random-steps", "200", "--eval-every", "600", "--eval-episodes", "1",
+        "--sparsity", "0.9", "--topology-period", "40", "--nstep-delay", "300", "--buffer-check-period", "50",
+        "--buffer-min", "300", "--buffer-threshold", "0.001", "--checkpoint-every", "400", "--keep-checkpoints", "0",
+        "--checkpoint-replay", "--run-name", "sparse", "--log-dir", str(tmp_path / "runs"),
+        "--checkpoint-dir", str(tmp_path / "checkpoints"), "--no-progress",
+    ]
+    straight_result = sac_n.main(args)
+    checkpoints = sorted((tmp_path / "checkpoints" / "sparse").glob("update_*.pt"))
+    straight = load_checkpoint(checkpoints[-1])
+    resumed_result = sac_n.main(["online", "--resume", str(checkpoints[0]), "--no-progress"])
+    resumed = load_checkpoint(sorted((tmp_path / "checkpoints" / "sparse").glob("update_*.pt"))[-1])
+    assert resumed_result.summary().split(" wall=")[1].split(" ", 2)[2] == \
+        straight_result.summary().split(" wall=")[1].split(" ", 2)[2]
+    for engine in ("actor", "critic"):
+        for name, tensor in straight["agent"][engine]["modules"].items():
+            torch.testing.assert_close(resumed["agent"][engine]["modules"][name], tensor, rtol=0, atol=0)
+        hooks = straight["agent"][engine]["hooks"]
+        assert hooks[0]["topology_updates"] == resumed["agent"][engine]["hooks"][0]["topology_updates"] > 0
+        for a, b in zip(hooks[0]["masks"], resumed["agent"][engine]["hooks"][0]["masks"]):
+            assert torch.equal(a, b)
+    replay = straight["agent"]["replay"]
+    assert replay["filled_rows"] == resumed["agent"]["replay"]["filled_rows"] < 1000, "the buffer shrank"
+    assert replay["n_step"] == resumed["agent"]["replay"]["n_step"] == 3

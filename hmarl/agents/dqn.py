@@ -24,7 +24,7 @@ Tensors = Mapping[str, torch.Tensor]
 
 
 @dataclass
-class DQNConfig(EngineConfig, SamplerConfig, EpsilonConfig, SparseConfig):
+class DQNConfig(SparseConfig, EngineConfig, SamplerConfig, EpsilonConfig):
     """DQN's own options on top of the update engine's."""
 
     lr: float = option(5e-4, "learning rate at --base-batch-size (before --lr-scaling)")

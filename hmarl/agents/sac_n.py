@@ -52,7 +52,7 @@ LOG_STD_MAX = 2.0
 
 
 @dataclass
-class SACNConfig(EngineConfig, SamplerConfig, SparseConfig):
+class SACNConfig(SparseConfig, EngineConfig, SamplerConfig):
     """SAC-N's options on top of the update engine's (defaults: the reference's SAC-N)."""
 
     max_grad_norm: float = option(0.0, "clip the global gradient norm to this (0 disables, as in SAC-N)")

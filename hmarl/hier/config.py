@@ -88,7 +88,7 @@ class HierSpec:
 
 
 @dataclass
-class HierBaseConfig(EngineConfig, SamplerConfig, EliminationConfig, SparseConfig):
+class HierBaseConfig(SparseConfig, EngineConfig, SamplerConfig, EliminationConfig):
     """Options every hierarchical learner shares, on top of the update engine's (which the
     high level uses as they are and the low level with ``low_lr``), the replay sampler's
     (both levels) and the elimination component's (the low level, with ``elimination``).
