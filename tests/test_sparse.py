@@ -112,7 +112,9 @@ def test_cosine_drop_fraction_schedule():
     assert hook.drop_fraction_at(500) == pytest.approx(0.15)
     assert hook.drop_fraction_at(1000) == 0.0
     assert [hook.due(u) for u in (9, 10, 20, 990, 1000, 1010)] == [False, True, True, True, False, False]
-    assert SparseTraining(engine, 0.5).period == max(round(1000 / 300), 1)
+    assert SparseTraining(engine, 0.5).period == 100, "short runs: at least 100 updates"
+    long_engine = UpdateEngine({"q": _net()}, EngineConfig(), 3_000_000)
+    assert SparseTraining(long_engine, 0.5).period == 10_000, "the reference's period in its run length"
     assert not SparseTraining(engine, 0.5, topology="static", period=10).due(10)
 
 

@@ -55,6 +55,9 @@ TOPOLOGIES = ("rigl", "static")
 #: The reference's schedule: 10,000-update topology and buffer periods and a 300,000-update
 #: n-step delay in a run of 3M steps; a run of another length keeps these shares.
 PERIOD_SHARE = 10_000 / 3_000_000
+#: Short runs keep at least this many updates between topology updates or buffer checks
+#: (RigL's period in supervised training), so grown weights have time to grow.
+MIN_PERIOD = 100
 DELAY_SHARE = 300_000 / 3_000_000
 #: SAC's minimum buffer in the reference, 2e5 of 3e6 steps.
 BUFFER_MIN_SHARE = 200_000 / 3_000_000
@@ -80,7 +83,8 @@ class SparseConfig:
         "static: the initial mask throughout", choices=TOPOLOGIES,
     )
     topology_period: int = option(
-        0, "updates between topology updates, >= 1 (0: 1/300 of each network's updates, the reference's 10k of 3M)"
+        0, "updates between topology updates, >= 1 (0: 1/300 of each network's updates, the reference's 10k of 3M, "
+        "at least 100)"
     )
     drop_fraction: float = option(0.5, "share of active weights dropped at the start, decayed by cosine to 0")
     delayed_nstep: int = option(3, "n of the multi-step TD target after --nstep-delay (1: 1-step throughout)")
@@ -96,7 +100,7 @@ class SparseConfig:
         "actions, the reference's; 0.5 for discrete ones)",
     )
     buffer_min: int = option(0, "transitions the dynamic buffer keeps at least (0: 1/15 of the run's steps, >= 8 batches)")
-    buffer_check_period: int = option(0, "updates between policy-distance checks (0: 1/300 of the run)")
+    buffer_check_period: int = option(0, "updates between policy-distance checks (0: 1/300 of the run, at least 100)")
 
 
 def sparse_active(config: Any) -> bool:
@@ -212,7 +216,7 @@ class SparseTraining:
         self.sparsity = sparsity
         self.topology = topology
         self.end = engine.total_updates if end is None else end
-        self.period = period or max(round(PERIOD_SHARE * self.end), 1)
+        self.period = period or max(round(PERIOD_SHARE * self.end), MIN_PERIOD)
         self.drop_fraction = drop_fraction
         self.topology_updates = 0
         self.dense_gradient_updates = 0
@@ -374,7 +378,7 @@ class ReplayControl:
         self.dynamic_buffer = dynamic_buffer and policy_distance is not None
         self.threshold = threshold
         self.minimum = minimum
-        self.check_period = check_period or max(round(PERIOD_SHARE * total), 1)
+        self.check_period = check_period or max(round(PERIOD_SHARE * total), MIN_PERIOD)
         self.check_rows = check_rows
         self.replay: Any = None
         self.switched = False
