@@ -25,6 +25,7 @@ from hmarl.core import (
     UpdateEngine,
     option,
 )
+from hmarl.core.sparse import SparseConfig
 from hmarl.nets import QNetwork
 from hmarl.qlearning import EpsilonConfig, bootstrap_value, check_epsilons, linear_decay, masked_random_choice
 
@@ -32,7 +33,7 @@ Tensors = Mapping[str, torch.Tensor]
 
 
 @dataclass
-class DQNConfig(EngineConfig, SamplerConfig, SelectionConfig, EpsilonConfig):
+class DQNConfig(SparseConfig, EngineConfig, SamplerConfig, SelectionConfig, EpsilonConfig):
     """DQN's own options on top of the update engine's."""
 
     lr: float = option(5e-4, "learning rate at --base-batch-size (before --lr-scaling)")
@@ -186,6 +187,14 @@ class DQN:
         target = self.td_target(batch).float()
         td_loss = F.smooth_l1_loss(q_taken.float(), target, reduction="none")
         return RowLoss(td_loss, scores=(target - q_taken.detach().float()).abs()), {"q_mean": q_taken.detach().mean()}
+
+    @torch.no_grad()
+    def policy_distance(self, engine: str, rows: Tensors) -> torch.Tensor:
+        """The dynamic buffer's distance for discrete actions: the share of stored actions
+        that differ from today's greedy action in the same state (over every action; the
+        replay keeps no mask of the state an action was taken in)."""
+        greedy = self.q_network(rows["observation"].float()).argmax(-1)
+        return (greedy != rows["action"]).float().mean()
 
     # --- checkpoints ---------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from hmarl.core import (
     UpdateEngine,
     option,
 )
+from hmarl.core.sparse import SparseConfig
 from hmarl.data import OfflineDataset
 from hmarl.nets import trunk
 
@@ -52,7 +53,7 @@ LOG_STD_MAX = 2.0
 
 
 @dataclass
-class SACNConfig(EngineConfig, SamplerConfig, SelectionConfig):
+class SACNConfig(SparseConfig, EngineConfig, SamplerConfig, SelectionConfig):
     """SAC-N's options on top of the update engine's (defaults: the reference's SAC-N)."""
 
     max_grad_norm: float = option(0.0, "clip the global gradient norm to this (0 disables, as in SAC-N)")
@@ -371,6 +372,15 @@ class SACN:
         metrics["alpha"] = self.temperature.alpha
         metrics["loss"] = metrics["critic_loss"]
         return metrics
+
+    @torch.no_grad()
+    def policy_distance(self, engine: str, rows: Tensors) -> torch.Tensor:
+        """The dynamic buffer's distance (the reference's): half the mean squared difference
+        between today's deterministic action and the stored one, both scaled to [-1, 1]."""
+        action, _ = self.actor(rows["observation"], deterministic=True)
+        scale = self.actor.action_scale
+        difference = (action - rows["action"]) / scale
+        return (difference**2).mean() / 2
 
     def engines(self) -> dict[str, UpdateEngine]:
         """The update engines of this learner, by name (for hooks and selection stages)."""

@@ -47,6 +47,19 @@ from hmarl.core.selection import (
     make_selection,
 )
 from hmarl.core.targets import TARGET_UPDATES, hard_update, make_target, polyak_update
+from hmarl.core.sparse import (
+    TOPOLOGIES,
+    ReplayControl,
+    SparseConfig,
+    SparseRun,
+    SparseTraining,
+    attach_sparse,
+    check_sparse,
+    csr_inference,
+    erdos_renyi_densities,
+    export_sparse,
+    load_sparse,
+)
 
 __all__ = [
     "ADAPT_CURVES",
@@ -60,6 +73,17 @@ __all__ = [
     "DISCOUNT",
     "HOOK_POINTS",
     "SAMPLERS",
+    "TOPOLOGIES",
+    "ReplayControl",
+    "SparseConfig",
+    "SparseRun",
+    "SparseTraining",
+    "attach_sparse",
+    "check_sparse",
+    "csr_inference",
+    "erdos_renyi_densities",
+    "export_sparse",
+    "load_sparse",
     "BatchSource",
     "LossFn",
     "PrioritizedSampler",

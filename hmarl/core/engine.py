@@ -218,6 +218,8 @@ class UpdateEngine:
         )
         self.max_grad_norm = config.max_grad_norm if config.max_grad_norm > 0 else float("inf")
         self.autocast = config.bf16 and self.device.type == "cuda"
+        #: The updates this engine is planned to run (what schedules and hooks scale by).
+        self.total_updates = max(int(total_updates), 1)
         self.updates = 0
         self.backward_rows = 0
         self.scored_rows = 0

@@ -148,6 +148,9 @@ class ReplayBuffer:
         self.sampler: Sampler = sampler
         self._streams = torch.arange(num_streams, device=self.device)
         self._discount_powers = gamma ** torch.arange(n_step + 1, dtype=torch.float32, device=self.device)
+        #: False once :meth:`extend` stored rows: they are then independent, not time-ordered
+        #: streams, and n-step windows over them would mean nothing.
+        self.time_ordered = True
 
     def __len__(self) -> int:
         """Number of transitions that can be sampled (complete n-step windows)."""
@@ -204,6 +207,7 @@ class ReplayBuffer:
         if len(counts) != 1:
             raise ValueError(f"every field must hold the same number of transitions, got {sorted(counts)}")
         count = counts.pop()
+        self.time_ordered = False
         if count == 0:
             return
         keep = min(count, self.rows)
@@ -265,6 +269,59 @@ class ReplayBuffer:
         flat = (index[:, None] * self.num_streams + torch.arange(self.num_streams, device=self.device)).flatten()
         return {name: self.storage[name].index_select(0, flat) for name in names}
 
+    def set_n_step(self, n_step: int) -> None:
+        """Sum ``n_step``-step returns from the next draw on (delayed multi-step targets).
+
+        The rows whose window is no longer complete stop being drawable until the steps
+        after them arrive; the sampler is told. Only time-ordered streams (rows stored
+        with :meth:`add`) have windows.
+        """
+        if n_step < 1:
+            raise ValueError(f"n_step must be >= 1, got {n_step}")
+        if n_step == self.n_step:
+            return
+        if not self.time_ordered:
+            raise ValueError("n_step > 1 needs time-ordered streams; this buffer holds rows stored with extend()")
+        if n_step > 1 and {REWARD, TERMINATED, TRUNCATED} - set(self.fields):
+            raise ValueError(f"n_step > 1 needs the fields {sorted({REWARD, TERMINATED, TRUNCATED})}")
+        if self.capacity < self.num_streams * n_step:
+            raise ValueError(f"n_step={n_step} does not fit a replay of {self.rows} rows per stream")
+        old = self.n_step
+        newest = self.next_row - 1
+        if n_step > old:
+            # The windows that start at the newest n_step - old complete rows are now incomplete.
+            count = min(n_step - old, max(self.filled_rows - old + 1, 0))
+            rows = (newest - old + 1 - torch.arange(count, device=self.device)) % self.rows
+        else:
+            # Windows start at up to old - n_step more recent rows.
+            count = min(old - n_step, max(self.filled_rows - n_step + 1, 0))
+            rows = (newest - n_step + 1 - torch.arange(count, device=self.device)) % self.rows
+        slots = (rows[:, None] * self.num_streams + self._streams).flatten()
+        if len(slots):
+            (self.sampler.retired if n_step > old else self.sampler.written)(slots)
+        self.n_step = n_step
+        self._discount_powers = self.gamma ** torch.arange(n_step + 1, dtype=torch.float32, device=self.device)
+
+    def oldest(self, count: int) -> dict[str, torch.Tensor]:
+        """Every field of the oldest ``count`` stored transitions (at most all of them),
+        without drawing random numbers: for statistics over the oldest contents."""
+        rows = min(max(count // self.num_streams, 1), self.filled_rows)
+        index = (self.next_row - self.filled_rows + torch.arange(rows, device=self.device)) % self.rows
+        flat = (index[:, None] * self.num_streams + self._streams).flatten()
+        return {name: tensor.index_select(0, flat) for name, tensor in self.storage.items()}
+
+    def drop_oldest(self, count: int) -> int:
+        """Forget the oldest ``count`` transitions (whole steps of every stream, rounded
+        down); new ones fill the freed room later. Returns how many were dropped."""
+        rows = min(max(count, 0) // self.num_streams, self.filled_rows)
+        if rows == 0:
+            return 0
+        first = self.next_row - self.filled_rows
+        index = (first + torch.arange(rows, device=self.device)) % self.rows
+        self.sampler.retired((index[:, None] * self.num_streams + self._streams).flatten())
+        self.filled_rows -= rows
+        return rows * self.num_streams
+
     def _n_step_batch(
         self, batch: dict[str, torch.Tensor], row: torch.Tensor, stream: torch.Tensor
     ) -> dict[str, torch.Tensor]:
@@ -293,6 +350,8 @@ class ReplayBuffer:
             "num_streams": self.num_streams,
             "writes": self.writes,
             "row_written": self.row_written,
+            "n_step": self.n_step,
+            "time_ordered": self.time_ordered,
             "sampler": self.sampler.state_dict(),
         }
 
@@ -317,5 +376,9 @@ class ReplayBuffer:
         if "row_written" in state:
             self.writes = int(state["writes"])
             self.row_written.copy_(state["row_written"])
+        self.time_ordered = bool(state.get("time_ordered", self.time_ordered))
+        n_step = int(state.get("n_step", self.n_step))
+        self.n_step = n_step
+        self._discount_powers = self.gamma ** torch.arange(n_step + 1, dtype=torch.float32, device=self.device)
         # Checkpoints from before samplers hold the uniform draw's generator directly.
         self.sampler.load_state_dict(state["sampler"] if "sampler" in state else {"generator": state["generator"]})

@@ -465,6 +465,22 @@ class HierarchicalAgent:
         metrics["low_epsilon"] = self.low_epsilon(self.global_step)
         return metrics
 
+    @torch.no_grad()
+    def policy_distance(self, engine: str, rows: Tensors) -> torch.Tensor:
+        """The dynamic buffer's distance for discrete choices: the share of stored choices
+        that differ from today's greedy one. Low level: the primitive for the pursued goal
+        (over every low-level action); high level: the goal of each acting agent (over
+        every goal; the replay keeps the goal mask of the next decision, not this one)."""
+        if engine == "high":
+            greedy = self.high_values(rows["obs"].float()).argmax(-1)
+            acting = rows["acting"]
+            differ = ((greedy != rows["goal"]) & acting).float().sum()
+            return differ / acting.float().sum().clamp(min=1.0)
+        picked = torch.arange(len(rows["goal_index"]), device=self.device)
+        goal = rows["goal_encodings"][picked, rows["goal_index"]].float()
+        greedy = self.low.net(rows["observation"].float(), goal, rows["agent"]).argmax(-1)
+        return (greedy != rows["action"]).float().mean()
+
     def high_loss(self, batch: Tensors) -> tuple[Any, dict[str, torch.Tensor]]:
         """The high level's per-row loss on a batch of its rows."""
         return self.high.loss(batch)

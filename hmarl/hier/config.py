@@ -8,6 +8,7 @@ from typing import Protocol
 import numpy as np
 
 from hmarl.core import EngineConfig, SamplerConfig, SelectionConfig, option, redefault
+from hmarl.core.sparse import SparseConfig
 from hmarl.elimination import EliminationConfig
 from hmarl.hier.options import TERMINATIONS
 
@@ -87,7 +88,7 @@ class HierSpec:
 
 
 @dataclass
-class HierBaseConfig(EngineConfig, SamplerConfig, SelectionConfig, EliminationConfig):
+class HierBaseConfig(SparseConfig, EngineConfig, SamplerConfig, SelectionConfig, EliminationConfig):
     """Options every hierarchical learner shares, on top of the update engine's (which the
     high level uses as they are and the low level with ``low_lr``), the replay sampler's
     (both levels) and the elimination component's (the low level, with ``elimination``).

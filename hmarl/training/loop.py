@@ -28,6 +28,7 @@ import torch
 from tqdm import tqdm
 
 from hmarl.core import NonFiniteLossError
+from hmarl.core.sparse import SparseConfig, attach_sparse, check_sparse
 from hmarl.training.checkpoints import (
     CHECKPOINT_PATTERN,
     agent_checkpoint_state,
@@ -147,6 +148,8 @@ class TrainResult:
     seconds_to_target: float | None = None
     backward_rows: int = 0
     scored_rows: int = 0
+    #: Fields a method adds to the summary line (sparse training's FLOPs), in order.
+    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def final_eval(self) -> dict[str, float]:
@@ -167,6 +170,7 @@ class TrainResult:
             *(f"eval_{name}={value:.3f}" for name, value in final.items()),
             f"best_eval_return={best:.3f}",
             f"steps_to_target={self.steps_to_target if self.steps_to_target is not None else 'not reached'}",
+            *(f"{name}={value}" for name, value in self.extra.items()),
         ]
         return "summary " + " ".join(parts)
 
@@ -476,7 +480,11 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
     eval_env = make_vector_env(config.env, config.eval_episodes, config.env_kwargs) if config.eval_every else None
     spec = EnvSpec.of(env)
     budget = budget_of(config)
+    if isinstance(config, SparseConfig):
+        check_sparse(config, budget.total_updates)
     agent = make_agent(config, spec, budget, device)
+    # Sparse training's hooks go on before a checkpoint is restored: their state is in it.
+    sparse = attach_sparse(agent, config, budget.total_steps) if isinstance(config, SparseConfig) else None
     state = LoopState()
     obs, _ = env.reset(seed=config.seed)
     if checkpoint is not None:
@@ -542,6 +550,8 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
                         if state.updates % config.log_every == 0:
                             progress_rows = {**row_counts(agent), "wall_seconds": time.perf_counter() - started}
                             logger.scalars("train", {**metrics, **progress_rows}, state.global_step)
+                            if sparse is not None:
+                                logger.scalars("sparse", sparse.metrics(), state.global_step)
                             _guard(guard, metrics, state, config, save_checkpoint)
                         checkpoint_due |= bool(config.checkpoint_every) and state.updates % config.checkpoint_every == 0
 
@@ -588,6 +598,7 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
         last_update={name: float(value) for name, value in metrics.items()},
         seconds_to_target=state.seconds_to_target,
         **row_counts(agent),
+        extra=sparse.summary_fields() if sparse is not None else {},
     )
     print(result.summary(), flush=True)
     return result

@@ -22,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from hmarl.core import option
+from hmarl.core.sparse import SparseConfig, attach_sparse, check_sparse, sparse_active
 from hmarl.data import OfflineDataset, load_dataset, normalized_score
 from hmarl.data.offline import REF_MAX_KEY, REF_MIN_KEY
 from hmarl.training.checkpoints import agent_checkpoint_state, restore_agent
@@ -104,6 +105,8 @@ class OfflineResult:
     updates_to_target: int | None
     seconds_to_target: float | None
     checkpoint: Path | None
+    #: Fields a method adds to the summary line (sparse training's FLOPs), in order.
+    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def final_eval(self) -> dict[str, float]:
@@ -121,6 +124,7 @@ class OfflineResult:
             *(f"eval_{name}={value:.3f}" for name, value in self.final_eval.items()),
             f"best_eval_return={best:.3f}",
             f"updates_to_target={self.updates_to_target if self.updates_to_target is not None else 'not reached'}",
+            *(f"{name}={value}" for name, value in self.extra.items()),
         ]
         return "summary " + " ".join(parts)
 
@@ -158,7 +162,14 @@ def train_offline(config: ConfigT, make_agent: OfflineAgentFactory, algorithm: s
     device = resolve_device(config.device)
     seed_everything(config.seed)
     eval_env = make_vector_env(env_id, config.eval_episodes, env_kwargs)
+    if isinstance(config, SparseConfig):
+        check_sparse(config, config.total_updates)
     agent = make_agent(config, dataset, EnvSpec.of(eval_env), device)
+    # Offline, the replay is the dataset: sparse training's masks and topology act, the
+    # replay options (n-step switch, dynamic buffer) do not.
+    sparse = None
+    if isinstance(config, SparseConfig) and sparse_active(config):
+        sparse = attach_sparse(agent, dataclasses.replace(config, delayed_nstep=1, dynamic_buffer=False), len(dataset))
     has_references = REF_MIN_KEY in dataset.metadata and REF_MAX_KEY in dataset.metadata
     dataset_returns = dataset.episode_returns()
     dataset_return = float(dataset_returns.mean()) if dataset_returns.size else float("nan")
@@ -210,6 +221,8 @@ def train_offline(config: ConfigT, make_agent: OfflineAgentFactory, algorithm: s
                 state.updates += 1
                 if state.updates % config.log_every == 0:
                     logger.scalars("train", metrics, state.updates)
+                    if sparse is not None:
+                        logger.scalars("sparse", sparse.metrics(), state.updates)
                 if device.type == "cuda":
                     # Kernels run asynchronously; time the updates, not their launches.
                     torch.cuda.synchronize(device)
@@ -243,6 +256,7 @@ def train_offline(config: ConfigT, make_agent: OfflineAgentFactory, algorithm: s
         dataset_return=dataset_return,
         evaluations=state.evaluations,
         updates_to_target=state.updates_to_target,
+        extra=sparse.summary_fields() if sparse is not None else {},
         seconds_to_target=state.seconds_to_target,
         checkpoint=final_checkpoint,
     )
