@@ -212,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), help="methods to run")
     parser.add_argument("--sparsities", nargs="+", type=float, default=list(SPARSITIES), help="sparsities of the sparse methods")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per configuration (0, 1, ...)")
-    parser.add_argument("--ablations", action="store_true", help=f"RLx2 at 90% on {ABLATION_TASK}, each component removed")
+    parser.add_argument("--ablations", action="store_true", help=f"RLx2 at 90%% on {ABLATION_TASK}, each component removed")
     parser.add_argument("--inference", action="store_true", help="CSR against dense CPU inference, then stop")
     parser.add_argument("--long", action="store_true", help="add SAC on HalfCheetah-v5 (needs the mujoco extra)")
     parser.add_argument("--workers", type=int, default=1, help="runs at once, one thread each")

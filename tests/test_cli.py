@@ -193,6 +193,16 @@ def test_bench_lists_and_runs_a_benchmark(tmp_path, capsys):
     assert ran.returncode == 0 and "usage:" in ran.stdout
 
 
+BENCHMARKS = sorted(path.stem for path in (Path(__file__).resolve().parents[1] / "benchmarks").glob("[!_]*.py"))
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_every_benchmark_explains_its_options(name, tmp_path):
+    ran = hmarl("bench", name, "--help", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.startswith("usage:") and "options:" in ran.stdout
+
+
 def test_train_reports_refused_input_in_one_line(tmp_path):
     done = hmarl("train", "dqn", "--env", "Pendulum-v1", "--no-progress", cwd=tmp_path)
     assert done.returncode == 2
