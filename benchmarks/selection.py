@@ -174,7 +174,8 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
     parser.add_argument("--total-steps", type=int, nargs="+", default=None,
                         help="environment steps per run, one per task (default: each task's budget)")
     parser.add_argument("--workers", type=int, default=1, help="runs at once, one thread each")
-    parser.add_argument("--out", default="runs/selection.jsonl", help="append each finished run here")
+    parser.add_argument("--out", default="runs/selection.jsonl",
+                        help="append each finished run here; runs already in it are not run again")
     parser.add_argument("--root", default="runs/selection", help="logs and checkpoints go under here")
     parser.add_argument("--table-only", action="store_true", help="print the table of the runs in --out and stop")
     parser.add_argument("--threshold", nargs="+", default=[], metavar="TASK=RETURN",
@@ -201,6 +202,10 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
         return runs
     comparisons = [f"equal {name}" for name in args.comparisons]
     jobs = jobs_for(args.tasks, args.methods, comparisons, args.seeds)
+    if out.exists():  # a stopped or extended benchmark runs only what --out lacks
+        done = {(run["task"], run["method"], run["comparison"], run["seed"])
+                for run in map(json.loads, out.read_text().splitlines())}
+        jobs = [job for job in jobs if job not in done]
     budget = dict(zip(args.tasks, totals))
     runs = []
     out.parent.mkdir(parents=True, exist_ok=True)
