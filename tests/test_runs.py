@@ -385,18 +385,32 @@ def test_twenty_kills_and_resumes_end_where_an_uninterrupted_run_ends(tmp_path):
     args = dqn_args(tmp_path, "straight", total_steps=60_000, checkpoint_every=25)
     args[args.index("--keep-checkpoints") + 1] = "2"
     args += ["--checkpoint-replay"]
-    assert hmarl("train", "dqn", *args, cwd=tmp_path, timeout=900).returncode == 0
+    assert hmarl("train", "dqn", *args, cwd=tmp_path, timeout=1800).returncode == 0
     crashing = [a if a != "straight" else "crashing" for a in args]
     run = tmp_path / "checkpoints" / "crashing"
     rng = random.Random(0)
+
+    def newest() -> str:
+        return max((path.name for path in run.glob("update_*.pt")), default="")
+
+    kills = 0
     for _ in range(20):
-        command = ["--resume", str(run), "--no-progress"] if list(run.glob("update_*.pt")) else crashing
+        before = newest()
+        command = ["--resume", str(run), "--no-progress"] if before else crashing
         process = subprocess.Popen([sys.executable, "-m", "hmarl.cli", "train", "dqn", *command], cwd=tmp_path,
                                    env=SUBPROCESS_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(2.0, 6.0))
+        # Each kill lands at a random moment after the process has trained far enough to
+        # write a checkpoint of its own (however slow the machine is to start it), so
+        # every round makes progress and some kills fall in the middle of a write.
+        deadline = time.monotonic() + 600
+        while newest() == before and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 2.0))
+        kills += process.poll() is None
         process.kill()
         process.wait()
-    final = hmarl("train", "dqn", "--resume", str(run), "--no-progress", cwd=tmp_path, timeout=900)
+    assert kills >= 15, f"only {kills} of 20 processes were still running when killed"
+    final = hmarl("train", "dqn", "--resume", str(run), "--no-progress", cwd=tmp_path, timeout=1800)
     assert final.returncode == 0, final.stderr
     assert_same_learning(load_checkpoint(tmp_path / "checkpoints" / "straight"), load_checkpoint(run))
     assert math.isfinite(load_checkpoint(run)["loop"]["wall_seconds"])
