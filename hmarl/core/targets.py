@@ -28,9 +28,16 @@ def hard_update(target: nn.Module, online: nn.Module) -> None:
 
 
 @torch.no_grad()
-def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
-    """``target = (1 - tau) target + tau online`` for all parameters in one kernel each."""
-    torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), tau)
+def polyak_update(target: nn.Module, online: nn.Module, tau: float | torch.Tensor) -> None:
+    """``target = (1 - tau) target + tau online`` for all parameters in one kernel each.
+    ``tau`` may be a 0-dim tensor on the device (zero leaves the targets as they are)."""
+    targets, onlines = list(target.parameters()), list(online.parameters())
+    if torch.is_tensor(tau):
+        steps = torch._foreach_sub(onlines, targets)
+        torch._foreach_mul_(steps, tau)
+        torch._foreach_add_(targets, steps)
+    else:
+        torch._foreach_lerp_(targets, onlines, tau)
     buffers = list(target.buffers())
     # _foreach kernels reject empty lists, and most networks have no buffers.
     if buffers:
