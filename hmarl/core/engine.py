@@ -7,7 +7,7 @@ target networks and the per-update metrics.
 
 **Compiled updates.** With ``compile`` set (``default`` or ``max-autotune``), the gradient
 step (loss, backward, clipping, finiteness check, optimiser step) is one
-``torch.compile``\ d function, and with ``cuda_graphs`` on CUDA its graphs are replayed
+function compiled with ``torch.compile``, and with ``cuda_graphs`` on CUDA its graphs are replayed
 from CUDA graphs. The engine then never waits for the device inside an update: the
 learning rate is a tensor the schedule writes into (a new rate is not a new graph), the
 metrics come back as device tensors, and the finiteness check accumulates on the device
@@ -491,6 +491,7 @@ class UpdateEngine:
         healthy = bool(self._healthy)
         first, self._checked_updates = self._checked_updates + 1, self.updates
         if not healthy:
+            self._healthy.fill_(True)
             raise NonFiniteLossError(
                 f"non-finite loss or gradient norm at an update between {first} and {self.updates}; the "
                 "parameters, the optimiser's state and the targets were left as they were before it"
@@ -503,7 +504,7 @@ class UpdateEngine:
                 tau = self.config.tau if self._healthy is None else self._healthy * self.config.tau
                 polyak_update(target, self.modules[name], tau)
             elif self.updates % self.config.target_update_period == 0:
-                hard_update(target, self.modules[name])
+                hard_update(target, self.modules[name], self._healthy)
 
     def _stateful(self) -> list[Any]:
         return [part for part in (*self.hooks, self.selection) if hasattr(part, "state_dict")]

@@ -22,9 +22,13 @@ def _tensors(module: nn.Module) -> list[torch.Tensor]:
 
 
 @torch.no_grad()
-def hard_update(target: nn.Module, online: nn.Module) -> None:
-    """Copy every parameter and buffer of ``online`` into ``target``."""
-    torch._foreach_copy_(_tensors(target), _tensors(online))
+def hard_update(target: nn.Module, online: nn.Module, when: torch.Tensor | None = None) -> None:
+    """Copy every parameter and buffer of ``online`` into ``target`` (only where the 0-dim
+    bool tensor ``when`` is true, if given: a decision left on the device)."""
+    targets, onlines = _tensors(target), _tensors(online)
+    if when is not None:
+        onlines = [torch.where(when, new, old) for new, old in zip(onlines, targets)]
+    torch._foreach_copy_(targets, onlines)
 
 
 @torch.no_grad()
