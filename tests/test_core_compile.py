@@ -126,6 +126,31 @@ def test_the_learning_rate_is_a_tensor_the_schedule_writes_into():
     assert float(lr) == pytest.approx(rates[-1]) and rates[0] > rates[-1]
 
 
+@pytest.mark.parametrize(("saved_mode", "loaded_mode"), [("none", "default"), ("default", "none")])
+def test_a_checkpoint_resumes_in_the_other_mode(saved_mode, loaded_mode):
+    engines = {}
+    for mode in (saved_mode, loaded_mode):
+        engine, net = tiny_engine(compile=mode)
+        engine.add_hook(ZeroGradientFraction())  # keeps the deferred step eager: nothing to compile
+        engines[mode] = (engine, net)
+    saved, saved_net = engines[saved_mode]
+    loss_fn, batch = regression(saved_net)
+    for _ in range(3):
+        saved.update(loss_fn, batch)
+    state = saved.state_dict()
+    assert all(isinstance(group["lr"], float) for group in state["optimizer"]["param_groups"])
+    loaded, loaded_net = engines[loaded_mode]
+    loaded.load_state_dict(state)
+    lr = loaded.optimizer.param_groups[0]["lr"]
+    assert torch.is_tensor(lr) == loaded.deferred
+    assert loaded.optimizer.param_groups[0].get("foreach") == (not loaded.deferred)
+    loaded_loss, _ = regression(loaded_net)
+    saved.update(loss_fn, batch)
+    loaded.update(loaded_loss, batch)
+    for a, b in zip(engine_tensors(saved), engine_tensors(loaded), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-7)
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [

@@ -506,6 +506,22 @@ class UpdateEngine:
             elif self.updates % self.config.target_update_period == 0:
                 hard_update(target, self.modules[name], self._healthy)
 
+    @staticmethod
+    def _portable(optimizer_state: dict[str, Any]) -> dict[str, Any]:
+        """The optimiser's state with its learning rate as a number, whichever mode wrote it."""
+        groups = [{**group, "lr": float(group["lr"])} for group in optimizer_state["param_groups"]]
+        return {**optimizer_state, "param_groups": groups}
+
+    def _own_settings(self, optimizer_state: Mapping[str, Any]) -> dict[str, Any]:
+        """A saved optimiser state with this engine's learning rate (a tensor when compiled)
+        and kernel settings, so an eager run's checkpoint resumes compiled and back."""
+        own = ("lr", "foreach", "capturable")
+        groups = [
+            {**saved, **{key: mine[key] for key in own if key in mine}}
+            for saved, mine in zip(optimizer_state["param_groups"], self.optimizer.param_groups)
+        ]
+        return {**optimizer_state, "param_groups": groups}
+
     def _stateful(self) -> list[Any]:
         return [part for part in (*self.hooks, self.selection) if hasattr(part, "state_dict")]
 
@@ -513,7 +529,7 @@ class UpdateEngine:
         return {
             "modules": self.modules.state_dict(),
             "targets": self.targets.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": self._portable(self.optimizer.state_dict()),
             "schedule": self.schedule.state_dict(),
             "updates": self.updates,
             "backward_rows": self.backward_rows,
@@ -531,7 +547,7 @@ class UpdateEngine:
             )
         self.modules.load_state_dict(state["modules"])
         self.targets.load_state_dict(state["targets"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.optimizer.load_state_dict(self._own_settings(state["optimizer"]))
         self.schedule.load_state_dict(state["schedule"])
         self.updates = int(state["updates"])
         self.backward_rows = int(state.get("backward_rows", 0))
