@@ -375,7 +375,7 @@ class UpdateEngine:
         if self.deferred:
             self._lr.fill_(self.schedule.lr)
             self.optimizer.zero_grad(set_to_none=True)
-            loss, grad_norm, scores, extras = self._gradient_step_of(loss_fn)(context.batch, weights)
+            loss, grad_norm, scores, extras = self._gradient_step_of(loss_fn, context)(context.batch, weights)
             loss_value, grad_norm_value = loss, grad_norm
         else:
             for group in self.optimizer.param_groups:
@@ -418,9 +418,10 @@ class UpdateEngine:
             **extras,
         }
 
-    def _gradient_step_of(self, loss_fn: LossFn) -> Callable[..., Any]:
-        """The deferred gradient step for ``loss_fn``: compiled, or eager when a hook acts
-        inside the update and cannot be captured (said once)."""
+    def _gradient_step_of(self, loss_fn: LossFn, context: UpdateContext) -> Callable[..., Any]:
+        """The deferred gradient step for ``loss_fn``: compiled, or eager (with the update's
+        ``context`` for its hooks) when a hook acts inside the update and cannot be
+        captured (said once)."""
         uncapturable = [
             type(call.__self__).__name__ if hasattr(call, "__self__") else repr(call)
             for call in self._hook_calls["after_backward"]
@@ -434,13 +435,15 @@ class UpdateEngine:
                     "cannot be captured (a hook that can sets capturable = True)",
                     self.config.compile, ", ".join(uncapturable),
                 )
-            return lambda batch, weights: self._gradient_step(loss_fn, batch, weights)
+            return lambda batch, weights: self._gradient_step(loss_fn, batch, weights, context)
         if loss_fn not in self._compiled_steps:
             # torch.compile keeps its graphs and its recompilation budget per code object:
             # a copy of the step's code for each engine and loss keeps engines (a learner
             # has several) from evicting each other's graphs.
             method = UpdateEngine._gradient_step
-            own = types.FunctionType(method.__code__.replace(), method.__globals__, method.__name__)
+            own = types.FunctionType(
+                method.__code__.replace(), method.__globals__, method.__name__, method.__defaults__
+            )
             step = own.__get__(self)
             self._compiled_steps[loss_fn] = torch.compile(
                 lambda batch, weights: step(loss_fn, batch, weights), mode=self._compile_mode()
@@ -448,7 +451,7 @@ class UpdateEngine:
         return self._compiled_steps[loss_fn]
 
     def _gradient_step(
-        self, loss_fn: LossFn, batch: Any, weights: torch.Tensor | None
+        self, loss_fn: LossFn, batch: Any, weights: torch.Tensor | None, context: UpdateContext | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, Mapping[str, torch.Tensor]]:
         """Loss, backward, clipping and the optimiser step with nothing read on the host.
         A non-finite loss or gradient norm clears ``_healthy``, and while it is clear the
@@ -458,7 +461,8 @@ class UpdateEngine:
         rows = output if isinstance(output, RowLoss) else None
         loss = output if rows is None else rows.reduce(weights)
         loss.backward()
-        context = UpdateContext(self, batch, None, loss, rows)
+        context = context or UpdateContext(self, batch, None)
+        context.loss, context.rows = loss, rows
         for call in self._hook_calls["after_backward"]:
             call(context)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters, self.max_grad_norm, foreach=True)
