@@ -68,7 +68,8 @@ def run_one(trainer: str, config: str, seed: int, root: str, device: str = "cpu"
     module = importlib.import_module(f"hmarl.trainers.{trainer}")
     result = module.main([
         *extra, "--seed", str(seed), "--total-steps", str(TOTAL_STEPS), "--eval-every", str(EVAL_EVERY),
-        "--eval-episodes", "100", "--target-value", str(THRESHOLD), "--target-max-length", str(MAX_LENGTH), "--stop-at-target",
+        "--eval-episodes", "100", "--target-value", str(THRESHOLD), "--target-max-length", str(MAX_LENGTH),
+        "--stop-at-target",
         "--device", device, "--no-progress", "--run-name", f"room_speed_{trainer}_{config}_seed{seed}",
         "--log-dir", f"{root}/runs", "--checkpoint-dir", f"{root}/checkpoints",
     ])

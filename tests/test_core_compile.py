@@ -7,7 +7,12 @@ import pytest
 import torch
 
 from hmarl.agents.dqn import DQN, DQNConfig
-from hmarl.core import EngineConfig, NonFiniteLossError, UpdateEngine, ZeroGradientFraction
+from hmarl.core import (
+    EngineConfig,
+    NonFiniteLossError,
+    UpdateEngine,
+    ZeroGradientFraction,
+)
 from hmarl.nets import mlp
 
 STREAMS, OBS_DIM, ACTIONS = 8, 10, 4

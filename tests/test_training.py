@@ -191,7 +191,8 @@ def test_non_finite_compiled_update_stops_the_run_at_the_next_read(tmp_path, mon
 
     monkeypatch.setattr(DQN, "loss", exploding_loss)
     monkeypatch.setattr(torch, "compile", lambda function, **options: function)
-    args = short_run_args(tmp_path, total_steps=1_000, checkpoint_every=0) + ["--compile", "default", "--log-every", "10"]
+    args = short_run_args(tmp_path, total_steps=1_000, checkpoint_every=0)
+    args += ["--compile", "default", "--log-every", "10"]
     with pytest.raises(NonFiniteLossError, match=r"between 1 and 10; .*checkpoint: .*update_000000010\.pt"):
         dqn_trainer.main(args)
     saved = load_checkpoint(tmp_path / "checkpoints" / "resume" / "update_000000010.pt")
