@@ -10,6 +10,13 @@ square matmul in the dtype the update computes in (fp32 on the CPU, bf16 on CUDA
     python benchmarks/update_throughput.py
     python benchmarks/update_throughput.py --devices cpu cuda --batch-sizes 64 4096
     python benchmarks/update_throughput.py --against 0d5d80b --batch-sizes 64 4096   # this tree against a commit
+    python benchmarks/update_throughput.py --modes none default max-autotune       # eager against compiled
+
+Each ``--modes`` entry is a column measured in the same run: ``none`` is the eager
+update, ``default`` and ``max-autotune`` are ``--compile`` modes, and a ``+graphs``
+suffix adds ``--cuda-graphs`` (CUDA only). The first mode is the one the FLOP columns
+describe; the others give samples per second and their ratio to it. Compilation happens
+before the clock starts (the first update of each agent is a warm-up).
 
 ``--against REV`` measures this tree's engine and the one of commit ``REV`` (extracted
 with ``git archive``) in alternating subprocesses, ``--rounds`` times each, so that both
@@ -48,6 +55,7 @@ ROOM_OBS_DIM = 11 * 11 * 5 + 1
 ROOM_ACTIONS = 7
 HIDDEN_SIZES = (256, 256)
 BATCH_SIZES = (64, 256, 1024, 4096, 16384)
+MODES = ("none", "default", "max-autotune", "default+graphs", "max-autotune+graphs")
 
 
 def synchronize(device: torch.device) -> None:
@@ -93,10 +101,19 @@ def flops_per_sample(obs_dim: int, hidden_sizes: Sequence[int], n_actions: int) 
     return 3 * forward + backward
 
 
-def filled_agent(batch_size: int, device: torch.device) -> DQN:
+def mode_options(mode: str) -> dict[str, Any]:
+    """The engine options of a ``--modes`` entry (empty for eager: older trees lack them)."""
+    compile_mode, _, graphs = mode.partition("+")
+    return {} if mode == "none" else {"compile": compile_mode, "cuda_graphs": bool(graphs)}
+
+
+def filled_agent(batch_size: int, device: torch.device, mode: str = "none") -> DQN:
     capacity = max(4 * batch_size, 16_384)
     streams = 1024
-    config = DQNConfig(batch_size=batch_size, buffer_size=capacity, hidden_sizes=HIDDEN_SIZES, use_action_mask=False)
+    config = DQNConfig(
+        batch_size=batch_size, buffer_size=capacity, hidden_sizes=HIDDEN_SIZES, use_action_mask=False,
+        **mode_options(mode),
+    )
     agent = DQN(config, ROOM_OBS_DIM, ROOM_ACTIONS, streams, total_steps=10**6, total_updates=10**6, device=device)
     generator = torch.Generator(device=device).manual_seed(0)
     for _ in range(capacity // streams):
@@ -157,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=list(BATCH_SIZES), help="batch sizes to measure")
     parser.add_argument("--repeats", type=int, default=5, help="measurements per row; the table shows their median")
     parser.add_argument("--seconds", type=float, default=1.0, help="minimum length of one measurement")
+    parser.add_argument("--modes", nargs="+", default=None, choices=MODES,
+                        help="update modes measured side by side (default: none default, and default+graphs on CUDA)")
     parser.add_argument("--against", default="", help="compare this tree's engine with the one of this git commit")
     parser.add_argument("--rounds", type=int, default=5, help="with --against: alternating measurements of each side")
     parser.add_argument("--tree", default="", help=argparse.SUPPRESS)
@@ -175,22 +194,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"DQN update, MLP {'x'.join(map(str, HIDDEN_SIZES))} on {ROOM_OBS_DIM} inputs, {ROOM_ACTIONS} actions; "
           f"{per_sample_flops / 1e6:.3f} MFLOP per sample; torch {torch.__version__}, "
           f"{torch.get_num_threads()} CPU threads")
-    relative = f"per-sample x vs {args.batch_sizes[0]}"
-    print(f"{'device':<8}{'batch':>7}{'updates/s':>11}{'samples/s':>13}{'GFLOP/s':>10}{'% peak':>8}{relative:>22}")
     for name in devices:
         device = torch.device(name)
+        modes = args.modes or ["none", "default"] + (["default+graphs"] if device.type == "cuda" else [])
+        if device.type != "cuda" and any("+graphs" in mode for mode in modes):
+            raise ValueError(f"--modes {' '.join(modes)}: a +graphs mode needs a CUDA device, got --devices {name}")
+        first, others = modes[0], modes[1:]
+        relative = f"per-sample x vs {args.batch_sizes[0]}"
+        print(f"{'device':<8}{'batch':>7}{first + ' ms':>16}{'samples/s':>13}{'GFLOP/s':>10}{'% peak':>8}{relative:>22}"
+              + "".join(f"{mode + ' ms':>22}{'x ' + first:>10}" for mode in others))
         peak = matmul_peak(device, args.repeats, args.seconds)
-        print(f"{name:<8}{'matmul':>7}{'':>11}{'':>13}{peak / 1e9:>10.1f}{100.0:>7.0f}%")
+        print(f"{name:<8}{'matmul':>7}{'':>16}{'':>13}{peak / 1e9:>10.1f}{100.0:>7.0f}%")
         baseline = None
         for batch_size in args.batch_sizes:
-            agent = filled_agent(batch_size, device)
-            samples_per_second = median_rate(agent.update, batch_size, device, args.repeats, args.seconds)
+            rates = {}
+            for mode in modes:
+                agent = filled_agent(batch_size, device, mode)
+                rates[mode] = median_rate(agent.update, batch_size, device, args.repeats, args.seconds)
+                del agent
+            samples_per_second = rates[first]
             flops = samples_per_second * per_sample_flops
             baseline = baseline or samples_per_second
-            print(f"{name:<8}{batch_size:>7}{samples_per_second / batch_size:>11.1f}{samples_per_second:>13,.0f}"
-                  f"{flops / 1e9:>10.1f}{100 * flops / peak:>7.1f}%{samples_per_second / baseline:>22.2f}")
-            del agent
-
+            print(f"{name:<8}{batch_size:>7}{1e3 * batch_size / samples_per_second:>16.3f}{samples_per_second:>13,.0f}"
+                  f"{flops / 1e9:>10.1f}{100 * flops / peak:>7.1f}%{samples_per_second / baseline:>22.2f}"
+                  + "".join(f"{1e3 * batch_size / rates[mode]:>22.3f}{rates[mode] / samples_per_second:>10.2f}"
+                            for mode in others))
 
 if __name__ == "__main__":
     main()

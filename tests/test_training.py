@@ -176,6 +176,29 @@ def test_non_finite_loss_stops_the_run_with_a_checkpoint(tmp_path, monkeypatch):
     assert all(torch.isfinite(t).all() for t in saved["agent"]["engine"]["modules"].values())
 
 
+def test_non_finite_compiled_update_stops_the_run_at_the_next_read(tmp_path, monkeypatch):
+    """Compiled updates keep the finiteness check on the device; the loop reads it every
+    --log-every updates. (torch.compile is the identity here: the loop's side is tested.)"""
+    from hmarl.agents.dqn import DQN
+
+    original_loss = DQN.loss
+
+    def exploding_loss(self, batch):
+        rows, extras = original_loss(self, batch)
+        if self.engine.updates >= 5:
+            rows.values = rows.values * math.inf
+        return rows, extras
+
+    monkeypatch.setattr(DQN, "loss", exploding_loss)
+    monkeypatch.setattr(torch, "compile", lambda function, **options: function)
+    args = short_run_args(tmp_path, total_steps=1_000, checkpoint_every=0)
+    args += ["--compile", "default", "--log-every", "10"]
+    with pytest.raises(NonFiniteLossError, match=r"between 1 and 10; .*checkpoint: .*update_000000010\.pt"):
+        dqn_trainer.main(args)
+    saved = load_checkpoint(tmp_path / "checkpoints" / "resume" / "update_000000010.pt")
+    assert all(torch.isfinite(t).all() for t in saved["agent"]["engine"]["modules"].values())
+
+
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [

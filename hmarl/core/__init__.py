@@ -5,6 +5,7 @@ batches, and algorithms provide the losses."""
 
 from hmarl.core.config import check_choice, option, redefault, section, with_sections
 from hmarl.core.engine import (
+    COMPILE_MODES,
     HOOK_POINTS,
     EngineConfig,
     LossFn,
@@ -70,6 +71,7 @@ __all__ = [
     "StaleSelectiveBackprop",
     "check_selection",
     "make_selection",
+    "COMPILE_MODES",
     "DISCOUNT",
     "HOOK_POINTS",
     "SAMPLERS",

@@ -5,6 +5,17 @@ engine owns everything around the loss: drawing the batch, optimiser, learning-r
 and schedule, gradient clipping, bf16 autocast on CUDA, optional ``torch.compile``,
 target networks and the per-update metrics.
 
+**Compiled updates.** With ``compile`` set (``default`` or ``max-autotune``), the gradient
+step (loss, backward, clipping, finiteness check, optimiser step) is one
+function compiled with ``torch.compile``, and with ``cuda_graphs`` on CUDA its graphs are replayed
+from CUDA graphs. The engine then never waits for the device inside an update: the
+learning rate is a tensor the schedule writes into (a new rate is not a new graph), the
+metrics come back as device tensors, and the finiteness check accumulates on the device
+(:meth:`UpdateEngine.check_finite` reads it; the training loop does every ``log_every``
+updates). A non-finite update changes nothing: every later update is masked too until
+the read raises :class:`NonFiniteLossError`. The eager path (``compile="none"``) checks
+every update on the host, as one synchronisation.
+
 **Per-row losses.** A loss function returns a :class:`RowLoss`, the loss of each row
 (TD errors and the like), or an already reduced scalar. The engine reduces the rows with
 the sampler's importance weights and hands each row's score back to where the batch was
@@ -56,8 +67,10 @@ hook (sparse training, for one) plugs into every learner without editing any of 
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -74,6 +87,8 @@ from hmarl.core.targets import TARGET_UPDATES, hard_update, make_target, polyak_
 
 Batch = TypeVar("Batch")
 HOOK_POINTS = ("before_loss", "after_backward", "after_step")
+COMPILE_MODES = ("none", "default", "max-autotune")
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -164,7 +179,16 @@ class EngineConfig:
     autowu_check_every: int = option(100, "updates between AutoWU minimum checks during warm-up")
     max_grad_norm: float = option(10.0, "clip the global gradient norm to this (0 disables)")
     bf16: bool = option(True, "bf16 autocast for the loss on CUDA (ignored on CPU)")
-    compile: bool = option(False, "torch.compile the loss function")
+    compile: str = option(
+        "none",
+        "torch.compile the whole gradient step (loss, backward, clipping, optimiser step): none (eager), "
+        "default, or max-autotune (longer compilation, tuned kernels); metrics and the finiteness check then "
+        "stay on the device until they are logged",
+        choices=COMPILE_MODES,
+    )
+    cuda_graphs: bool = option(
+        False, "replay the compiled gradient step from CUDA graphs (CUDA only; needs --compile default or max-autotune)"
+    )
     target_update: str = option(
         "hard", "target networks: hard copy every period, or polyak every update", choices=TARGET_UPDATES
     )
@@ -191,6 +215,9 @@ class UpdateEngine:
         check_choice("schedule", config.schedule, SCHEDULES)
         check_choice("lr_scaling", config.lr_scaling, LR_SCALINGS)
         check_choice("target_update", config.target_update, TARGET_UPDATES)
+        check_choice("compile", config.compile, COMPILE_MODES)
+        if config.cuda_graphs and config.compile == "none":
+            raise ValueError("cuda_graphs=True needs compile='default' or 'max-autotune', got compile='none'")
         for name in targets:
             check_choice("targets", name, list(modules))
         if config.batch_size < 1:
@@ -204,11 +231,17 @@ class UpdateEngine:
         self.targets = nn.ModuleDict({name: make_target(modules[name]) for name in targets})
         self.parameters = [p for p in self.modules.parameters() if p.requires_grad]
         self.device = self.parameters[0].device
+        if config.cuda_graphs and self.device.type != "cuda":
+            raise ValueError(f"cuda_graphs=True needs a CUDA device; this engine's parameters are on {self.device}")
         lr = scale_lr(config.lr, config.batch_size, config.base_batch_size, config.lr_scaling)
+        #: Compiled updates keep their checks and metrics on the device (see the module's docstring).
+        self.deferred = config.compile != "none"
+        # The schedule writes into this tensor, so a new rate is no new graph.
+        self._lr = torch.tensor(lr, device=self.device) if self.deferred else None
         self.optimizer = make_optimizer(
             config.optimizer,
             self.parameters,
-            lr=lr,
+            lr=lr if self._lr is None else self._lr,
             eps=config.adam_eps,
             weight_decay=config.weight_decay,
             adamod_beta3=config.adamod_beta3,
@@ -229,6 +262,11 @@ class UpdateEngine:
             make_selection(config, self.device, seed) if isinstance(config, SelectionConfig) else None
         )
         self._compiled: dict[Callable[..., Any], Callable[..., Any]] = {}
+        self._compiled_steps: dict[Callable[..., Any], Callable[..., Any]] = {}
+        # All updates since the last check_finite were finite (a device bool, deferred mode).
+        self._healthy = torch.ones((), dtype=torch.bool, device=self.device) if self.deferred else None
+        self._checked_updates = 0
+        self._eager_reported = False
 
     def add_hook(self, hook: Any) -> Any:
         """Call ``hook`` at every update from now on, after the hooks added before it."""
@@ -244,11 +282,22 @@ class UpdateEngine:
         return hook
 
     def _loss_function(self, loss_fn: LossFn) -> LossFn:
-        if not self.config.compile:
+        if self.config.compile == "none":
             return loss_fn
         if loss_fn not in self._compiled:
-            self._compiled[loss_fn] = torch.compile(loss_fn)
+            self._compiled[loss_fn] = torch.compile(loss_fn, mode=self._compile_mode())
         return self._compiled[loss_fn]
+
+    def _compile_mode(self) -> str:
+        """torch.compile's mode for ``config.compile`` and ``config.cuda_graphs``. CUDA graphs
+        come from Inductor's own graph trees: they capture each graph the update is
+        compiled into (forward, backward, optimiser step) with the static inputs and memory
+        pools they need, where a hand-made ``torch.cuda.graph`` would need static copies of
+        every batch and a backward outside autograd's usual path."""
+        graphs = self.config.cuda_graphs
+        if self.config.compile == "max-autotune":
+            return "max-autotune" if graphs else "max-autotune-no-cudagraphs"
+        return "reduce-overhead" if graphs else "default"
 
     def _row_loss(self, loss_fn: LossFn, batch: Any) -> tuple[RowLoss | torch.Tensor, Mapping[str, torch.Tensor]]:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
@@ -307,9 +356,12 @@ class UpdateEngine:
         the selection stage when one is set) and returns the rows' scores to; a drawn
         :class:`Sample` (its weights apply, its source gets the scores); or a batch as the
         loss function reads it. ``loss_fn`` returns a :class:`RowLoss` or a scalar loss,
-        and a dict of extra tensors to log. A non-finite loss or gradient raises
+        and a dict of extra tensors to log. Eagerly, a non-finite loss or gradient raises
         :class:`NonFiniteLossError` before the optimiser step, so the parameters, the
-        targets and the sampler stay as they were.
+        targets and the sampler stay as they were. Compiled (``self.deferred``), the loss
+        and gradient norm come back as device tensors, a non-finite update leaves the
+        parameters, the optimiser's state and the targets as they were (its rows' scores go
+        back to the sampler as zeros), and :meth:`check_finite` raises at the next read.
         """
         start = time.perf_counter()
         if hasattr(source, "draw"):
@@ -319,34 +371,42 @@ class UpdateEngine:
         context = UpdateContext(self, source if sample is None else sample.batch, sample)
         for call in self._hook_calls["before_loss"]:
             call(context)
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.schedule.lr
-        self.optimizer.zero_grad(set_to_none=True)
-        output, extras = self._row_loss(loss_fn, context.batch)
-        rows = output if isinstance(output, RowLoss) else None
-        loss = output if rows is None else rows.reduce(None if sample is None else sample.weights)
-        loss.backward()
-        context.loss, context.rows = loss, rows
-        for call in self._hook_calls["after_backward"]:
-            call(context)
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters, self.max_grad_norm, foreach=True)
-        # One device synchronisation per update serves the finiteness check, the
-        # schedule (AutoWU smooths the loss curve) and the metrics.
-        loss_value, grad_norm_value = torch.stack([loss.detach().float(), grad_norm.float()]).tolist()
-        if not (math.isfinite(loss_value) and math.isfinite(grad_norm_value)):
-            raise NonFiniteLossError(
-                f"non-finite loss {loss_value} (gradient norm {grad_norm_value}) at update "
-                f"{self.updates + 1}; the parameters were left as they were before it"
-            )
-        self.optimizer.step()
+        weights = None if sample is None else sample.weights
+        if self.deferred:
+            self._lr.fill_(self.schedule.lr)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss, grad_norm, scores, extras = self._gradient_step_of(loss_fn, context)(context.batch, weights)
+            loss_value, grad_norm_value = loss, grad_norm
+        else:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.schedule.lr
+            self.optimizer.zero_grad(set_to_none=True)
+            output, extras = self._row_loss(loss_fn, context.batch)
+            rows = output if isinstance(output, RowLoss) else None
+            loss = output if rows is None else rows.reduce(weights)
+            loss.backward()
+            context.loss, context.rows = loss, rows
+            for call in self._hook_calls["after_backward"]:
+                call(context)
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters, self.max_grad_norm, foreach=True)
+            # One device synchronisation per update serves the finiteness check, the
+            # schedule (AutoWU smooths the loss curve) and the metrics.
+            loss_value, grad_norm_value = torch.stack([loss.detach().float(), grad_norm.float()]).tolist()
+            if not (math.isfinite(loss_value) and math.isfinite(grad_norm_value)):
+                raise NonFiniteLossError(
+                    f"non-finite loss {loss_value} (gradient norm {grad_norm_value}) at update "
+                    f"{self.updates + 1}; the parameters were left as they were before it"
+                )
+            self.optimizer.step()
+            scores = None if rows is None else rows.row_scores()
         lr = self.schedule.lr
         self.schedule.step(loss_value)
         self.updates += 1
         self._update_targets()
         for call in self._hook_calls["after_step"]:
             call(context)
-        if rows is not None and sample is not None and sample.source is not None:
-            sample.source.feedback(sample.index, rows.row_scores())
+        if scores is not None and sample is not None and sample.source is not None:
+            sample.source.feedback(sample.index, scores)
         batch_rows = len(sample) if sample is not None else self.config.batch_size
         self.backward_rows += batch_rows
         elapsed = time.perf_counter() - start
@@ -358,12 +418,113 @@ class UpdateEngine:
             **extras,
         }
 
+    def _gradient_step_of(self, loss_fn: LossFn, context: UpdateContext) -> Callable[..., Any]:
+        """The deferred gradient step for ``loss_fn``: compiled, or eager (with the update's
+        ``context`` for its hooks) when a hook acts inside the update and cannot be
+        captured (said once)."""
+        uncapturable = [
+            type(call.__self__).__name__ if hasattr(call, "__self__") else repr(call)
+            for call in self._hook_calls["after_backward"]
+            if not getattr(getattr(call, "__self__", call), "capturable", False)
+        ]
+        if uncapturable:
+            if not self._eager_reported:
+                self._eager_reported = True
+                logger.warning(
+                    "the update engine runs eagerly (compile=%r asked for): the after_backward hooks %s "
+                    "cannot be captured (a hook that can sets capturable = True)",
+                    self.config.compile, ", ".join(uncapturable),
+                )
+            return lambda batch, weights: self._gradient_step(loss_fn, batch, weights, context)
+        if loss_fn not in self._compiled_steps:
+            # torch.compile keeps its graphs and its recompilation budget per code object:
+            # a copy of the step's code for each engine and loss keeps engines (a learner
+            # has several) from evicting each other's graphs.
+            method = UpdateEngine._gradient_step
+            own = types.FunctionType(
+                method.__code__.replace(), method.__globals__, method.__name__, method.__defaults__
+            )
+            step = own.__get__(self)
+            self._compiled_steps[loss_fn] = torch.compile(
+                lambda batch, weights: step(loss_fn, batch, weights), mode=self._compile_mode()
+            )
+        return self._compiled_steps[loss_fn]
+
+    def _gradient_step(
+        self, loss_fn: LossFn, batch: Any, weights: torch.Tensor | None, context: UpdateContext | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, Mapping[str, torch.Tensor]]:
+        """Loss, backward, clipping and the optimiser step with nothing read on the host.
+        A non-finite loss or gradient norm clears ``_healthy``, and while it is clear the
+        parameters and the optimiser's state are put back as they were before the step."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            output, extras = loss_fn(batch)
+        rows = output if isinstance(output, RowLoss) else None
+        loss = output if rows is None else rows.reduce(weights)
+        loss.backward()
+        context = context or UpdateContext(self, batch, None)
+        context.loss, context.rows = loss, rows
+        for call in self._hook_calls["after_backward"]:
+            call(context)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters, self.max_grad_norm, foreach=True)
+        loss = loss.detach()
+        self._healthy &= torch.isfinite(loss) & torch.isfinite(grad_norm)
+        with torch.no_grad():
+            before = [
+                (param.clone(), {key: value.clone() for key, value in self._tensor_state(param)})
+                for param in self.parameters
+            ]
+            self.optimizer.step()
+            healthy = self._healthy
+            for param, (old, old_state) in zip(self.parameters, before):
+                param.copy_(torch.where(healthy, param, old))
+                for key, value in self._tensor_state(param):
+                    # State the step created (the first step's) goes back to zero.
+                    previous = old_state.get(key, torch.zeros_like(value))
+                    value.copy_(torch.where(healthy.to(value.device), value, previous))
+        scores = None if rows is None else torch.nan_to_num(rows.row_scores(), nan=0.0, posinf=0.0, neginf=0.0)
+        return loss, grad_norm, scores, extras
+
+    def _tensor_state(self, param: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+        return [(key, value) for key, value in self.optimizer.state[param].items() if torch.is_tensor(value)]
+
+    def check_finite(self) -> None:
+        """Raise :class:`NonFiniteLossError` if an update since the last check was not finite
+        (deferred mode; the eager path raises at the update itself). This reads the device."""
+        if self._healthy is None:
+            return
+        healthy = bool(self._healthy)
+        first, self._checked_updates = self._checked_updates + 1, self.updates
+        if not healthy:
+            self._healthy.fill_(True)
+            raise NonFiniteLossError(
+                f"non-finite loss or gradient norm at an update between {first} and {self.updates}; the "
+                "parameters, the optimiser's state and the targets were left as they were before it"
+            )
+
     def _update_targets(self) -> None:
         for name, target in self.targets.items():
             if self.config.target_update == "polyak":
-                polyak_update(target, self.modules[name], self.config.tau)
+                # Deferred: a non-finite update (the online networks kept) moves no target.
+                tau = self.config.tau if self._healthy is None else self._healthy * self.config.tau
+                polyak_update(target, self.modules[name], tau)
             elif self.updates % self.config.target_update_period == 0:
-                hard_update(target, self.modules[name])
+                hard_update(target, self.modules[name], self._healthy)
+
+    @staticmethod
+    def _portable(optimizer_state: dict[str, Any]) -> dict[str, Any]:
+        """The optimiser's state with its learning rate as a number, whichever mode wrote it."""
+        groups = [{**group, "lr": float(group["lr"])} for group in optimizer_state["param_groups"]]
+        return {**optimizer_state, "param_groups": groups}
+
+    def _own_settings(self, optimizer_state: Mapping[str, Any]) -> dict[str, Any]:
+        """A saved optimiser state with this engine's learning rate (a tensor when compiled)
+        and kernel settings, so an eager run's checkpoint resumes compiled and back."""
+        own = ("lr", "foreach", "capturable")
+        groups = [
+            {**saved, **{key: mine[key] for key in own if key in mine}}
+            for saved, mine in zip(optimizer_state["param_groups"], self.optimizer.param_groups)
+        ]
+        return {**optimizer_state, "param_groups": groups}
 
     def _stateful(self) -> list[Any]:
         return [part for part in (*self.hooks, self.selection) if hasattr(part, "state_dict")]
@@ -372,7 +533,7 @@ class UpdateEngine:
         return {
             "modules": self.modules.state_dict(),
             "targets": self.targets.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": self._portable(self.optimizer.state_dict()),
             "schedule": self.schedule.state_dict(),
             "updates": self.updates,
             "backward_rows": self.backward_rows,
@@ -390,10 +551,13 @@ class UpdateEngine:
             )
         self.modules.load_state_dict(state["modules"])
         self.targets.load_state_dict(state["targets"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.optimizer.load_state_dict(self._own_settings(state["optimizer"]))
         self.schedule.load_state_dict(state["schedule"])
         self.updates = int(state["updates"])
         self.backward_rows = int(state.get("backward_rows", 0))
         self.scored_rows = int(state.get("scored_rows", 0))
+        self._checked_updates = self.updates
+        if self._healthy is not None:
+            self._healthy.fill_(True)
         for part, part_state in zip(stateful, saved):
             part.load_state_dict(part_state)

@@ -100,18 +100,28 @@ class AdaMod(torch.optim.Optimizer):
 def make_optimizer(
     name: str,
     params: Iterable[torch.Tensor],
-    lr: float,
+    lr: float | torch.Tensor,
     betas: tuple[float, float] = (0.9, 0.999),
     eps: float = 1e-8,
     weight_decay: float = 0.0,
     adamod_beta3: float = 0.999,
 ) -> torch.optim.Optimizer:
-    """Build the optimiser called ``name`` (one of :data:`OPTIMIZERS`)."""
+    """Build the optimiser called ``name`` (one of :data:`OPTIMIZERS`).
+
+    ``lr`` may be a 0-dim tensor that a schedule writes into (a compiled or captured
+    update reads it without being compiled again). Adam and AdamW then keep their step
+    counts on the parameters' device where PyTorch allows it (``capturable``, on CUDA),
+    so that no step needs the host; on the CPU they run per tensor, since PyTorch's
+    multi-tensor kernels take a tensor learning rate only in capturable mode.
+    """
     params = list(params)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=True)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=True)
+    if name in ("adam", "adamw"):
+        kind = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+        capturable = torch.is_tensor(lr) and lr.device.type == "cuda"
+        foreach = capturable or not torch.is_tensor(lr)
+        return kind(
+            params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=foreach, capturable=capturable
+        )
     if name == "adamod":
         return AdaMod(params, lr=lr, betas=betas, beta3=adamod_beta3, eps=eps, weight_decay=weight_decay)
     raise ValueError(f"optimizer={name!r} is not known; choose one of {list(OPTIMIZERS)}")

@@ -195,7 +195,9 @@ class AutoWarmup:
     def warming_up(self) -> bool:
         return self.decay_start is None
 
-    def step(self, loss: float) -> None:
+    def step(self, loss: float | torch.Tensor) -> None:
+        """``loss`` may be a device tensor (a compiled update's): it is read with the others
+        at the next minimum check, not now."""
         self.losses.append(loss)
         steps = len(self.losses)
         if not self.warming_up:
@@ -218,9 +220,18 @@ class AutoWarmup:
         self.decay_lr = lr
         self.lr = lr
 
+    def _read_losses(self) -> list[float]:
+        """The losses as numbers, device tensors among them read in one transfer."""
+        pending = [index for index, loss in enumerate(self.losses) if torch.is_tensor(loss)]
+        if pending:
+            values = torch.stack([self.losses[index].detach().float() for index in pending]).tolist()
+            for index, value in zip(pending, values):
+                self.losses[index] = value
+        return self.losses
+
     def _minimum_passed(self) -> tuple[bool, int]:
         """Whether most posterior repeats are confident the minimum is past, and where it is."""
-        y = torch.tensor(self.losses, dtype=torch.float64)
+        y = torch.tensor(self._read_losses(), dtype=torch.float64)
         finite = torch.isfinite(y)
         count = len(y)
         x = torch.arange(count, dtype=torch.float64) / max(count - 1, 1)
@@ -245,7 +256,7 @@ class AutoWarmup:
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "losses": list(self.losses),
+            "losses": list(self._read_losses()),
             "votes_in_a_row": self.votes_in_a_row,
             "decay_start": self.decay_start,
             "decay_lr": self.decay_lr,

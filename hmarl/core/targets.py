@@ -22,15 +22,26 @@ def _tensors(module: nn.Module) -> list[torch.Tensor]:
 
 
 @torch.no_grad()
-def hard_update(target: nn.Module, online: nn.Module) -> None:
-    """Copy every parameter and buffer of ``online`` into ``target``."""
-    torch._foreach_copy_(_tensors(target), _tensors(online))
+def hard_update(target: nn.Module, online: nn.Module, when: torch.Tensor | None = None) -> None:
+    """Copy every parameter and buffer of ``online`` into ``target`` (only where the 0-dim
+    bool tensor ``when`` is true, if given: a decision left on the device)."""
+    targets, onlines = _tensors(target), _tensors(online)
+    if when is not None:
+        onlines = [torch.where(when, new, old) for new, old in zip(onlines, targets)]
+    torch._foreach_copy_(targets, onlines)
 
 
 @torch.no_grad()
-def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
-    """``target = (1 - tau) target + tau online`` for all parameters in one kernel each."""
-    torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), tau)
+def polyak_update(target: nn.Module, online: nn.Module, tau: float | torch.Tensor) -> None:
+    """``target = (1 - tau) target + tau online`` for all parameters in one kernel each.
+    ``tau`` may be a 0-dim tensor on the device (zero leaves the targets as they are)."""
+    targets, onlines = list(target.parameters()), list(online.parameters())
+    if torch.is_tensor(tau):
+        steps = torch._foreach_sub(onlines, targets)
+        torch._foreach_mul_(steps, tau)
+        torch._foreach_add_(targets, steps)
+    else:
+        torch._foreach_lerp_(targets, onlines, tau)
     buffers = list(target.buffers())
     # _foreach kernels reject empty lists, and most networks have no buffers.
     if buffers:

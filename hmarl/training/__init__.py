@@ -28,6 +28,7 @@ from hmarl.training.loop import (
     make_transition,
     resolve_device,
     to_tensors,
+    transition,
     train,
 )
 from hmarl.training.offline import OfflineAgent, OfflineResult, OfflineRunConfig, train_offline
@@ -66,6 +67,7 @@ __all__ = [
     "parse_config",
     "resolve_device",
     "to_tensors",
+    "transition",
     "train",
     "train_offline",
 ]

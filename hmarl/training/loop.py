@@ -240,23 +240,50 @@ def make_transition(
     device: torch.device,
 ) -> Tensors:
     """One batched step as tensors, with the final observations where episodes ended."""
+    return transition(
+        to_tensors(obs, device), torch.as_tensor(actions, device=device), rewards, to_tensors(next_obs, device),
+        terminated, truncated, infos, device,
+    )
+
+
+def transition(
+    obs: Tensors,
+    actions: torch.Tensor,
+    rewards: np.ndarray,
+    next_obs: Tensors,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+    infos: Mapping[str, np.ndarray],
+    device: torch.device,
+) -> Tensors:
+    """:func:`make_transition` from observations already on the device (:func:`to_tensors`):
+    the loop moves each observation there once, and of the final observations only the
+    rows of the copies whose episode ended."""
     done = terminated | truncated
-    arrays = {
+    next_observation, next_state = next_obs["observation"], next_obs["state"]
+    # The batched face does not report the mask of a final observation; nothing is
+    # ruled out there (its value only matters after a truncation).
+    next_action_mask = next_obs["action_mask"]
+    if done.any():
+        rows = torch.as_tensor(np.flatnonzero(done), device=device)
+        next_observation, next_state = next_observation.clone(), next_state.clone()
+        next_observation[rows] = torch.as_tensor(infos["final_observation"][done], device=device)
+        next_state[rows] = torch.as_tensor(infos["final_state"][done], device=device)
+        next_action_mask = next_action_mask.clone()
+        next_action_mask[rows] = True
+    return {
         "observation": obs["observation"],
-        "action_mask": obs["action_mask"].astype(bool),
+        "action_mask": obs["action_mask"],
         "state": obs["state"],
         "action": actions,
-        "reward": rewards.astype(np.float32),
-        "next_observation": np.where(done[:, None, None], infos["final_observation"], next_obs["observation"]),
-        # The batched face does not report the mask of a final observation; nothing is
-        # ruled out there (its value only matters after a truncation).
-        "next_action_mask": np.where(done[:, None, None], True, next_obs["action_mask"].astype(bool)),
-        "next_state": np.where(done[:, None], infos["final_state"], next_obs["state"]),
-        "terminated": terminated,
-        "truncated": truncated,
-        "invalid_action": infos["invalid_action"],
+        "reward": torch.as_tensor(rewards.astype(np.float32), device=device),
+        "next_observation": next_observation,
+        "next_action_mask": next_action_mask,
+        "next_state": next_state,
+        "terminated": torch.as_tensor(terminated, device=device),
+        "truncated": torch.as_tensor(truncated, device=device),
+        "invalid_action": torch.as_tensor(infos["invalid_action"], device=device),
     }
-    return {name: torch.as_tensor(value, device=device) for name, value in arrays.items()}
 
 
 def attach_env(agent: Agent, env: BatchedEnv, evaluation: bool) -> None:
@@ -450,8 +477,24 @@ def row_counts(agent: Any) -> dict[str, int]:
 
 def update_or_stop(agent: Any, save_checkpoint: Callable[[], Path]) -> Mapping[str, Any]:
     """One update; a non-finite loss stops the run with a checkpoint to inspect or resume."""
-    try:
+    with _stop_on_non_finite(save_checkpoint):
         return agent.update()
+
+
+def check_or_stop(agent: Any, save_checkpoint: Callable[[], Path]) -> None:
+    """Read the finiteness checks that compiled engines keep on the device (the only host
+    read of an update's health there); a non-finite update since the last read stops the
+    run with a checkpoint, as an eager one does at once."""
+    engines = agent.engines().values() if hasattr(agent, "engines") else ()
+    with _stop_on_non_finite(save_checkpoint):
+        for engine in engines:
+            engine.check_finite()
+
+
+@contextlib.contextmanager
+def _stop_on_non_finite(save_checkpoint: Callable[[], Path]) -> Iterator[None]:
+    try:
+        yield
     except NonFiniteLossError as error:
         path = save_checkpoint()
         raise NonFiniteLossError(f"{error}; the run stopped, checkpoint: {path}") from error
@@ -528,15 +571,19 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
     started = time.perf_counter() - state.wall_seconds
     last_saved = time.monotonic()
     metrics: Mapping[str, Any] = {}
+    # Each observation goes to the device once: it is acted on, then stored with its successor.
+    obs_tensors = to_tensors(obs, device)
     try:
         with stop_requests() as stop:
             while state.global_step < config.total_steps:
-                actions = agent.act(to_tensors(obs, device), state.global_step)
-                actions_np = actions.cpu().numpy()
-                next_obs, rewards, terminated, truncated, infos = env.step(actions_np)
-                agent.store(make_transition(obs, actions_np, rewards, next_obs, terminated, truncated, infos, device))
+                actions = agent.act(obs_tensors, state.global_step)
+                next_obs, rewards, terminated, truncated, infos = env.step(actions.cpu().numpy())
+                next_tensors = to_tensors(next_obs, device)
+                agent.store(transition(
+                    obs_tensors, actions.to(device), rewards, next_tensors, terminated, truncated, infos, device
+                ))
                 guard.observe_rewards(rewards)
-                obs = next_obs
+                obs, obs_tensors = next_obs, next_tensors
                 state.global_step += config.num_envs
                 state.vector_steps += 1
                 _record_episodes(state, terminated | truncated, infos, logger, env.num_envs)
@@ -548,6 +595,7 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
                         metrics = update_or_stop(agent, save_checkpoint)
                         state.updates += 1
                         if state.updates % config.log_every == 0:
+                            check_or_stop(agent, save_checkpoint)
                             progress_rows = {**row_counts(agent), "wall_seconds": time.perf_counter() - started}
                             logger.scalars("train", {**metrics, **progress_rows}, state.global_step)
                             if sparse is not None:
@@ -577,6 +625,7 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
                 if state.vector_steps % 50 == 0:
                     progress.set_postfix(_postfix(state, metrics), refresh=False)
             state.wall_seconds = time.perf_counter() - started
+            check_or_stop(agent, save_checkpoint)
             final_checkpoint = save_checkpoint()
     except (ValueError, TypeError) as error:
         # Not refused input: the command line shows these with their traceback.

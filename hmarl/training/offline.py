@@ -37,6 +37,7 @@ from hmarl.training.loop import (
     _Checkpointer,
     _rng_state,
     _set_rng_state,
+    check_or_stop,
     check_paths,
     evaluate,
     resolve_device,
@@ -220,6 +221,7 @@ def train_offline(config: ConfigT, make_agent: OfflineAgentFactory, algorithm: s
                 metrics = update_or_stop(agent, save_checkpoint)
                 state.updates += 1
                 if state.updates % config.log_every == 0:
+                    check_or_stop(agent, save_checkpoint)
                     logger.scalars("train", metrics, state.updates)
                     if sparse is not None:
                         logger.scalars("sparse", sparse.metrics(), state.updates)
@@ -244,6 +246,7 @@ def train_offline(config: ConfigT, make_agent: OfflineAgentFactory, algorithm: s
                     last_saved = time.monotonic()
                 progress.update(1)
             state.wall_seconds = time.perf_counter() - started
+            check_or_stop(agent, save_checkpoint)
             final_checkpoint = save_checkpoint()
     finally:
         progress.close()

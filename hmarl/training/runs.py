@@ -35,7 +35,7 @@ BRANCHABLE = frozenset({
     "target_update_period", "tau", "exploration_fraction", "epsilon_start", "epsilon_end",
     "high_exploration_steps", "low_exploration_steps", "eval_every", "eval_episodes", "target_metric",
     "target_value", "target_max_length", "stop_at_target", "log_dir", "log_every", "checkpoint_dir",
-    "checkpoint_every",
+    "checkpoint_every", "compile", "cuda_graphs",
 })
 
 
