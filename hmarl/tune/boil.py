@@ -373,8 +373,9 @@ class Boil:
     def augment(self, index: int) -> int:
         """Virtual observations from the curve of observation ``index``: one at a time at
         the prefix length of largest GP variance, stopping at int(10 t) of them, when
-        ln cond(K) would exceed 15, when the variance falls below noise + 1e-3, or when a
-        length repeats."""
+        ln cond(K + noise I) would exceed 15 with the next one, when the variance falls
+        below noise + 1e-3, or when a length repeats. A virtual observation's cost is the
+        curve's cost times its t, as the reference estimates it."""
         source = self.observations[index]
         limit = int(MAX_AUGMENTATION * source.t)
         # The prefix lengths of the curve, as shares of t_max, before the last point.
@@ -405,7 +406,7 @@ class Boil:
             if log_condition > MAX_LOG_CONDITION:
                 break
             self.observations.append(
-                Observation(source.x, t, source.curve[:size], source.cost * size / source.curve.size, virtual=True)
+                Observation(source.x, t, source.curve[:size], source.cost * t, virtual=True)
             )
             added += 1
         return added

@@ -132,6 +132,9 @@ def run_study(
     from hmarl.tune.searchers import make_searcher
     from hmarl.tune.trial import run_trial
 
+    # The experiment state (trials and the searcher's state) is saved at most this often; a
+    # study is small, so a short period loses little when the driver dies.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
     connect(address or os.environ.get("RAY_ADDRESS", ""), num_cpus)
     directory = study.directory
     spec = {"algorithm": study.algorithm, "space": study.space.to_dict(), "metric": study.metric,

@@ -66,6 +66,7 @@ def trial_values(space: SearchSpace, config: Mapping[str, Any]) -> dict[str, Any
 
 def run_trial(config: dict[str, Any], study: Mapping[str, Any]) -> None:
     """The Ray Tune trainable: train, reporting each evaluation with the curve so far."""
+    import ray
     import torch
     from ray import tune
 
@@ -88,13 +89,14 @@ def run_trial(config: dict[str, Any], study: Mapping[str, Any]) -> None:
     elif config.get(PARENT_KEY):
         argv += ["--resume", str(runs / f"trial_{config[PARENT_KEY]}")]
     metric = study["metric"]
+    node = ray.get_runtime_context().get_node_id()
     reported = [0]
 
     def report(state: Any) -> None:
         curve = [float(metrics.get(metric, float("nan"))) for _, metrics in state.evaluations]
         tune.report({
             "objective": curve[-1], "eval_count": len(curve), "env_steps": state.global_step,
-            "train_seconds": state.wall_seconds, "curve": curve, "reported_at": time.time(),
+            "train_seconds": state.wall_seconds, "curve": curve, "reported_at": time.time(), "node": node,
         })
         reported[0] += 1
 
@@ -107,7 +109,7 @@ def run_trial(config: dict[str, Any], study: Mapping[str, Any]) -> None:
             raise RuntimeError(f"trial {trial_id}: the run made no evaluation; set eval_every > 0")
         tune.report({
             "objective": curve[-1], "eval_count": len(curve), "env_steps": result.env_steps,
-            "train_seconds": result.wall_seconds, "curve": curve, "reported_at": time.time(),
+            "train_seconds": result.wall_seconds, "curve": curve, "reported_at": time.time(), "node": node,
         })
 
 
