@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import os
 import socket
@@ -127,6 +128,7 @@ def run_study(
 ) -> list[TrialRow]:
     """Run (or with ``resume``, continue) ``study``; returns its trials, written to
     ``trials.csv`` beside it."""
+    import ray
     from ray import tune
 
     from hmarl.tune.searchers import make_searcher
@@ -135,6 +137,8 @@ def run_study(
     # The experiment state (trials and the searcher's state) is saved at most this often; a
     # study is small, so a short period loses little when the driver dies.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
+    # Trials drawn but never started (the budget ran out first) have no metrics; not worth a warning each.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     connect(address or os.environ.get("RAY_ADDRESS", ""), num_cpus)
     directory = study.directory
     spec = {"algorithm": study.algorithm, "space": study.space.to_dict(), "metric": study.metric,
@@ -154,6 +158,8 @@ def run_study(
             tune_config=tune.TuneConfig(
                 metric="objective", mode="max", search_alg=search, scheduler=scheduler,
                 num_samples=study.max_trials or -1, time_budget_s=study.budget_s or None,
+                # No more trials than can run at once are drawn ahead of time.
+                max_concurrent_trials=max(int(ray.cluster_resources().get("CPU", 1) // study.cpus_per_trial), 1),
             ),
             run_config=tune.RunConfig(
                 name=study.name, storage_path=str(directory.parent), verbose=verbose, callbacks=callbacks,
@@ -210,6 +216,8 @@ def trial_rows(study: Study, grid: Any) -> list[TrialRow]:
     for result in grid:
         metrics = result.metrics or {}
         config = result.config or {}
+        if result.error is None and "objective" not in metrics:
+            continue  # drawn but never started before the budget ran out
         trial_id = metrics.get("trial_id") or Path(result.path).name.split("_")[-2]
         error = result.error
         score = metrics.get("objective", math.nan)
