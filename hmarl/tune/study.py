@@ -142,7 +142,7 @@ def run_study(
     connect(address or os.environ.get("RAY_ADDRESS", ""), num_cpus)
     directory = study.directory
     spec = {"algorithm": study.algorithm, "space": study.space.to_dict(), "metric": study.metric,
-            "runs_dir": str(directory / RUNS_DIR)}
+            "runs_dir": str(directory / RUNS_DIR), "cpus_per_trial": study.cpus_per_trial}
     trainable = tune.with_resources(tune.with_parameters(run_trial, study=spec), {"cpu": study.cpus_per_trial})
     callbacks = [Progress(study)] if progress else []
     if resume:

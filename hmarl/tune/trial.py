@@ -72,7 +72,7 @@ def run_trial(config: dict[str, Any], study: Mapping[str, Any]) -> None:
 
     from hmarl.training import evaluation_listener, open_checkpoint
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(max(int(study.get("cpus_per_trial", 1)), 1))
     space = SearchSpace.from_dict(study["space"])
     config_cls, main, prefix = TrainerRef(study["algorithm"]).parts()
     runs = Path(study["runs_dir"])
