@@ -6,7 +6,7 @@ final greedy evaluation of its finished trials; the table gives each searcher's 
 found score at the end, and the time BOIL and the best baseline take to reach the best
 baseline's final score (median over repetitions).
 
-    python benchmarks/tuning.py --problems cartpole --budget 90 --repeats 5
+    python benchmarks/tuning.py --problems cartpole --budget 120 --repeats 5
 
 Problems:
 - cartpole: DQN on CartPole-v1 over BOIL's own demo space: gamma in [0.8, 1], learning
@@ -30,8 +30,9 @@ PROBLEMS = {
     "cartpole": {
         "algorithm": "dqn",
         "params": {"gamma": {"low": 0.8, "high": 1.0}, "lr": {"low": 1e-6, "high": 1e-2, "log": True}},
-        "length": {"field": "total_steps", "low": 2000, "high": 12000},
-        "options": ["--env", "CartPole-v1", "--eval-every", "2000", "--eval-episodes", "5", "--device", "cpu"],
+        "length": {"field": "total_steps", "low": 1000, "high": 8000},
+        "options": ["--env", "CartPole-v1", "--eval-every", "1000", "--eval-episodes", "5", "--learning-starts", "500",
+                    "--device", "cpu"],
     },
     "room": {
         "algorithm": "ind_hdqn",
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--problems", default="cartpole,room", help="comma-separated: " + ", ".join(PROBLEMS))
     parser.add_argument("--searchers", default=",".join(SEARCHERS), help="comma-separated: " + ", ".join(SEARCHERS))
-    parser.add_argument("--budget", type=float, default=90.0, help="wall-clock seconds of each study")
+    parser.add_argument("--budget", type=float, default=120.0, help="wall-clock seconds of each study")
     parser.add_argument("--repeats", type=int, default=5, help="studies per searcher and problem (seeds 0..n-1)")
     parser.add_argument("--workers", type=int, default=2, help="trials at once (local Ray CPUs)")
     parser.add_argument("--storage", default="", help="Ray Tune storage (default: a temporary directory)")
