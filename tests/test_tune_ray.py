@@ -138,6 +138,7 @@ def test_killed_study_resumes_without_losing_or_repeating_trials(cluster, tmp_pa
     ids = [row["trial_id"] for row in table]
     assert len(ids) == 6 and len(set(ids)) == 6, ids
     assert all(row["status"] == "done" for row in table), table
+    assert (directory / "best_so_far.png").stat().st_size > 0
     # Nothing finished before the kill was run again: its reports are as they were.
     for trial in finished:
         assert trial in ids
