@@ -289,3 +289,27 @@ def test_space_file_formats(tmp_path):
         read_space_file(str(tmp_path / "bad.yaml"))
     with pytest.raises(ValueError, match="no such file"):
         read_space_file(str(tmp_path / "missing.yaml"))
+
+
+def test_each_searcher_is_built_over_the_same_space():
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+    from ray.tune.search.optuna import OptunaSearch
+
+    from hmarl.tune.searchers import BoilSearcher, make_searcher
+
+    space = _space({"lr": {"low": 1e-5, "high": 1e-2, "log": True}, "gamma": {"low": 0.8, "high": 1.0}},
+                   {"field": "total_steps", "low": 2000, "high": 18000})
+    search, scheduler, params = make_searcher("boil", space, seed=0)
+    assert isinstance(search, BoilSearcher) and scheduler is None and params == {}
+    configs = [search.suggest(f"t{k}") for k in range(search.boil.initial_design)]
+    assert all(config["total_steps"] == 18000 and 1e-5 <= config["lr"] <= 1e-2 for config in configs)
+    search, scheduler, params = make_searcher("tpe", space, seed=0)
+    assert isinstance(search, OptunaSearch) and scheduler is None
+    steps = [params["total_steps"].sample() for _ in range(50)]
+    assert all(2000 <= s <= 18000 and s % 1000 == 0 for s in steps)
+    search, scheduler, params = make_searcher("asha", space, seed=0)
+    assert isinstance(search, BasicVariantGenerator) and isinstance(scheduler, ASHAScheduler)
+    assert params["total_steps"] == 18000 and params["lr"].lower == 1e-5
+    with pytest.raises(ValueError, match="searcher='bayes' is not valid"):
+        make_searcher("bayes", space, seed=0)
