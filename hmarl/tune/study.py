@@ -130,6 +130,7 @@ def run_study(
     ``trials.csv`` beside it."""
     import ray
     from ray import tune
+    from ray.tune.search.basic_variant import BasicVariantGenerator
 
     from hmarl.tune.searchers import make_searcher
     from hmarl.tune.trial import run_trial
@@ -158,8 +159,10 @@ def run_study(
             tune_config=tune.TuneConfig(
                 metric="objective", mode="max", search_alg=search, scheduler=scheduler,
                 num_samples=study.max_trials or -1, time_budget_s=study.budget_s or None,
-                # No more trials than can run at once are drawn ahead of time.
-                max_concurrent_trials=max(int(ray.cluster_resources().get("CPU", 1) // study.cpus_per_trial), 1),
+                # A searcher draws no more trials than can run at once (random search and ASHA
+                # draw ahead; trials never started are left out of the table).
+                max_concurrent_trials=None if isinstance(search, BasicVariantGenerator) else
+                max(int(ray.cluster_resources().get("CPU", 1) // study.cpus_per_trial), 1),
             ),
             run_config=tune.RunConfig(
                 name=study.name, storage_path=str(directory.parent), verbose=verbose, callbacks=callbacks,
