@@ -6,6 +6,7 @@
     hmarl play trash_collection_v0 --others random    # keyboard control of agent 0
     hmarl envs                                        # environments and their options
     hmarl bench env_throughput                        # benchmarks/<name>.py
+    hmarl tune dqn --param lr=1e-5:1e-2:log ...       # hyperparameter search; `hmarl tune --help`
 
 ``python -m hmarl.trainers.<name>`` runs the same trainers.
 """
@@ -574,6 +575,15 @@ def ast_docstring(path: Path) -> str | None:
     return ast.get_docstring(ast.parse(path.read_text()))
 
 
+# --- tune -------------------------------------------------------------------------
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from hmarl.tune.cli import main as tune_main
+
+    return tune_main(args.options)
+
+
 # --- the command ------------------------------------------------------------------
 
 
@@ -644,13 +654,26 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("name", nargs="?", default="", help="the benchmark")
     bench.add_argument("options", nargs=argparse.REMAINDER, help="the benchmark's options")
     bench.set_defaults(handler=cmd_bench)
+
+    tune = commands.add_parser(
+        "tune", help="hyperparameter search on Ray Tune: BOIL, random, TPE, ASHA (options: hmarl tune --help)",
+        formatter_class=_formatter, add_help=False,
+        description="Search a trainer's hyperparameters; `hmarl tune --help` lists the options. "
+        'Needs the tune extra: pip install -e ".[tune]".',
+    )
+    tune.add_argument("options", nargs=argparse.REMAINDER, help="the options of hmarl tune")
+    tune.set_defaults(handler=cmd_tune)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["tune"]:
+        # Every option after `tune` is its own, --help included.
+        return cmd_tune(argparse.Namespace(options=argv[1:]))
     args = build_parser().parse_args(argv)
-    if args.command == "train":
+    if args.command in ("train", "tune"):
         return args.handler(args)
     from hmarl.training import CheckpointError
 

@@ -47,6 +47,8 @@ Tensors = dict[str, torch.Tensor]
 ConfigT = TypeVar("ConfigT", bound=RunConfig)
 EVAL_SEED_OFFSET = 1_000_003
 RECENT_EPISODES = 20
+#: Called with the loop's state after each greedy evaluation (see :func:`evaluation_listener`).
+_EVALUATION_LISTENERS: list[Callable[[LoopState], None]] = []
 
 
 class Agent(Protocol):
@@ -173,6 +175,19 @@ class TrainResult:
             *(f"{name}={value}" for name, value in self.extra.items()),
         ]
         return "summary " + " ".join(parts)
+
+
+@contextlib.contextmanager
+def evaluation_listener(listener: Callable[[LoopState], None]) -> Iterator[None]:
+    """While open, ``listener`` gets the loop's state after each greedy evaluation of any
+    run in this process: ``state.evaluations`` is the learning curve so far (a resumed
+    run's includes its parent's) and ``state.wall_seconds`` its training time. This is how
+    a hyperparameter search reads a trainer's curve while it is drawn."""
+    _EVALUATION_LISTENERS.append(listener)
+    try:
+        yield
+    finally:
+        _EVALUATION_LISTENERS.remove(listener)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -609,6 +624,9 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
                 )
                 if eval_due:
                     _evaluate_and_record(config, agent, eval_env, state, logger, device)
+                    state.wall_seconds = time.perf_counter() - started
+                    for listener in list(_EVALUATION_LISTENERS):
+                        listener(state)
                     if state.steps_to_target == state.global_step and state.seconds_to_target is None:
                         state.seconds_to_target = time.perf_counter() - started
                     if state.steps_to_target is not None and config.stop_at_target:
