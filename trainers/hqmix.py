@@ -22,12 +22,8 @@ class Config(hierarchical.Config):
     """Train hQmix; the defaults learn trash collection's room on a laptop CPU in minutes."""
 
     high_level: str = redefault(hierarchical.Config, "high_level", "qmix")
-    # The learning rates are not scaled up with the batch: at the sqrt rule's 2.8x the
-    # mixed values diverged on room (one seed of three, after reaching the optimum). The
-    # high level's rate is also below the independent learners' 2.5e-4: at that rate on
-    # random3 the mixed value rose to 1.6 (above the optimum's 1.5) while greedy play
-    # placed nothing; at 1e-4 it placed about 2 of the 3 trash by 70,000 steps, and room still
-    # reached the optimum.
+    # Lower and unscaled rates: the mixed value diverges at the independent learners' rates
+    # (docs/results/reproduction.md#why-hqmixs-defaults-are-what-they-are).
     lr_scaling: str = redefault(hierarchical.Config, "lr_scaling", "none")
     lr: float = redefault(hierarchical.Config, "lr", 1e-4)
 

@@ -27,7 +27,7 @@ level learns and explores with an epsilon that decays over ``high_exploration_st
 With ``low_freeze_success`` the low level stops learning for good once it reaches that
 fraction of its goals (the original's ``--is-stop``): on a fixed layout its replay
 narrows to the high level's routes, and trained on, its values drift off the goals it
-no longer walks to.
+no longer walks to (``docs/research/ring_low_level.md``).
 
 The agent needs the environment's options interface (``goal_mask``, ``goal_reached``,
 ``goal_encoding``, ``goal_primitive``): the training loop hands it the batched

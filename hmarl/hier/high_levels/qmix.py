@@ -27,8 +27,8 @@ TEAM_REWARDS = ("sum", "mean")
 class QmixOptions:
     """hQmix's own options."""
 
-    # 8 rather than QMIX's 32: on room a 32-wide mixer left the agents' values nearly flat
-    # over goals (greedy return 0.5 at 75,000 steps), an 8-wide one was greedy-optimal at 37,500.
+    # 8 rather than QMIX's 32: a wide mixer leaves the agents' values flat over goals on room
+    # (docs/results/reproduction.md#why-hqmixs-defaults-are-what-they-are).
     mixer_embed: int = option(8, "hQmix: width of the mixing network")
     team_reward: str = option(
         "sum", "hQmix: the team reward its mixed value learns: sum of the agents' rewards (for individual "
