@@ -178,9 +178,16 @@ def draw(groups: Sequence[Aggregate], args: argparse.Namespace, command: str) ->
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(args.width, args.height), dpi=args.dpi)
-    for group in groups:
+    # Line styles and markers differ per group, so curves that coincide stay visible.
+    styles = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D")]
+    for index, group in enumerate(groups):
         seeds = len(group.curves)
-        (line,) = axes.plot(group.steps, group.mean, label=f"{group.label} ({seeds} seed{'s' * (seeds != 1)})")
+        linestyle, marker = styles[index % len(styles)]
+        markevery = max(1, len(group.steps) // 20)
+        (line,) = axes.plot(
+            group.steps, group.mean, linestyle=linestyle, marker=marker, markersize=4, markevery=markevery,
+            label=f"{group.label} ({seeds} seed{'s' * (seeds != 1)})",
+        )
         axes.fill_between(group.steps, group.low, group.high, color=line.get_color(), alpha=0.2, linewidth=0)
     if args.target is not None:
         axes.axhline(args.target, color="0.4", linestyle="--", linewidth=1, label=f"target {args.target:g}")
