@@ -7,7 +7,7 @@
 #      eager, compiled and replayed;
 #   3. time to solve room (greedy reward sum >= 0.95, mean length <= 40), Ind-hDQN and
 #      hQmix, 3 seeds, replayed from CUDA graphs at 32 copies and at 1,024 copies
-#      (batch 16,384); the eager figure to compare with is the README's;
+#      (batch 16,384); the eager figure to compare with is in docs/research/large_batches_room.md;
 #   4. LB-SAC against SAC-N, wall clock to the same score, on a small HalfCheetah-v5
 #      dataset collected here (needs the mujoco extra; skipped without it).
 #
