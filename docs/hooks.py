@@ -44,6 +44,8 @@ LISTED_FOLDERS = {
         "what was measured and what was concluded.",
     ),
 }
+#: The longest summary of a page on an index page.
+SUMMARY_CHARS = 200
 #: Pages listed first in their folder, in this order; the rest follow by file name.
 LEADING_PAGES = ("reproduction.md", "benchmarks.md")
 
@@ -198,8 +200,9 @@ def environment_page(page: str) -> str:
     name, older, picture, examples = ENVIRONMENT_PAGES[page]
     module = _load_module(name)
     sections = docstring_sections(module.__doc__ or "")
-    title, _, intro = sections[""].partition("\n")
-    env = module.parallel_env(**examples[0])
+    first_line, _, intro = sections[""].partition("\n")
+    title = first_line.split(",")[0].rstrip(".")
+    env = module.parallel_env()
     env.reset(seed=0)
     agent = env.possible_agents[0]
     goal_names = list(env.core.goal_names)
@@ -207,7 +210,7 @@ def environment_page(page: str) -> str:
     facts = [
         "| | |", "|---|---|",
         f"| Import | `from hmarl.envs import {name}` |",
-        f"| Agents ({', '.join(f'{k}={v!r}' for k, v in examples[0].items())}) | "
+        "| Agents (default arguments) | "
         + ", ".join(f"`{a}`" for a in env.possible_agents) + " |",
         f"| Actions | `Discrete({env.action_space(agent).n})`: "
         + ", ".join(f"`{a}`" for a in module_action_names(env)) + " |",
@@ -220,7 +223,9 @@ def environment_page(page: str) -> str:
     ]
     env.close()
     out = [
-        f"# {title.rstrip('.')}",
+        f"# {title} (`{name}`)",
+        "",
+        f"*{rst_to_markdown(first_line.rstrip('.'))}.*",
         "",
         f"![{page} played by a trained agent]({picture})",
         "",
@@ -274,7 +279,8 @@ def page_title(path: Path) -> str:
 
 
 def page_summary(path: Path) -> str:
-    """The first paragraph after the title, cut after its first sentence."""
+    """The first sentence of the first paragraph after the title (at most about
+    ``SUMMARY_CHARS`` characters)."""
     lines = path.read_text(encoding="utf-8").splitlines()
     paragraph: list[str] = []
     seen_title = False
@@ -291,8 +297,11 @@ def page_summary(path: Path) -> str:
         paragraph.append(line.strip())
     text = " ".join(paragraph)
     text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
-    match = re.match(r"(.+?[.:])(\s|$)", text)
-    return match.group(1) if match else text
+    match = re.match(r"(.+?\.)(\s|$)", text)
+    sentence = match.group(1) if match else text
+    if len(sentence) > SUMMARY_CHARS:
+        sentence = sentence[:SUMMARY_CHARS].rsplit(" ", 1)[0].rstrip(",;:(") + " …"
+    return sentence
 
 
 def index_page(folder_name: str) -> str:

@@ -33,7 +33,7 @@ contest); 9-16 ``slide_<angle>`` in 8 directions (slower, a good defensive stanc
 
 Observations
 ------------
-``Dict({"observation": Box(-inf, inf, (obs_dim,), float32), "action_mask": Box(0, 1,
+``Dict({"observation": Box(-1, 1, (obs_dim,), float32), "action_mask": Box(0, 1,
 (19,), int8)})``. With ``view="full"`` each defender observes, with ``obs_dim = 11 +
 10 n``: his own position (2), velocity (2) and recovery (1); the basket relative to
 himself (2); the ball's phase one-hot (held, pass, shooting) (3), the ball relative to
