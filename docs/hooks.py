@@ -20,6 +20,7 @@ import importlib
 import inspect
 import io
 import logging
+import os
 import posixpath
 import re
 import warnings
@@ -68,6 +69,8 @@ ENVIRONMENT_PAGES: dict[str, tuple[str, tuple[str, ...], str, list[dict[str, Any
 MOVED_PAGES = {"core.md": "core/index.md", "interop.md": "libraries/index.md"}
 
 HELP_MARKER = "<!-- hmarl-help -->"
+#: The width the ``--help`` texts are wrapped to on the CLI page, whatever the terminal.
+HELP_COLUMNS = 100
 
 
 # --- reST-flavoured docstrings to Markdown ----------------------------------------------
@@ -323,11 +326,22 @@ def cli_help() -> str:
     from hmarl import cli
     from hmarl.tune import cli as tune_cli
 
-    parser = cli.build_parser()
+    columns = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = str(HELP_COLUMNS)  # argparse wraps to the terminal's width
+    try:
+        return _cli_help(cli.build_parser(), tune_cli.build_parser())
+    finally:
+        if columns is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = columns
+
+
+def _cli_help(parser: Any, tune_parser: Any) -> str:
     out = ["### `hmarl --help`", "", "```text", parser.format_help().rstrip(), "```"]
     commands = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
     for name, sub in commands.choices.items():
-        text = tune_cli.build_parser().format_help() if name == "tune" else sub.format_help()
+        text = tune_parser.format_help() if name == "tune" else sub.format_help()
         out += ["", f"### `hmarl {name} --help`", "", "```text", text.rstrip(), "```"]
     return "\n".join(out)
 
