@@ -104,21 +104,26 @@ class BasketballState(CoreState):
 class BasketballDefenseCore(BatchedCore):
     """Half-court basketball defense: the agents are the defenders of a possession.
 
-    Keyword arguments: ``n_players`` (players per side, 1-5, default 3),
-    ``skill`` (the scripted offense: ``"easy" | "normal" | "hard"``, default
-    ``"normal"``), ``shot_clock_s`` (seconds, 1-60, default 20) and ``max_cycles``
-    (truncation limit in steps; by default the shot clock plus the longest shooting
-    motion, so a possession always ends on its own before it) and ``view``
-    (``"full"``, default: each defender observes all players; ``"matched"``: himself,
-    the ball and only his matched opponent, the offensive player of his own index, as
-    a defender who keeps his eyes on his man; ``state()`` stays complete).
+    The rules, spaces, rewards and options are documented in the module docstring of
+    :mod:`hmarl.envs.basketball_defense_v1` (rendered as the environment's docs page).
 
-    The possession ends with a made shot (2 or 3 points), a miss, a block, a steal
-    (of the dribble or a pass) or a shot-clock violation. The team reward, shared by
-    all defenders, is +1 for a stop, minus the points of a made shot, 0 otherwise.
-    ``infos`` at the end hold ``outcome`` (an index into ``OUTCOMES``),
-    ``points_allowed`` and the 0/1 flags ``shot`` (a shot was taken: made, missed or
-    blocked), ``miss``, ``block`` and ``steal``.
+    Arguments
+    ---------
+    ``n_players``
+        players per side, 1-5 (default 3).
+    ``skill``
+        the scripted offense's level: ``"easy"``, ``"normal"`` (default) or ``"hard"``
+        (shooting, speed and ball security multipliers).
+    ``shot_clock_s``
+        the shot clock in seconds, 1-60 (default 20).
+    ``max_cycles``
+        the truncation limit in steps; by default the shot clock plus the longest
+        shooting motion, so a possession always ends on its own before it.
+    ``view``
+        ``"full"`` (default: each defender observes all players) or ``"matched"``
+        (himself, the ball and only his matched opponent, the offensive player of his
+        own index, as a defender who keeps his eyes on his man); ``state()`` stays
+        complete.
     """
 
     name = "basketball_defense_v1"

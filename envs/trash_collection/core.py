@@ -1,62 +1,7 @@
 """The rules of multi-agent trash collection for ``num_envs`` copies at once.
 
-Agents walk a grid, pick up trash and place it into dumps. Conventions:
-
-* **Grid.** ``(x, y)`` with ``y`` counted from the bottom; cell ``y * width + x``.
-* **Actions.** 0 up (``y + 1``, the original tasks' "forward"), 1 down, 2 left,
-  3 right, 4 stay, 5 pick, 6 place, then ``extra_actions`` actions that never do
-  anything. A move into a wall, a wall dump or off the grid does nothing. Moves are
-  simultaneous: a move succeeds only if its target cell is free after the step, so
-  two agents swapping cells both stay, an agent may follow another that moves away,
-  and of several agents moving into one cell one winner is drawn from the seeded
-  generator while the others stay. Pick takes the trash on the agent's cell if the
-  agent carries nothing; place drops the carried trash into a dump the agent stands
-  on or is 4-adjacent to (the lowest-numbered such dump).
-* **Rewards.** ``place`` layouts pay the placing agent +0.5 per trash.
-  ``coordination`` layouts pay at the step the last trash is dumped: ``payoff[d]`` to
-  every agent if all trash is in dump ``d``, the split value otherwise; nothing if the
-  time limit comes first. ``reward_mode="shared"`` gives every agent the sum of the
-  agents' rewards. Episodes terminate once every trash is dumped and are truncated
-  at ``max_cycles``.
-* **Invalid actions.** ``invalid_action`` is True when the action did nothing: a
-  blocked move (wall, grid edge or another agent), pick without trash underfoot or
-  while carrying, place without carried trash or reachable dump, any extra action.
-  Stay is a deliberate choice and never invalid.
-* **Action mask.** Moves that a wall or the grid edge blocks, pick and place that
-  would do nothing, and the extra actions are masked; stay is always allowed. Masked
-  actions may still be taken (they do nothing and are reported invalid).
-* **Observation** of agent ``i``: five ``height x width`` channels, flattened
-  channel-major in cell order - self, other agents, trash on the floor, dumps,
-  walls - then 1.0 if agent ``i`` carries trash. ``obs_dim = 5 * cells + 1``;
-  ``observation_grid = (5, height, width)`` for convolutional networks.
-  With ``view="egocentric"`` the five channels cover only a ``view_size x view_size``
-  window centred on the agent (cells beyond the grid read as walls), so the cost does
-  not grow with the grid: ``obs_dim = 5 * view_size**2 + 1``,
-  ``observation_grid = (5, view_size, view_size)`` and no ``goal_grid`` (goals stay
-  on the whole grid).
-* **State**: one position channel per agent, trash, dumps, walls, each agent's
-  carrying flag, and the fraction of the episode left.
-  ``state_dim = (n_agents + 3) * cells + n_agents + 1``.
-
-Options (goals), per agent, in this order: ``goto_dump_d`` for every dump,
-``goto_trash_t`` for every trash, ``pick``, ``place``. In ``room``: dump 0-1,
-trash 0-1, pick, place (6 goals); ``ring``: 2 dumps, 8 trash, pick, place (12);
-``coordination``: 2 dumps, 2 trash, pick, place (6; each agent can reach only its own
-trash, so the other trash goal is never feasible for it).
-
-* Reached: ``goto_dump_d`` when the agent could place into dump ``d`` from its cell;
-  ``goto_trash_t`` when it stands on trash ``t``'s cell; ``pick`` when it carries
-  trash, ``place`` when it carries none.
-* Feasible: ``goto_dump_d`` when a placing cell of dump ``d`` is reachable;
-  ``goto_trash_t`` when trash ``t`` is still on the floor and reachable; ``pick`` when
-  pick would take trash now; ``place`` when place would dump trash now.
-* Encoding: a ``cells`` map with 1.0 at the goal's cell (the dump or the trash; all
-  zero for pick and place) followed by a one-hot of the goal kind (dump, trash, pick,
-  place): ``goal_dim = cells + 4``; ``goal_grid = (1, height, width)``.
-* ``pick`` and ``place`` are one-step goals: ``goal_primitive`` gives 5 and 6.
-
-``layout="random"`` draws a new layout for every episode of every copy from the seeded
-generator (sizes, and so the spaces, stay fixed).
+The rules, spaces, rewards and options are documented in the module docstring of
+:mod:`hmarl.envs.trash_collection_v0` (rendered as the environment's docs page).
 """
 
 from __future__ import annotations
@@ -140,15 +85,36 @@ class TrashState(CoreState):
 class TrashCollectionCore(BatchedCore):
     """Multi-agent trash collection (Tang et al.'s MATC tasks and procedural layouts).
 
-    Keyword arguments: ``layout`` ("room", "ring", "coordination", "random" or the
-    path of a map file), ``reward_mode`` ("individual" or "shared"), ``max_cycles``
-    (default: the layout's, 100/100/50 for room/ring/coordination, 100 for random),
-    ``extra_actions`` (>= 0 actions that never do anything), and for ``layout="random"``
-    only: ``width``, ``height`` (2-64, default 11), ``n_agents`` (1-16, default 2),
-    ``n_trash`` (default 4), ``n_dumps`` (default 2), ``wall_density`` (0-0.45,
-    default 0.2); ``view`` ("full", default: the whole grid; "egocentric": a window
-    centred on the agent) and ``view_size`` (the window's odd side, 3-63, default 11;
-    only with ``view="egocentric"``).
+    Arguments
+    ---------
+    ``layout``
+        ``"room"``, ``"ring"``, ``"coordination"``, ``"random"`` or the path of an
+        ASCII map file.
+    ``reward_mode``
+        ``"individual"`` (each agent its own rewards) or ``"shared"`` (every agent the
+        sum of all agents' rewards).
+    ``max_cycles``
+        the truncation limit in steps; by default the layout's: 100 for ``room``, 100
+        for ``ring``, 50 for ``coordination``, 100 for ``random``.
+    ``extra_actions``
+        ``>= 0`` actions appended to the action space that never do anything.
+    ``width``
+        ``layout="random"`` only: grid width, 2-64 (default 11).
+    ``height``
+        ``layout="random"`` only: grid height, 2-64 (default 11).
+    ``n_agents``
+        ``layout="random"`` only: agents, 1-16 (default 2).
+    ``n_trash``
+        ``layout="random"`` only: trash items, >= 1 (default 4).
+    ``n_dumps``
+        ``layout="random"`` only: dumps, >= 1 (default 2).
+    ``wall_density``
+        ``layout="random"`` only: share of wall cells, 0-0.45 (default 0.2).
+    ``view``
+        ``"full"`` (the whole grid) or ``"egocentric"`` (a window centred on the agent).
+    ``view_size``
+        the egocentric window's odd side, 3-63 (default 11); only with
+        ``view="egocentric"``.
     """
 
     name = "trash_collection_v0"
