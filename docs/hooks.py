@@ -19,16 +19,13 @@ import contextlib
 import importlib
 import inspect
 import io
-import logging
 import os
-import posixpath
 import re
 import warnings
 from pathlib import Path
 from typing import Any
 
 DOCS = Path(__file__).resolve().parent
-log = logging.getLogger("mkdocs.hooks.hmarl")
 
 #: Folders whose pages are listed by a generated index page and nav section, with the
 #: nav title of the section and the index page's heading and introduction.
@@ -63,10 +60,6 @@ ENVIRONMENT_PAGES: dict[str, tuple[str, tuple[str, ...], str, list[dict[str, Any
         [{"n_players": 1}, {"n_players": 3}, {"n_players": 5}, {"n_players": 3, "view": "matched"}],
     ),
 }
-
-#: Pages that moved, and where to: links to the old paths are rewritten at build time
-#: (and logged) until every page links to the new ones.
-MOVED_PAGES = {"core.md": "core/index.md", "interop.md": "libraries/index.md"}
 
 HELP_MARKER = "<!-- hmarl-help -->"
 #: The width the ``--help`` texts are wrapped to on the CLI page, whatever the terminal.
@@ -377,14 +370,4 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     if HELP_MARKER in markdown:
         with contextlib.redirect_stdout(io.StringIO()):
             markdown = markdown.replace(HELP_MARKER, cli_help())
-
-    def relink(match: re.Match[str]) -> str:
-        link, anchor = match.group(1), match.group(2) or ""
-        parent = posixpath.dirname(page.file.src_uri)
-        target = posixpath.normpath(posixpath.join(parent, link))
-        if target not in MOVED_PAGES:
-            return match.group(0)
-        log.info("%s links to %s, which moved to %s", page.file.src_uri, target, MOVED_PAGES[target])
-        return f"]({posixpath.relpath(MOVED_PAGES[target], parent or '.')}{anchor})"
-
-    return re.sub(r"\]\((?!https?:)([^)#\s]+\.md)(#[^)\s]*)?\)", relink, markdown)
+    return markdown
