@@ -11,6 +11,9 @@
   command, printed by the parsers themselves.
 
 The functions that make the pages take no mkdocs objects, so the tests call them directly.
+The generated pages are also committed, so the links to them from README.md work when
+read in the repository: ``python docs/hooks.py`` writes them, and a test fails when the
+committed copies differ from what this file generates.
 """
 
 from __future__ import annotations
@@ -353,12 +356,17 @@ def on_config(config: Any) -> Any:
     return config
 
 
+def generated_pages() -> dict[str, str]:
+    """Every page this file writes, by its path under ``docs/``."""
+    generated = {f"{folder}/index.md": index_page(folder) for folder in LISTED_FOLDERS}
+    generated.update({f"environments/{page}.md": environment_page(page) for page in ENVIRONMENT_PAGES})
+    return generated
+
+
 def on_files(files: Any, config: Any) -> Any:
     from mkdocs.structure.files import File
 
-    generated = {f"{folder}/index.md": index_page(folder) for folder in LISTED_FOLDERS}
-    generated.update({f"environments/{page}.md": environment_page(page) for page in ENVIRONMENT_PAGES})
-    for uri, content in generated.items():
+    for uri, content in generated_pages().items():
         existing = files.get_file_from_path(uri)
         if existing is not None:
             files.remove(existing)
@@ -371,3 +379,9 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
         with contextlib.redirect_stdout(io.StringIO()):
             markdown = markdown.replace(HELP_MARKER, cli_help())
     return markdown
+
+
+if __name__ == "__main__":
+    for uri, content in generated_pages().items():
+        (DOCS / uri).write_text(content, encoding="utf-8")
+        print(f"wrote docs/{uri}")

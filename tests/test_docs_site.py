@@ -167,3 +167,15 @@ def test_tags_named_on_the_algorithm_pages_exist_in_the_code():
         if not any(candidate in quoted for candidate in candidates):
             missing.append(tag)
     assert not missing, f"tags the code never writes: {missing}"
+
+
+def test_the_committed_generated_pages_are_what_the_hook_writes():
+    """README.md links to these pages, so they are committed; they must not drift from
+    the code (``python docs/hooks.py`` rewrites them)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        generated = hooks.generated_pages()
+    assert set(generated) >= {"results/index.md", "research/index.md", "environments/trash_collection.md",
+                              "environments/basketball_defense.md"}
+    stale = [uri for uri, content in generated.items()
+             if not (DOCS / uri).is_file() or (DOCS / uri).read_text(encoding="utf-8") != content]
+    assert not stale, f"run `python docs/hooks.py`: these committed pages differ from the generated ones: {stale}"
