@@ -246,7 +246,7 @@ class BatchedCore(abc.ABC):
         self.rng = rng
         self._state_changed()
 
-    def _state_changed(self) -> None:
+    def _state_changed(self) -> None:  # noqa: B027 - an optional hook; a core without caches keeps this no-op
         """Drop whatever a core caches from its state (called after any outside change)."""
 
     # --- rules -------------------------------------------------------------------
@@ -606,7 +606,7 @@ class PettingZooParallelEnv(ParallelEnv):
         terminated = bool(terminated[0])
         self._episode_return += float(rewards[0].sum())
         infos: dict[str, dict[str, Any]] = {
-            agent: {"invalid_action": flag} for agent, flag in zip(self.agents, invalid[0].tolist())
+            agent: {"invalid_action": flag} for agent, flag in zip(self.agents, invalid[0].tolist(), strict=True)
         }
         if terminated or truncated:
             stats = {name: value[0].item() for name, value in core.episode_stats().items()}
@@ -614,7 +614,7 @@ class PettingZooParallelEnv(ParallelEnv):
             for info in infos.values():
                 info.update(stats)
         observations = self._observe()
-        reward_dict = dict(zip(self.agents, rewards[0].tolist()))
+        reward_dict = dict(zip(self.agents, rewards[0].tolist(), strict=True))
         terminations = dict.fromkeys(self.agents, terminated)
         truncations = dict.fromkeys(self.agents, truncated)
         if terminated or truncated:

@@ -149,7 +149,7 @@ def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         [f"{value:.3f}" if isinstance(value, float) else str(value) for value in row] for row in rows
     ]
     widths = [max(len(row[k]) for row in cells) for k in range(len(columns))]
-    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in cells]
+    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=False)) for row in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 
@@ -276,7 +276,9 @@ def rendering_env(config: Any) -> Any:
     try:
         env = make_vector_env(config.env, 1, {**config.env_kwargs, "render_mode": "rgb_array"})
     except TypeError as error:
-        raise CommandError(f"env={config.env!r} cannot render frames ({error}); watch shows hmarl.envs environments")
+        raise CommandError(
+            f"env={config.env!r} cannot render frames ({error}); watch shows hmarl.envs environments"
+        ) from error
     if not hasattr(env, "render"):
         raise CommandError(f"env={config.env!r} has no renderer; watch shows hmarl.envs environments")
     return env
@@ -426,7 +428,7 @@ class ScriptedKeys:
         return True
 
 
-def cmd_play(args: argparse.Namespace) -> int:
+def cmd_play(args: argparse.Namespace) -> int:  # noqa: C901 - one branch per play option; a split is a later change
     import pygame
 
     from hmarl.training import make_vector_env

@@ -5,7 +5,8 @@
 >>> env = gymnasium.make("hmarl.envs.bridges.gymnasium:hmarl/trash_collection-v0", layout="ring")
 >>> obs, info = env.reset(seed=0)   # obs: one observation per agent
 
-EPyMARL runs it as ``--env-config=gymma with env_args.key="hmarl.envs.bridges.gymnasium:hmarl/basketball_defense-v1" env_args.time_limit=200``.
+EPyMARL runs it as
+``--env-config=gymma with env_args.key="hmarl.envs.bridges.gymnasium:hmarl/basketball_defense-v1" env_args.time_limit=200``.
 
 What EPyMARL's ``gymma`` needs: ``unwrapped.n_agents``; rewards as a list over **all**
 agents at every step, the last step's (where sparse rewards are paid) included;

@@ -186,7 +186,7 @@ class SACN:
             raise ValueError(
                 f"action_low and action_high must be non-empty and of one length, got {action_low} and {action_high}"
             )
-        if not all(low < high for low, high in zip(action_low, action_high)):
+        if not all(low < high for low, high in zip(action_low, action_high, strict=True)):
             raise ValueError(f"action_low {list(action_low)} must be below action_high {list(action_high)}")
         self.config = config
         self.obs_dim = obs_dim

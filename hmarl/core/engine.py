@@ -475,7 +475,7 @@ class UpdateEngine:
             ]
             self.optimizer.step()
             healthy = self._healthy
-            for param, (old, old_state) in zip(self.parameters, before):
+            for param, (old, old_state) in zip(self.parameters, before, strict=True):
                 param.copy_(torch.where(healthy, param, old))
                 for key, value in self._tensor_state(param):
                     # State the step created (the first step's) goes back to zero.
@@ -522,7 +522,7 @@ class UpdateEngine:
         own = ("lr", "foreach", "capturable")
         groups = [
             {**saved, **{key: mine[key] for key in own if key in mine}}
-            for saved, mine in zip(optimizer_state["param_groups"], self.optimizer.param_groups)
+            for saved, mine in zip(optimizer_state["param_groups"], self.optimizer.param_groups, strict=True)
         ]
         return {**optimizer_state, "param_groups": groups}
 
@@ -559,5 +559,5 @@ class UpdateEngine:
         self._checked_updates = self.updates
         if self._healthy is not None:
             self._healthy.fill_(True)
-        for part, part_state in zip(stateful, saved):
+        for part, part_state in zip(stateful, saved, strict=True):
             part.load_state_dict(part_state)

@@ -225,7 +225,7 @@ class AutoWarmup:
         pending = [index for index, loss in enumerate(self.losses) if torch.is_tensor(loss)]
         if pending:
             values = torch.stack([self.losses[index].detach().float() for index in pending]).tolist()
-            for index, value in zip(pending, values):
+            for index, value in zip(pending, values, strict=True):
                 self.losses[index] = value
         return self.losses
 

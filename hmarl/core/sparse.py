@@ -151,7 +151,7 @@ def erdos_renyi_densities(shapes: Sequence[Sequence[int]], sparsity: float) -> l
     if not 0.0 <= sparsity < 1.0:
         raise ValueError(f"sparsity={sparsity} is not valid; it must be in [0, 1)")
     counts = [math.prod(shape) for shape in shapes]
-    raw = [sum(shape) / count for shape, count in zip(shapes, counts)]
+    raw = [sum(shape) / count for shape, count in zip(shapes, counts, strict=True)]
     dense: set[int] = set()
     while True:
         kept = sum((1.0 - sparsity) * n for i, n in enumerate(counts) if i not in dense)
@@ -229,12 +229,14 @@ class SparseTraining:
                 targets.setdefault(id(online[param_name]), []).append(param)
         found = []
         for module_name, module in engine.modules.items():
-            found += [(f"{module_name}.{name}", weight, groups, shape) for name, weight, groups, shape in _layer_weights(module)]
+            found += [
+                (f"{module_name}.{name}", weight, groups, shape) for name, weight, groups, shape in _layer_weights(module)
+            ]
         densities = erdos_renyi_densities([shape for _, _, _, shape in found], sparsity) if found else []
         self.layers: list[SparseLayer] = []
         self.densities = densities
         with torch.no_grad():
-            for (name, weight, groups, shape), density in zip(found, densities):
+            for (name, weight, groups, shape), density in zip(found, densities, strict=True):
                 per_group = math.prod(shape)
                 keep = min(max(round(density * per_group), 1), per_group)
                 mask = _top_mask(weight.detach().abs().reshape(groups, -1), keep).reshape(weight.shape)
@@ -289,7 +291,7 @@ class SparseTraining:
         """One RigL step with drop fraction ``fraction``; returns the weights dropped (and
         grown) per layer, summed over its groups."""
         counts = []
-        for layer, grad in zip(self.layers, dense_grads):
+        for layer, grad in zip(self.layers, dense_grads, strict=True):
             old = layer.grouped(layer.mask)
             active = int(old[0].sum())
             drop = int(fraction * active)
@@ -348,7 +350,7 @@ class SparseTraining:
         masks = state["masks"]
         if len(masks) != len(self.layers):
             raise ValueError(f"the checkpoint holds {len(masks)} masks, this network has {len(self.layers)} sparse layers")
-        for layer, mask in zip(self.layers, masks):
+        for layer, mask in zip(self.layers, masks, strict=True):
             if layer.mask.shape != mask.shape:
                 raise ValueError(f"mask of {layer.name}: checkpoint {tuple(mask.shape)}, network {tuple(layer.mask.shape)}")
             layer.mask.copy_(mask)
@@ -561,7 +563,7 @@ def csr_inference(module: nn.Module) -> nn.Module:
     import copy
 
     copied = copy.deepcopy(module)
-    for name, sub in list(copied.named_modules()):
+    for _name, sub in list(copied.named_modules()):
         for child_name, child in list(sub.named_children()):
             if isinstance(child, nn.Linear):
                 setattr(sub, child_name, CSRLinear(child))

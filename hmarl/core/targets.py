@@ -27,7 +27,7 @@ def hard_update(target: nn.Module, online: nn.Module, when: torch.Tensor | None 
     bool tensor ``when`` is true, if given: a decision left on the device)."""
     targets, onlines = _tensors(target), _tensors(online)
     if when is not None:
-        onlines = [torch.where(when, new, old) for new, old in zip(onlines, targets)]
+        onlines = [torch.where(when, new, old) for new, old in zip(onlines, targets, strict=True)]
     torch._foreach_copy_(targets, onlines)
 
 

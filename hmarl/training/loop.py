@@ -515,7 +515,7 @@ def _stop_on_non_finite(save_checkpoint: Callable[[], Path]) -> Iterator[None]:
         raise NonFiniteLossError(f"{error}; the run stopped, checkpoint: {path}") from error
 
 
-def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainResult:
+def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainResult:  # noqa: C901 - the training loop kept whole (resume, evaluation, checkpoints)
     """Train the agent that ``make_agent`` builds, as ``config`` says; see :class:`RunConfig`.
 
     Everything is checked before the first step: options, paths (writable), the target

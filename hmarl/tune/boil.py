@@ -294,7 +294,7 @@ class Boil:
         for start in range(FIT_STARTS):
             if start:
                 compression.set(self.rng.uniform(*M0_BOUNDS), self.rng.uniform(*G0_BOUNDS))
-                for kernel, bounds in zip(kernels, (X_LENGTHSCALE, T_LENGTHSCALE)):
+                for kernel, bounds in zip(kernels, (X_LENGTHSCALE, T_LENGTHSCALE), strict=True):
                     kernel.lengthscale = _rbf_lengthscale(self.rng.uniform(*bounds))
             with torch.no_grad():
                 value = float(loss())

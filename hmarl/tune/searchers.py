@@ -72,7 +72,7 @@ class BoilSearcher(Searcher):
         else:
             busy = {index for _, _, index in self.pending.values() if index is not None}
             x, t, parent = self.boil.suggest(exclude=busy)
-        config = {r.name: r.value(u) for r, u in zip(self.space.params, x)}
+        config = {r.name: r.value(u) for r, u in zip(self.space.params, x, strict=True)}
         if self.space.length is not None:
             steps = self.space.round_length(t * self.space.length.high)
             config[self.space.length.name] = steps

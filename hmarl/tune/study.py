@@ -300,7 +300,7 @@ def plot_best_so_far(curves: dict[str, Sequence[Sequence[tuple[float, float]]]],
         for r, points in enumerate(runs):
             if not points:
                 continue
-            seconds, scores = zip(*points)
+            seconds, scores = zip(*points, strict=True)
             axes.step(seconds, scores, where="post", color=colour, alpha=0.8, label=searcher if r == 0 else None)
     axes.set_xlabel("wall clock (s)")
     axes.set_ylabel("best score so far")

@@ -74,7 +74,7 @@ def run_trial(config: dict[str, Any], study: Mapping[str, Any]) -> None:
 
     torch.set_num_threads(max(int(study.get("cpus_per_trial", 1)), 1))
     space = SearchSpace.from_dict(study["space"])
-    config_cls, main, prefix = TrainerRef(study["algorithm"]).parts()
+    _config_cls, main, prefix = TrainerRef(study["algorithm"]).parts()
     runs = Path(study["runs_dir"])
     trial_id = tune.get_context().get_trial_id()
     run_name = f"trial_{trial_id}"

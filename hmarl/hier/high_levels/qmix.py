@@ -51,7 +51,10 @@ class QmixHighLevel(HighLevel):
         return modules
 
     def extra_fields(self) -> dict[str, Field]:
-        return {"state": Field((self.spec.state_dim,), self.obs_dtype), "next_state": Field((self.spec.state_dim,), self.obs_dtype)}
+        return {
+            "state": Field((self.spec.state_dim,), self.obs_dtype),
+            "next_state": Field((self.spec.state_dim,), self.obs_dtype),
+        }
 
     def team_quantity(self, per_agent: Any) -> Any:
         """The team quantity of per-agent rewards or returns ``(..., N) -> (...)``, as ``team_reward`` says."""
