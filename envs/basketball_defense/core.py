@@ -123,6 +123,23 @@ class BasketballDefenseCore(BatchedCore):
     moves_masked_in_check = False
     agent_prefix = "defender"
     state_type = BasketballState
+    state: BasketballState
+    # State fields read as attributes (properties made by BatchedCore.__init_subclass__).
+    off_pos: np.ndarray
+    def_pos: np.ndarray
+    spots: np.ndarray
+    cut_targets: np.ndarray
+    recovery: np.ndarray
+    cut_left: np.ndarray
+    outcome: np.ndarray
+    phase: np.ndarray
+    holder: np.ndarray
+    hold_steps: np.ndarray
+    shot_step: np.ndarray
+    pass_origin: np.ndarray
+    pass_left: np.ndarray
+    pass_total: np.ndarray
+    points: np.ndarray
     render_fps = rules.STEPS_PER_SECOND
     episode_stat_names = ("outcome", "points_allowed", "shot", "miss", "block", "steal")
 

@@ -32,7 +32,7 @@ class AdaMod(torch.optim.Optimizer):
     def __init__(
         self,
         params: Iterable[torch.Tensor] | Iterable[dict],
-        lr: float = 1e-3,
+        lr: float | torch.Tensor = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         beta3: float = 0.999,
         eps: float = 1e-8,

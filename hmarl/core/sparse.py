@@ -172,7 +172,7 @@ class SparseLayer:
     """One sparse weight: its mask, grouping (ensemble members) and target copies."""
 
     name: str
-    weight: nn.Parameter
+    weight: torch.Tensor
     mask: torch.Tensor
     groups: int
     shape: tuple[int, ...]
@@ -182,9 +182,9 @@ class SparseLayer:
         return tensor.reshape(self.groups, -1)
 
 
-def _layer_weights(module: nn.Module) -> list[tuple[str, nn.Parameter, int, tuple[int, ...]]]:
+def _layer_weights(module: nn.Module) -> list[tuple[str, torch.Tensor, int, tuple[int, ...]]]:
     """(name, weight, groups, one group's shape) for each linear or convolution layer."""
-    found = []
+    found: list[tuple[str, torch.Tensor, int, tuple[int, ...]]] = []
     for name, sub in module.named_modules():
         weight_name = f"{name}.weight" if name else "weight"
         if isinstance(sub, VectorizedLinear):
@@ -222,7 +222,7 @@ class SparseTraining:
         self.dense_gradient_updates = 0
         self.dropped: list[int] = []
         self._dense_grads: list[torch.Tensor] | None = None
-        targets = {}
+        targets: dict[int, list[torch.Tensor]] = {}
         for module_name, target in engine.targets.items():
             online = dict(engine.modules[module_name].named_parameters())
             for param_name, param in target.named_parameters():
@@ -403,6 +403,8 @@ class ReplayControl:
             return
         wanted = self.nstep if self.engine.updates >= self.delay else 1
         if replay.n_step != wanted:
+            if ctx.sample is None:
+                raise TypeError("delayed n-step targets need rows drawn from the replay (a Sample)")
             replay.set_n_step(wanted)
             ctx.batch = replay.gather(ctx.sample.index)
             self.switched = wanted == self.nstep

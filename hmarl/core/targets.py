@@ -35,7 +35,8 @@ def hard_update(target: nn.Module, online: nn.Module, when: torch.Tensor | None 
 def polyak_update(target: nn.Module, online: nn.Module, tau: float | torch.Tensor) -> None:
     """``target = (1 - tau) target + tau online`` for all parameters in one kernel each.
     ``tau`` may be a 0-dim tensor on the device (zero leaves the targets as they are)."""
-    targets, onlines = list(target.parameters()), list(online.parameters())
+    targets: list[torch.Tensor] = list(target.parameters())
+    onlines: list[torch.Tensor] = list(online.parameters())
     if torch.is_tensor(tau):
         steps = torch._foreach_sub(onlines, targets)
         torch._foreach_mul_(steps, tau)
