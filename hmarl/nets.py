@@ -137,6 +137,8 @@ class EgocentricView(nn.Module):
     ``out_dim`` is the length of the output rows.
     """
 
+    under: torch.Tensor  # a buffer (register_buffer below)
+
     def __init__(self, obs_dim: int, goal_dim: int, observation_grid: Sequence[int], goal_grid: Sequence[int]) -> None:
         super().__init__()
         if len(observation_grid) != 3 or min(observation_grid) < 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -10,7 +11,10 @@ from torch import nn
 TARGET_UPDATES = ("hard", "polyak")
 
 
-def make_target(module: nn.Module) -> nn.Module:
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def make_target(module: ModuleT) -> ModuleT:
     """A frozen copy of ``module`` (no gradients, evaluation mode unchanged)."""
     target = copy.deepcopy(module)
     target.requires_grad_(False)

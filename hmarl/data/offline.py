@@ -247,7 +247,8 @@ def save_dataset(path: str | Path, dataset: OfflineDataset) -> Path:
                 file.create_dataset(key, data=array, compression="gzip", compression_opts=4)
             file.attrs.update(metadata)
     else:
-        np.savez_compressed(path, metadata=np.array(json.dumps(metadata)), **dataset.arrays())
+        arrays: dict[str, Any] = {"metadata": np.array(json.dumps(metadata)), **dataset.arrays()}
+        np.savez_compressed(path, **arrays)
     return path
 
 

@@ -172,9 +172,10 @@ def read_space_file(path: str) -> dict[str, Any]:
         elif suffix == ".toml":
             if sys.version_info < (3, 11):
                 raise ValueError(f"space={path!r}: TOML space files need Python 3.11 or later (tomllib)")
-            import tomllib
+            else:
+                import tomllib
 
-            data = tomllib.loads(text)
+                data = tomllib.loads(text)
         elif suffix == ".json":
             data = json.loads(text)
         else:

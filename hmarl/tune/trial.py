@@ -48,6 +48,8 @@ class TrainerRef:
         path = Path(self.name)
         if path.suffix == ".py" and path.is_file():
             spec = importlib.util.spec_from_file_location(f"hmarl_tune_trainer_{path.stem}", path.resolve())
+            if spec is None or spec.loader is None:
+                raise ValueError(f"trainer={self.name!r} could not be loaded as a Python module")
             module = importlib.util.module_from_spec(spec)
             sys.modules[spec.name] = module
             spec.loader.exec_module(module)
