@@ -65,9 +65,10 @@ class GymVectorEnv:
             raise TypeError(f"env={env_id!r} needs a Box observation space, it has {observation_space}")
         self.num_envs = num_envs
         self.continuous = continuous
-        self.n_actions = 0 if continuous else int(action_space.n)
-        self.action_low: tuple[float, ...] = tuple(action_space.low.tolist()) if continuous else ()
-        self.action_high: tuple[float, ...] = tuple(action_space.high.tolist()) if continuous else ()
+        self.n_actions = int(action_space.n) if isinstance(action_space, gymnasium.spaces.Discrete) else 0
+        box = action_space if continuous and isinstance(action_space, gymnasium.spaces.Box) else None
+        self.action_low: tuple[float, ...] = () if box is None else tuple(box.low.tolist())
+        self.action_high: tuple[float, ...] = () if box is None else tuple(box.high.tolist())
         self.obs_dim = int(np.prod(observation_space.shape))
         self.state_dim = self.obs_dim
         self._episode_return = np.zeros((num_envs, 1), dtype=np.float32)

@@ -36,7 +36,7 @@ from hmarl.training.checkpoints import (
     restore_agent,
     save_checkpoint_file,
 )
-from hmarl.training.config import RunConfig, flat_options, given_options
+from hmarl.training.config import CommonRunConfig, RunConfig, flat_options, given_options
 from hmarl.training.envs import BatchedEnv, make_vector_env
 from hmarl.training.guard import DivergenceError, DivergenceGuard
 from hmarl.training.logger import RunLogger
@@ -45,10 +45,18 @@ from hmarl.training.validation import check_fields, check_writable_dir, check_wr
 
 Tensors = dict[str, torch.Tensor]
 ConfigT = TypeVar("ConfigT", bound=RunConfig)
+#: Any run configuration, online or offline.
+CommonT = TypeVar("CommonT", bound=CommonRunConfig)
 EVAL_SEED_OFFSET = 1_000_003
 RECENT_EPISODES = 20
 #: Called with the loop's state after each greedy evaluation (see :func:`evaluation_listener`).
 _EVALUATION_LISTENERS: list[Callable[[LoopState], None]] = []
+
+
+class GreedyPolicy(Protocol):
+    """What evaluation needs: greedy actions (see :class:`Agent`)."""
+
+    def act_greedy(self, obs: Tensors) -> torch.Tensor: ...
 
 
 class Agent(Protocol):
@@ -301,7 +309,7 @@ def transition(
     }
 
 
-def attach_env(agent: Agent, env: BatchedEnv, evaluation: bool) -> None:
+def attach_env(agent: GreedyPolicy, env: BatchedEnv, evaluation: bool) -> None:
     """Hand ``env`` to an agent that acts through the environment itself (hierarchical
     agents read its options interface): the training environment, or an evaluation
     environment just reset. Agents without an ``attach_env`` method need nothing."""
@@ -311,13 +319,13 @@ def attach_env(agent: Agent, env: BatchedEnv, evaluation: bool) -> None:
 
 
 @torch.no_grad()
-def evaluate(agent: Agent, env: BatchedEnv, seed: int, device: torch.device) -> dict[str, float]:
+def evaluate(agent: GreedyPolicy, env: BatchedEnv, seed: int, device: torch.device) -> dict[str, float]:
     """Mean greedy return, length and episode statistics over one episode per copy."""
     return {name: float(values.mean()) for name, values in evaluate_episodes(agent, env, seed, device).items()}
 
 
 @torch.no_grad()
-def evaluate_episodes(agent: Agent, env: BatchedEnv, seed: int, device: torch.device) -> dict[str, np.ndarray]:
+def evaluate_episodes(agent: GreedyPolicy, env: BatchedEnv, seed: int, device: torch.device) -> dict[str, np.ndarray]:
     """Greedy return, length and episode statistics of one episode per copy, (num_envs,) each."""
     obs, _ = env.reset(seed=seed)
     attach_env(agent, env, evaluation=True)
@@ -403,7 +411,7 @@ class _Checkpointer:
         return path
 
 
-def resume_config(config: ConfigT) -> tuple[ConfigT, dict[str, Any] | None]:
+def resume_config(config: CommonT) -> tuple[CommonT, dict[str, Any] | None]:
     """The configuration to run and the checkpoint to continue from, if ``config.resume``
     names one (see :mod:`hmarl.training.runs`)."""
     if not config.resume:
@@ -472,7 +480,7 @@ def write_run_record(directory: Path, algorithm: str, config: Any, parent: Mappi
     (directory / "run.json").write_text(json.dumps(record, indent=2, default=repr) + "\n")
 
 
-def with_run_name(config: ConfigT, algorithm: str, subject: str) -> ConfigT:
+def with_run_name(config: CommonT, algorithm: str, subject: str) -> CommonT:
     """``config`` with a run name: its own, or one made of the algorithm, subject, seed and time."""
     if config.run_name:
         return config
@@ -622,7 +630,7 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
                     (state.global_step - config.num_envs) // config.eval_every != state.global_step // config.eval_every
                     or state.global_step >= config.total_steps
                 )
-                if eval_due:
+                if eval_due and eval_env is not None:
                     _evaluate_and_record(config, agent, eval_env, state, logger, device)
                     state.wall_seconds = time.perf_counter() - started
                     for listener in list(_EVALUATION_LISTENERS):
@@ -647,7 +655,7 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
             final_checkpoint = save_checkpoint()
     except (ValueError, TypeError) as error:
         # Not refused input: the command line shows these with their traceback.
-        error.during_training = True  # type: ignore[attr-defined]
+        error.during_training = True  # type: ignore[union-attr]  # a marker the command line reads
         raise
     finally:
         progress.close()
