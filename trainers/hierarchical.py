@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -118,7 +119,7 @@ def main(
         torch.set_num_threads(config.torch_threads)
     trained: list[HierarchicalAgent] = []
 
-    def build(*args: object) -> HierarchicalAgent:
+    def build(*args: Any) -> HierarchicalAgent:
         trained.append(make_agent(*args))
         return trained[-1]
 
