@@ -133,7 +133,7 @@ def load_run(run: str, algorithm: str = "", device: str = "cpu") -> LoadedRun:
     from hmarl.training.config import config_from_dict
 
     config_cls, factory = TRAINERS[algorithm].agent_parts()
-    config = config_from_dict(config_cls, checkpoint["config"])
+    config: Any = config_from_dict(config_cls, checkpoint["config"])  # the trainer's own config class
     # Agents that keep per-copy state (running options) are sized by the training copies.
     spec = EnvSpec.of(make_vector_env(config.env, config.num_envs, config.env_kwargs))
     agent = factory(config, spec, budget_of(config), torch.device(device))
@@ -366,9 +366,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
     fps = args.fps or int(env.metadata.get("render_fps", 10))
     frames = greedy_frames(loaded, env, args.episodes, args.seed, args.max_steps)
     if args.out:
-        frames = list(frames)
-        save_video(frames, args.out, fps)
-        print(f"saved {len(frames)} frames of {args.episodes} greedy episode(s) to {args.out}")
+        frame_list = list(frames)
+        save_video(frame_list, args.out, fps)
+        print(f"saved {len(frame_list)} frames of {args.episodes} greedy episode(s) to {args.out}")
     else:
         show_frames(frames, fps, f"hmarl watch {loaded.config.run_name}")
     return 0
@@ -431,13 +431,13 @@ class ScriptedKeys:
 def cmd_play(args: argparse.Namespace) -> int:  # noqa: C901 - one branch per play option; a split is a later change
     import pygame
 
-    from hmarl.training import make_vector_env
+    from hmarl.training.envs import make_rendering_env, render_frame
     from hmarl.training.loop import attach_env, to_tensors
 
     if args.env not in env_names(deprecated=True):
         raise CommandError(f"env={args.env!r} is not valid; choose one of {env_names()}")
     env_kwargs = json.loads(args.env_kwargs)
-    env = make_vector_env(args.env, 1, {**env_kwargs, "render_mode": "rgb_array"})
+    env = make_rendering_env(args.env, 1, {**env_kwargs, "render_mode": "rgb_array"})
     if not 0 <= args.agent < env.n_agents:
         raise CommandError(f"agent={args.agent} is not valid; {args.env} has agents 0..{env.n_agents - 1}")
     core_module = importlib.import_module(type(env.core).__module__)
@@ -467,7 +467,7 @@ def cmd_play(args: argparse.Namespace) -> int:  # noqa: C901 - one branch per pl
     obs, _ = env.reset(seed=args.seed)
     if args.others not in ("random", "scripted"):
         attach_env(loaded.agent, env, evaluation=True)
-    frame = env.render(0)
+    frame = render_frame(env)
     screen = pygame.display.set_mode((frame.shape[1], frame.shape[0]))
     pygame.display.set_caption(f"hmarl play {args.env}: agent {args.agent}")
     help_line = ", ".join(f"{key}={action_names[index]}" for key, index in keymap.items() if not key.isdigit())
@@ -491,7 +491,7 @@ def cmd_play(args: argparse.Namespace) -> int:  # noqa: C901 - one branch per pl
         obs, rewards, terminated, truncated, _ = env.step(actions)
         total += float(rewards[0].sum())
         steps += 1
-        frame = env.render(0)
+        frame = render_frame(env)
         if (terminated | truncated)[0]:
             print(f"episode over after {steps} steps, team return {total:.2f}")
             total, steps = 0.0, 0
@@ -500,7 +500,7 @@ def cmd_play(args: argparse.Namespace) -> int:  # noqa: C901 - one branch per pl
             obs, _ = env.reset()
             if args.others not in ("random", "scripted"):
                 attach_env(loaded.agent, env, evaluation=True)
-            frame = env.render(0)
+            frame = render_frame(env)
     pygame.quit()
     print(f"played {steps} steps of the last episode, team return {total:.2f}")
     return 0

@@ -24,6 +24,7 @@ from hmarl.training import (
     train,
 )
 from hmarl.training.config import config_from_dict
+from hmarl.training.envs import make_rendering_env, render_frame
 from hmarl.training.loop import attach_env, budget_of, to_tensors
 
 DEFAULT_OPTION_LEN = 30
@@ -94,16 +95,16 @@ def save_greedy_gif(config: Config, agent: HierarchicalAgent, path: str, seed: i
     """Play one greedy episode with ``agent`` and save its frames to ``path``; returns its length."""
     from hmarl.envs._render import save_gif
 
-    env = make_vector_env(config.env, 1, {**config.env_kwargs, "render_mode": "rgb_array"})
+    env = make_rendering_env(config.env, 1, {**config.env_kwargs, "render_mode": "rgb_array"})
     obs, _ = env.reset(seed=seed)
     attach_env(agent, env, evaluation=True)
-    frames = [env.render(0)]
+    frames = [render_frame(env)]
     done = np.zeros(1, dtype=bool)
     while not done.all():
         actions = agent.act_greedy(to_tensors(obs, agent.device))
         obs, _, terminated, truncated, _ = env.step(actions.cpu().numpy())
         done = terminated | truncated
-        frames.append(env.render(0))
+        frames.append(render_frame(env))
     save_gif(frames, path, fps=env.metadata.get("render_fps", 10))
     return len(frames) - 1
 

@@ -331,6 +331,8 @@ class HierarchicalAgent:
         option has ended take theirs (to judge a scripted high level over this low level)."""
         env = self._require(self.eval_env, True)
         options, goal_mask = self.eval_options, env.goal_mask()
+        if options is None:
+            raise RuntimeError("call attach_env(env, evaluation=True) before acting greedily")
         if self.eval_one_step is not None:
             goals = options.goals
             feasible = np.take_along_axis(goal_mask, goals[..., None], -1)[..., 0]

@@ -137,6 +137,31 @@ class GymVectorEnv:
         self.envs.close()
 
 
+class RenderingEnv(BatchedEnv, Protocol):
+    """The batched face of an ``hmarl.envs`` environment: it draws its copies and keeps
+    the core of its rules."""
+
+    metadata: dict[str, Any]
+    core: Any
+
+    def render(self, index: int = 0) -> np.ndarray | None: ...
+
+
+def render_frame(env: RenderingEnv, index: int = 0) -> np.ndarray:
+    """Copy ``index`` of ``env`` drawn as an RGB array (``env`` made with ``render_mode='rgb_array'``)."""
+    frame = env.render(index)
+    if frame is None:
+        raise ValueError("the environment returned no frame; make it with render_mode='rgb_array'")
+    return frame
+
+
+def make_rendering_env(env: str, num_envs: int, env_kwargs: Mapping[str, Any] | None = None) -> RenderingEnv:
+    """The batched face of the ``hmarl.envs`` environment ``env`` (others draw nothing)."""
+    if env not in hmarl_envs.names(deprecated=True):
+        raise ValueError(f"env={env!r} is not an hmarl.envs environment; hmarl.envs has {', '.join(hmarl_envs.names())}")
+    return hmarl_envs.get(env).vector_env(num_envs=num_envs, **dict(env_kwargs or {}))
+
+
 def make_vector_env(env: str, num_envs: int, env_kwargs: Mapping[str, Any] | None = None) -> BatchedEnv:
     """The batched face of ``env``: an ``hmarl.envs`` module name or a gymnasium id."""
     env_kwargs = dict(env_kwargs or {})
