@@ -19,6 +19,7 @@ import torch
 
 from hmarl.core import option
 from hmarl.hier import HierarchicalAgent, HierConfig, HierSpec
+from hmarl.hier.config import OptionsEnv
 from hmarl.training import (
     BatchedEnv, Budget, EnvSpec, RunConfig, TrainResult, load_checkpoint, make_vector_env, parse_config, restore_agent,
     train,
@@ -75,7 +76,7 @@ def option_len_of(config: Config) -> int:
 
 def make_agent(config: Config, spec: EnvSpec, budget: Budget, device: torch.device) -> HierarchicalAgent:
     probe = make_vector_env(config.env, 1, config.env_kwargs)
-    if not hasattr(probe, "goal_names"):
+    if not isinstance(probe, OptionsEnv):
         raise ValueError(
             f"env={config.env!r} has no options interface (goal_names, goal_mask, ...); hierarchical learners need "
             "an hmarl.envs environment such as trash_collection_v0 or basketball_defense_v1"
