@@ -428,11 +428,37 @@ class ScriptedKeys:
         return True
 
 
-def cmd_play(args: argparse.Namespace) -> int:  # noqa: C901 - one branch per play option; a split is a later change
+def _other_agents(
+    args: argparse.Namespace, env: Any, rng: np.random.Generator
+) -> tuple[Callable[[dict[str, np.ndarray]], np.ndarray], Any]:
+    """The policy of the agents the player does not steer (``--others``), and the loaded
+    run behind it (``None`` for random and scripted agents)."""
+    from hmarl.training.loop import to_tensors
+
+    if args.others == "random":
+        return lambda obs: random_actions(obs["action_mask"], rng), None
+    if args.others == "scripted":
+        policy = scripted_policy(args.env)
+        if policy is None:
+            raise CommandError(f"others=scripted: {args.env} has no scripted policy; use random or a run directory")
+        return lambda obs: policy(env.core, rng), None
+    loaded = load_run(args.others)
+    if loaded.config.env != args.env:
+        raise CommandError(f"others={args.others!r} was trained on {loaded.config.env}, not {args.env}")
+    import torch
+
+    def others(obs: dict[str, np.ndarray]) -> np.ndarray:
+        with torch.no_grad():
+            return loaded.agent.act_greedy(to_tensors(obs, torch.device("cpu"))).cpu().numpy()
+
+    return others, loaded
+
+
+def cmd_play(args: argparse.Namespace) -> int:
     import pygame
 
     from hmarl.training.envs import make_rendering_env, render_frame
-    from hmarl.training.loop import attach_env, to_tensors
+    from hmarl.training.loop import attach_env
 
     if args.env not in env_names(deprecated=True):
         raise CommandError(f"env={args.env!r} is not valid; choose one of {env_names()}")
@@ -443,29 +469,11 @@ def cmd_play(args: argparse.Namespace) -> int:  # noqa: C901 - one branch per pl
     core_module = importlib.import_module(type(env.core).__module__)
     action_names = list(getattr(core_module, "ACTION_NAMES", [str(k) for k in range(env.n_actions)]))
     keymap = keymap_of(args.env, action_names)
-    rng = np.random.default_rng(args.seed)
-    others: Callable[[dict[str, np.ndarray]], np.ndarray]
-    if args.others == "random":
-        others = lambda obs: random_actions(obs["action_mask"], rng)  # noqa: E731
-    elif args.others == "scripted":
-        policy = scripted_policy(args.env)
-        if policy is None:
-            raise CommandError(f"others=scripted: {args.env} has no scripted policy; use random or a run directory")
-        others = lambda obs: policy(env.core, rng)  # noqa: E731
-    else:
-        loaded = load_run(args.others)
-        if loaded.config.env != args.env:
-            raise CommandError(f"others={args.others!r} was trained on {loaded.config.env}, not {args.env}")
-        import torch
-
-        def others(obs: dict[str, np.ndarray]) -> np.ndarray:
-            with torch.no_grad():
-                return loaded.agent.act_greedy(to_tensors(obs, torch.device("cpu"))).cpu().numpy()
-
+    others, loaded = _other_agents(args, env, np.random.default_rng(args.seed))
     script = ScriptedKeys(args.keys.split(",")) if args.keys else None
     pygame.init()
     obs, _ = env.reset(seed=args.seed)
-    if args.others not in ("random", "scripted"):
+    if loaded is not None:
         attach_env(loaded.agent, env, evaluation=True)
     frame = render_frame(env)
     screen = pygame.display.set_mode((frame.shape[1], frame.shape[0]))
@@ -498,7 +506,7 @@ def cmd_play(args: argparse.Namespace) -> int:  # noqa: C901 - one branch per pl
             if args.one_episode:
                 break
             obs, _ = env.reset()
-            if args.others not in ("random", "scripted"):
+            if loaded is not None:
                 attach_env(loaded.agent, env, evaluation=True)
             frame = render_frame(env)
     pygame.quit()
