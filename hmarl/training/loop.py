@@ -28,7 +28,7 @@ import torch
 from tqdm import tqdm
 
 from hmarl.core import NonFiniteLossError
-from hmarl.core.sparse import SparseConfig, attach_sparse, check_sparse
+from hmarl.core.sparse import SparseConfig, SparseRun, attach_sparse, check_sparse
 from hmarl.training.checkpoints import (
     CHECKPOINT_PATTERN,
     agent_checkpoint_state,
@@ -523,7 +523,52 @@ def _stop_on_non_finite(save_checkpoint: Callable[[], Path]) -> Iterator[None]:
         raise NonFiniteLossError(f"{error}; the run stopped, checkpoint: {path}") from error
 
 
-def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainResult:  # noqa: C901 - the training loop kept whole (resume, evaluation, checkpoints)
+def _build_agent(
+    config: ConfigT, make_agent: AgentFactory, spec: EnvSpec, budget: Budget, device: torch.device
+) -> tuple[Agent, SparseRun | None]:
+    """The run's agent, with sparse training's hooks where the config asks for them."""
+    if isinstance(config, SparseConfig):
+        check_sparse(config, budget.total_updates)
+    agent = make_agent(config, spec, budget, device)
+    # Sparse training's hooks go on before a checkpoint is restored: their state is in it.
+    sparse = attach_sparse(agent, config, budget.total_steps) if isinstance(config, SparseConfig) else None
+    return agent, sparse
+
+
+def _restore_run(checkpoint: Mapping[str, Any], agent: Agent, env: BatchedEnv) -> tuple[Any, LoopState]:
+    """Put the agent, the environment and the random streams back as ``checkpoint`` saved
+    them; returns the saved observation and loop state."""
+    if not restore_agent(agent, checkpoint["agent"]):
+        _warn(
+            "the checkpoint holds no replay (it was written without --checkpoint-replay): the replay refills "
+            "from the environment, so training goes on from the saved networks but not bit-identically"
+        )
+    restore_env(env, checkpoint["env"])
+    _set_rng_state(checkpoint["rng"])
+    return checkpoint["obs"], LoopState(**checkpoint["loop"])
+
+
+def _evaluate_if_due(
+    config: ConfigT, agent: Agent, eval_env: BatchedEnv | None, state: LoopState, logger: RunLogger,
+    device: torch.device, started: float,
+) -> bool:
+    """Evaluate when this step crosses an evaluation point or ends the run; returns whether
+    the run stops there (``--stop-at-target`` and the target reached)."""
+    if eval_env is None or not (
+        (state.global_step - config.num_envs) // config.eval_every != state.global_step // config.eval_every
+        or state.global_step >= config.total_steps
+    ):
+        return False
+    _evaluate_and_record(config, agent, eval_env, state, logger, device)
+    state.wall_seconds = time.perf_counter() - started
+    for listener in list(_EVALUATION_LISTENERS):
+        listener(state)
+    if state.steps_to_target == state.global_step and state.seconds_to_target is None:
+        state.seconds_to_target = time.perf_counter() - started
+    return state.steps_to_target is not None and config.stop_at_target
+
+
+def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainResult:
     """Train the agent that ``make_agent`` builds, as ``config`` says; see :class:`RunConfig`.
 
     Everything is checked before the first step: options, paths (writable), the target
@@ -546,23 +591,11 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
     eval_env = make_vector_env(config.env, config.eval_episodes, config.env_kwargs) if config.eval_every else None
     spec = EnvSpec.of(env)
     budget = budget_of(config)
-    if isinstance(config, SparseConfig):
-        check_sparse(config, budget.total_updates)
-    agent = make_agent(config, spec, budget, device)
-    # Sparse training's hooks go on before a checkpoint is restored: their state is in it.
-    sparse = attach_sparse(agent, config, budget.total_steps) if isinstance(config, SparseConfig) else None
+    agent, sparse = _build_agent(config, make_agent, spec, budget, device)
     state = LoopState()
     obs, _ = env.reset(seed=config.seed)
     if checkpoint is not None:
-        if not restore_agent(agent, checkpoint["agent"]):
-            _warn(
-                "the checkpoint holds no replay (it was written without --checkpoint-replay): the replay refills "
-                "from the environment, so training goes on from the saved networks but not bit-identically"
-            )
-        restore_env(env, checkpoint["env"])
-        obs = checkpoint["obs"]
-        state = LoopState(**checkpoint["loop"])
-        _set_rng_state(checkpoint["rng"])
+        obs, state = _restore_run(checkpoint, agent, env)
         parent = parent or checkpoint.get("parent")
     attach_env(agent, env, evaluation=False)
 
@@ -626,19 +659,8 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
                             _guard(guard, metrics, state, config, save_checkpoint)
                         checkpoint_due |= bool(config.checkpoint_every) and state.updates % config.checkpoint_every == 0
 
-                eval_due = eval_env is not None and (
-                    (state.global_step - config.num_envs) // config.eval_every != state.global_step // config.eval_every
-                    or state.global_step >= config.total_steps
-                )
-                if eval_due and eval_env is not None:
-                    _evaluate_and_record(config, agent, eval_env, state, logger, device)
-                    state.wall_seconds = time.perf_counter() - started
-                    for listener in list(_EVALUATION_LISTENERS):
-                        listener(state)
-                    if state.steps_to_target == state.global_step and state.seconds_to_target is None:
-                        state.seconds_to_target = time.perf_counter() - started
-                    if state.steps_to_target is not None and config.stop_at_target:
-                        break
+                if _evaluate_if_due(config, agent, eval_env, state, logger, device, started):
+                    break  # --stop-at-target, and the target was reached
                 state.wall_seconds = time.perf_counter() - started
                 if stop:
                     where = f" (step {state.global_step})"
