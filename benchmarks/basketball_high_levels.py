@@ -163,7 +163,7 @@ def compare(
 def _goal_table(title: str, shares: np.ndarray, goal_names: Sequence[str]) -> str:
     lines = [f"\n### {title}", "| defender | " + " | ".join(goal_names) + " |", "|" + "---|" * (len(goal_names) + 1)]
     labels = [str(i) for i in range(len(shares) - 1)] + ["two or more at once"]
-    lines += [f"| {label} | " + " | ".join(f"{v:.2f}" for v in row) + " |" for label, row in zip(labels, shares)]
+    lines += [f"| {label} | " + " | ".join(f"{v:.2f}" for v in row) + " |" for label, row in zip(labels, shares, strict=True)]
     return "\n".join(lines)
 
 

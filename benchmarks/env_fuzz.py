@@ -56,7 +56,9 @@ def draw_basketball(rng: np.random.Generator) -> dict[str, Any]:
 
 
 def draw_fixed_trash(rng: np.random.Generator) -> dict[str, Any]:
-    return dict(layout=str(rng.choice(["room", "ring", "coordination"])), reward_mode=str(rng.choice(["individual", "shared"])))
+    return dict(
+        layout=str(rng.choice(["room", "ring", "coordination"])), reward_mode=str(rng.choice(["individual", "shared"]))
+    )
 
 
 DRAWS = {

@@ -179,7 +179,7 @@ def main() -> None:
     for key in args.cases:
         case = CASES[key]()
         rate = median_rate(
-            lambda: parallel_rate(case.parallel_env, args.parallel_steps, clock), args.repeats
+            lambda case=case: parallel_rate(case.parallel_env, args.parallel_steps, clock), args.repeats
         )
         note = ""
         if key == "reference":
@@ -196,7 +196,9 @@ def main() -> None:
             rates: dict[str, float] = {}
             for face, measure in (("core", core_rate), ("core+state", core_state_rate), ("vector_env", vector_rate)):
                 measure(venv, min(steps, 10), rng, clock)
-                rates[face] = rate = median_rate(lambda: measure(venv, steps, rng, clock), args.repeats)
+                rates[face] = rate = median_rate(
+                    lambda measure=measure, venv=venv, steps=steps: measure(venv, steps, rng, clock), args.repeats
+                )
                 note = ""
                 if face == "vector_env":
                     note = f"  ({rate / rates['core']:.2f} of core, {rate / rates['core+state']:.2f} of core+state"

@@ -23,10 +23,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hmarl.trainers import hierarchical  # noqa: E402
-from update_throughput import MODES, mode_options  # noqa: E402
+from hmarl.trainers import hierarchical
+from update_throughput import MODES, mode_options
 
-from hmarl.training import (  # noqa: E402
+from hmarl.training import (
     Budget,
     EnvSpec,
     make_vector_env,
@@ -34,7 +34,7 @@ from hmarl.training import (  # noqa: E402
     to_tensors,
     transition,
 )
-from hmarl.training.loop import attach_env  # noqa: E402
+from hmarl.training.loop import attach_env
 
 
 def filled_agent(trainer: str, mode: str, device: torch.device, fill_steps: int):

@@ -293,7 +293,7 @@ def time_to_score(runs: list[Run], target: float, how: str) -> list[str]:
         "|---|---|---|",
     ]
     reached = [run.first_reaching(target) for run in runs]
-    for run, point in zip(runs, reached):
+    for run, point in zip(runs, reached, strict=True):
         lines.append(f"| {run.name} | {point[1]:.0f} | {point[0]} |" if point else
                      f"| {run.name} | not reached | not reached |")
     lines.append("")
@@ -305,7 +305,7 @@ def time_to_score(runs: list[Run], target: float, how: str) -> list[str]:
             f"published: 3-4x on a GPU); gradient-update ratio SAC-N / LB-SAC = {sac[0] / lb[0]:.1f}"
         )
     else:
-        missing = " and ".join(run.name for run, point in zip(runs, reached) if point is None)
+        missing = " and ".join(run.name for run, point in zip(runs, reached, strict=True) if point is None)
         lines.append(f"no ratio: {missing} never reached {target:.1f}")
     return lines
 

@@ -51,7 +51,10 @@ class Task:
 
 
 TASKS = {
-    "room": Task("trash_collection_v0", {"layout": "room"}, 150_000, 0.95, 40, "h-IL 0.95 / ~50 steps; IL-DQN ~0 / 100; optimum 1.0 / 31"),
+    "room": Task(
+        "trash_collection_v0", {"layout": "room"}, 150_000, 0.95, 40,
+        "h-IL 0.95 / ~50 steps; IL-DQN ~0 / 100; optimum 1.0 / 31",
+    ),
     # On ring's fixed layout the low level, trained on once the high level has settled on
     # its routes, diverges (seed 0 at the defaults: mean Q from 0.79 to 2.9, above the
     # intrinsic return's bound of 1.0, after 110,000 steps; greedy return from 4.0 to
@@ -247,7 +250,7 @@ def print_table(runs: list[Run]) -> None:
             if name != task_name:
                 continue
             label = learner + (f" [{ablation}]" if ablation else "")
-            column = lambda key: _mean_std([m.eval.get(key, math.nan) for m in members])  # noqa: E731
+            column = lambda key, members=members: _mean_std([m.eval.get(key, math.nan) for m in members])  # noqa: E731
             if task_name == "basketball":
                 rates = [possession_rates(m.eval) for m in members]
                 cells = [_mean_std([r[key] for r in rates]) for key in ("stop", "miss", "block", "steal", "points")]
@@ -270,7 +273,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--suite", nargs="+", default=["quick"], choices=sorted(SUITES), help="which tables to run")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per row (0, 1, ...)")
     parser.add_argument("--first-seed", type=int, default=0, help="seeds run from this one")
-    parser.add_argument("--tasks", nargs="+", default=sorted(TASKS), choices=sorted(TASKS), help="run only these tasks of the suites")
+    parser.add_argument(
+        "--tasks", nargs="+", default=sorted(TASKS), choices=sorted(TASKS), help="run only these tasks of the suites"
+    )
     parser.add_argument("--learners", nargs="+", default=list(LEARNERS), choices=LEARNERS, help="run only these learners")
     parser.add_argument(
         "--ablations", nargs="+", default=list(ABLATION_ROWS), choices=ABLATION_ROWS,

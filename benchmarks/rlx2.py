@@ -11,17 +11,18 @@ CPU inference of a sparse network against dense.
 Methods: ``dense``; ``static`` (an Erdős-Rényi mask fixed from the start, 1-step targets,
 a fixed buffer); ``rigl`` (RigL topology updates alone); ``rlx2`` (RigL, delayed 3-step
 targets, the dynamic buffer), each sparse one at 90% and 95% (actor and critic alike).
-Runs already in ``--out`` are not run again. Each run is sized for one CPU core (``--workers`` runs that many at once, one thread
-each) and appended to ``--out`` as a JSON line; the tables are printed from them: the
-final greedy score (mean of the last two evaluations) relative to dense, environment
-steps to the task's threshold, and training and inference FLOPs relative to dense (from
-the masks, the paper's measure).
+Runs already in ``--out`` are not run again. Each run is sized for one CPU core
+(``--workers`` runs that many at once, one thread each) and appended to ``--out`` as a
+JSON line; the tables are printed from them: the final greedy score (mean of the last two
+evaluations) relative to dense, environment steps to the task's threshold, and training
+and inference FLOPs relative to dense (from the masks, the paper's measure).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import json
 import math
 import time
@@ -176,7 +177,7 @@ def inference_table(width: int = 256, depth: int = 3, batches: Sequence[int] = (
     torch.manual_seed(0)
     layers: list[nn.Module] = []
     sizes = [17, *([width] * depth)]
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+    for fan_in, fan_out in itertools.pairwise(sizes):
         layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
     layers.append(nn.Linear(width, 6))
     dense = nn.Sequential(*layers)
@@ -210,7 +211,9 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", nargs="+", default=list(DEFAULT_TASKS), choices=list(TASKS), help="tasks to run")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), help="methods to run")
-    parser.add_argument("--sparsities", nargs="+", type=float, default=list(SPARSITIES), help="sparsities of the sparse methods")
+    parser.add_argument(
+        "--sparsities", nargs="+", type=float, default=list(SPARSITIES), help="sparsities of the sparse methods"
+    )
     parser.add_argument("--seeds", type=int, default=3, help="seeds per configuration (0, 1, ...)")
     parser.add_argument("--ablations", action="store_true", help=f"RLx2 at 90%% on {ABLATION_TASK}, each component removed")
     parser.add_argument("--inference", action="store_true", help="CSR against dense CPU inference, then stop")

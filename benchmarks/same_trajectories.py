@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _trees import extract, import_from  # noqa: E402
+from _trees import extract, import_from
 
 RUNS = {
     "dqn": ["dqn", "--env", "CartPole-v1", "--total-steps", "6000", "--eval-every", "3000", "--seed", "1"],

@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
     runs = []
     out.parent.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(args.workers) as pool:
-        for run in pool.map(run_one, *zip(*jobs), [args.root] * len(jobs)):
+        for run in pool.map(run_one, *zip(*jobs, strict=True), [args.root] * len(jobs)):
             runs.append(run)
             with out.open("a") as stream:
                 stream.write(json.dumps(asdict(run)) + "\n")

@@ -206,11 +206,11 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
         done = {(run["task"], run["method"], run["comparison"], run["seed"])
                 for run in map(json.loads, out.read_text().splitlines())}
         jobs = [job for job in jobs if job not in done]
-    budget = dict(zip(args.tasks, totals))
+    budget = dict(zip(args.tasks, totals, strict=True))
     runs = []
     out.parent.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(args.workers) as pool:
-        columns = [*zip(*jobs), [args.root] * len(jobs), [budget[job[0]] for job in jobs]]
+        columns = [*zip(*jobs, strict=True), [args.root] * len(jobs), [budget[job[0]] for job in jobs]]
         for run in pool.map(run_one, *columns):
             runs.append(run)
             with out.open("a") as stream:

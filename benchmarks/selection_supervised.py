@@ -102,7 +102,7 @@ def train_one(selection: str, noise: float, seed: int, args: argparse.Namespace)
             if rows_to_target is None and errors[-1] <= args.target_error[noise > 0]:
                 rows_to_target, seconds_to_target = engine.backward_rows, seconds
     # The final error is the mean of the last five evaluations: one is noisy on 497 digits.
-    periods = dict(zip(engine.selection.names, engine.selection.pulls)) if selection == "adapt-sb" else {}
+    periods = dict(zip(engine.selection.names, engine.selection.pulls, strict=True)) if selection == "adapt-sb" else {}
     return Run(selection, noise, seed, rows_to_target, seconds_to_target, float(np.mean(errors[-5:])),
                engine.backward_rows, engine.scored_rows, periods)
 

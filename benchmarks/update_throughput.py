@@ -27,6 +27,7 @@ rounds' ratios. Pin one thread (``OMP_NUM_THREADS=1``) for CPU figures.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -96,7 +97,7 @@ def flops_per_sample(obs_dim: int, hidden_sizes: Sequence[int], n_actions: int) 
     and the backward pass (weight gradients everywhere, input gradients except for the
     first layer, whose input is the observation)."""
     sizes = [obs_dim, *hidden_sizes, n_actions]
-    forward = sum(2 * fan_in * fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:]))
+    forward = sum(2 * fan_in * fan_out for fan_in, fan_out in itertools.pairwise(sizes))
     backward = 2 * forward - 2 * sizes[0] * sizes[1]
     return 3 * forward + backward
 
@@ -162,7 +163,7 @@ def compare(args: argparse.Namespace) -> dict[int, dict[str, Any]]:
     for batch in args.batch_sizes:
         new = [r[batch] for r in rounds["new"]]
         old_rates = [r[batch] for r in rounds["old"]]
-        ratio = statistics.median(n / o for n, o in zip(new, old_rates))
+        ratio = statistics.median(n / o for n, o in zip(new, old_rates, strict=True))
         table[batch] = {"new": statistics.median(new), "old": statistics.median(old_rates), "ratio": ratio}
         print(f"{batch:>7}{table[batch]['new']:>15,.0f}{table[batch]['old']:>15,.0f}{ratio:>28.3f}")
     return table

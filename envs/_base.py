@@ -21,13 +21,16 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium
 import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec, parallel_to_aec_wrapper
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 RENDER_MODES = ("human", "rgb_array")
 #: The longest episode any environment accepts, in steps: far beyond every task, and
@@ -103,9 +106,9 @@ class CoreState:
     def _index(self, name: str, idx: np.ndarray | slice) -> tuple[Any, ...]:
         return (idx,) if _AXES[type(self)][name] == 0 else (Ellipsis, idx)
 
-    def take(self, idx: np.ndarray | slice) -> CoreState:
+    def take(self, idx: np.ndarray | slice) -> Self:
         """A new state of the copies ``idx`` (copied arrays)."""
-        parts = {f.name: None for f in dataclasses.fields(self)}
+        parts: dict[str, Any] = {f.name: None for f in dataclasses.fields(self)}
         parts.update({name: value[self._index(name, idx)] for name, value in self.fields().items()})
         return type(self)(**parts)
 
@@ -123,7 +126,7 @@ class CoreState:
             single = fresh.t.shape[0] == 1 and done.shape[0] != 1
             self.put(idx, fresh if single else fresh.take(idx))
 
-    def copy(self) -> CoreState:
+    def copy(self) -> Self:
         return dataclasses.replace(self, **{name: value.copy() for name, value in self.fields().items()})
 
     def load(self, arrays: Mapping[str, np.ndarray]) -> None:
@@ -197,6 +200,10 @@ class BatchedCore(abc.ABC):
     #: on it).
     goal_grid: tuple[int, int, int] | None = None
 
+    #: The copies' state, an instance of ``state_type``; each field is also an attribute.
+    state: CoreState
+    t: np.ndarray
+
     n_agents: int
     n_actions: int
     obs_dim: int
@@ -246,7 +253,7 @@ class BatchedCore(abc.ABC):
         self.rng = rng
         self._state_changed()
 
-    def _state_changed(self) -> None:
+    def _state_changed(self) -> None:  # noqa: B027 - an optional hook; a core without caches keeps this no-op
         """Drop whatever a core caches from its state (called after any outside change)."""
 
     # --- rules -------------------------------------------------------------------
@@ -371,12 +378,12 @@ class VectorEnv:
     def _allocate(self, stats: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         core = self.core
         B, N = core.num_envs, core.n_agents
-        obs = {
+        obs: dict[str, np.ndarray] = {
             "observation": np.zeros((B, N, core.obs_dim), dtype=np.float32),
             "action_mask": np.zeros((B, N, core.n_actions), dtype=np.int8),
             "state": np.zeros((B, core.state_dim), dtype=np.float32),
         }
-        infos = {
+        infos: dict[str, np.ndarray] = {
             "invalid_action": np.zeros((B, N), dtype=bool),
             "final_observation": np.zeros_like(obs["observation"]),
             "final_state": np.zeros_like(obs["state"]),
@@ -603,21 +610,21 @@ class PettingZooParallelEnv(ParallelEnv):
         rewards, terminated, invalid = core.step_rules(array)
         core.t += 1
         truncated = bool(core.t[0] >= core.max_cycles and not terminated[0])
-        terminated = bool(terminated[0])
+        ended = bool(terminated[0])
         self._episode_return += float(rewards[0].sum())
         infos: dict[str, dict[str, Any]] = {
-            agent: {"invalid_action": flag} for agent, flag in zip(self.agents, invalid[0].tolist())
+            agent: {"invalid_action": flag} for agent, flag in zip(self.agents, invalid[0].tolist(), strict=True)
         }
-        if terminated or truncated:
+        if ended or truncated:
             stats = {name: value[0].item() for name, value in core.episode_stats().items()}
             stats["episode_length"] = int(core.t[0])
             for info in infos.values():
                 info.update(stats)
         observations = self._observe()
-        reward_dict = dict(zip(self.agents, rewards[0].tolist()))
-        terminations = dict.fromkeys(self.agents, terminated)
+        reward_dict = dict(zip(self.agents, rewards[0].tolist(), strict=True))
+        terminations = dict.fromkeys(self.agents, ended)
         truncations = dict.fromkeys(self.agents, truncated)
-        if terminated or truncated:
+        if ended or truncated:
             self.agents = []
         if self.render_mode == "human":
             self.render()

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 import numpy as np
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-import pygame  # noqa: E402
+import pygame
 
 
 def asset_path(*parts: str) -> str:
@@ -23,7 +23,7 @@ def asset_path(*parts: str) -> str:
     return str(resources.files("hmarl.assets").joinpath(*parts))
 
 
-@lru_cache(maxsize=None)
+@cache
 def font(size: int) -> pygame.font.Font:
     """The package's font at ``size`` points."""
     if not pygame.font.get_init():
@@ -31,7 +31,7 @@ def font(size: int) -> pygame.font.Font:
     return pygame.font.Font(asset_path("fonts", "DejaVuSans-Bold.ttf"), size)
 
 
-@lru_cache(maxsize=None)
+@cache
 def sprite(name: str, size: int) -> pygame.Surface:
     """The sprite ``assets/sprites/<name>.png`` scaled to ``size`` x ``size`` pixels."""
     image = pygame.image.load(asset_path("sprites", f"{name}.png"))

@@ -82,7 +82,7 @@ def assert_deterministic(make_env: Callable[[], Any], steps: int) -> list:
     first = seeded_rollout(make_env(), 7, steps, 1)
     second = seeded_rollout(make_env(), 7, steps, 1)
     assert len(first) == len(second), "two runs with one seed returned different numbers of values"
-    for index, (one, two) in enumerate(zip(first, second)):
+    for index, (one, two) in enumerate(zip(first, second, strict=True)):
         assert data_equivalence(one, two), f"two runs with one seed differ at record item {index}"
     return first
 

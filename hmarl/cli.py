@@ -133,7 +133,7 @@ def load_run(run: str, algorithm: str = "", device: str = "cpu") -> LoadedRun:
     from hmarl.training.config import config_from_dict
 
     config_cls, factory = TRAINERS[algorithm].agent_parts()
-    config = config_from_dict(config_cls, checkpoint["config"])
+    config: Any = config_from_dict(config_cls, checkpoint["config"])  # the trainer's own config class
     # Agents that keep per-copy state (running options) are sized by the training copies.
     spec = EnvSpec.of(make_vector_env(config.env, config.num_envs, config.env_kwargs))
     agent = factory(config, spec, budget_of(config), torch.device(device))
@@ -149,7 +149,7 @@ def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         [f"{value:.3f}" if isinstance(value, float) else str(value) for value in row] for row in rows
     ]
     widths = [max(len(row[k]) for row in cells) for k in range(len(columns))]
-    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in cells]
+    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=False)) for row in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 
@@ -276,7 +276,9 @@ def rendering_env(config: Any) -> Any:
     try:
         env = make_vector_env(config.env, 1, {**config.env_kwargs, "render_mode": "rgb_array"})
     except TypeError as error:
-        raise CommandError(f"env={config.env!r} cannot render frames ({error}); watch shows hmarl.envs environments")
+        raise CommandError(
+            f"env={config.env!r} cannot render frames ({error}); watch shows hmarl.envs environments"
+        ) from error
     if not hasattr(env, "render"):
         raise CommandError(f"env={config.env!r} has no renderer; watch shows hmarl.envs environments")
     return env
@@ -364,9 +366,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
     fps = args.fps or int(env.metadata.get("render_fps", 10))
     frames = greedy_frames(loaded, env, args.episodes, args.seed, args.max_steps)
     if args.out:
-        frames = list(frames)
-        save_video(frames, args.out, fps)
-        print(f"saved {len(frames)} frames of {args.episodes} greedy episode(s) to {args.out}")
+        frame_list = list(frames)
+        save_video(frame_list, args.out, fps)
+        print(f"saved {len(frame_list)} frames of {args.episodes} greedy episode(s) to {args.out}")
     else:
         show_frames(frames, fps, f"hmarl watch {loaded.config.run_name}")
     return 0
@@ -426,46 +428,54 @@ class ScriptedKeys:
         return True
 
 
+def _other_agents(
+    args: argparse.Namespace, env: Any, rng: np.random.Generator
+) -> tuple[Callable[[dict[str, np.ndarray]], np.ndarray], Any]:
+    """The policy of the agents the player does not steer (``--others``), and the loaded
+    run behind it (``None`` for random and scripted agents)."""
+    from hmarl.training.loop import to_tensors
+
+    if args.others == "random":
+        return lambda obs: random_actions(obs["action_mask"], rng), None
+    if args.others == "scripted":
+        policy = scripted_policy(args.env)
+        if policy is None:
+            raise CommandError(f"others=scripted: {args.env} has no scripted policy; use random or a run directory")
+        return lambda obs: policy(env.core, rng), None
+    loaded = load_run(args.others)
+    if loaded.config.env != args.env:
+        raise CommandError(f"others={args.others!r} was trained on {loaded.config.env}, not {args.env}")
+    import torch
+
+    def others(obs: dict[str, np.ndarray]) -> np.ndarray:
+        with torch.no_grad():
+            return loaded.agent.act_greedy(to_tensors(obs, torch.device("cpu"))).cpu().numpy()
+
+    return others, loaded
+
+
 def cmd_play(args: argparse.Namespace) -> int:
     import pygame
 
-    from hmarl.training import make_vector_env
-    from hmarl.training.loop import attach_env, to_tensors
+    from hmarl.training.envs import make_rendering_env, render_frame
+    from hmarl.training.loop import attach_env
 
     if args.env not in env_names(deprecated=True):
         raise CommandError(f"env={args.env!r} is not valid; choose one of {env_names()}")
     env_kwargs = json.loads(args.env_kwargs)
-    env = make_vector_env(args.env, 1, {**env_kwargs, "render_mode": "rgb_array"})
+    env = make_rendering_env(args.env, 1, {**env_kwargs, "render_mode": "rgb_array"})
     if not 0 <= args.agent < env.n_agents:
         raise CommandError(f"agent={args.agent} is not valid; {args.env} has agents 0..{env.n_agents - 1}")
     core_module = importlib.import_module(type(env.core).__module__)
     action_names = list(getattr(core_module, "ACTION_NAMES", [str(k) for k in range(env.n_actions)]))
     keymap = keymap_of(args.env, action_names)
-    rng = np.random.default_rng(args.seed)
-    others: Callable[[dict[str, np.ndarray]], np.ndarray]
-    if args.others == "random":
-        others = lambda obs: random_actions(obs["action_mask"], rng)  # noqa: E731
-    elif args.others == "scripted":
-        policy = scripted_policy(args.env)
-        if policy is None:
-            raise CommandError(f"others=scripted: {args.env} has no scripted policy; use random or a run directory")
-        others = lambda obs: policy(env.core, rng)  # noqa: E731
-    else:
-        loaded = load_run(args.others)
-        if loaded.config.env != args.env:
-            raise CommandError(f"others={args.others!r} was trained on {loaded.config.env}, not {args.env}")
-        import torch
-
-        def others(obs: dict[str, np.ndarray]) -> np.ndarray:
-            with torch.no_grad():
-                return loaded.agent.act_greedy(to_tensors(obs, torch.device("cpu"))).cpu().numpy()
-
+    others, loaded = _other_agents(args, env, np.random.default_rng(args.seed))
     script = ScriptedKeys(args.keys.split(",")) if args.keys else None
     pygame.init()
     obs, _ = env.reset(seed=args.seed)
-    if args.others not in ("random", "scripted"):
+    if loaded is not None:
         attach_env(loaded.agent, env, evaluation=True)
-    frame = env.render(0)
+    frame = render_frame(env)
     screen = pygame.display.set_mode((frame.shape[1], frame.shape[0]))
     pygame.display.set_caption(f"hmarl play {args.env}: agent {args.agent}")
     help_line = ", ".join(f"{key}={action_names[index]}" for key, index in keymap.items() if not key.isdigit())
@@ -489,16 +499,16 @@ def cmd_play(args: argparse.Namespace) -> int:
         obs, rewards, terminated, truncated, _ = env.step(actions)
         total += float(rewards[0].sum())
         steps += 1
-        frame = env.render(0)
+        frame = render_frame(env)
         if (terminated | truncated)[0]:
             print(f"episode over after {steps} steps, team return {total:.2f}")
             total, steps = 0.0, 0
             if args.one_episode:
                 break
             obs, _ = env.reset()
-            if args.others not in ("random", "scripted"):
+            if loaded is not None:
                 attach_env(loaded.agent, env, evaluation=True)
-            frame = env.render(0)
+            frame = render_frame(env)
     pygame.quit()
     print(f"played {steps} steps of the last episode, team return {total:.2f}")
     return 0

@@ -36,7 +36,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from hmarl.core import hard_update, make_target, option
 from hmarl.nets import GridNetwork, QNetwork
@@ -204,7 +203,7 @@ def make_elimination_network(config: EliminationConfig, obs_dim: int, n_actions:
     return GridNetwork(obs_dim, n_actions, obs_grid, config.elimination_channels, config.elimination_hidden_sizes)
 
 
-def feature_dim(network: nn.Module, obs_dim: int) -> int:
+def feature_dim(network: QNetwork | GridNetwork, obs_dim: int) -> int:
     """The width of ``network.features`` for observations of ``obs_dim`` entries."""
     with torch.no_grad():
         return network.features(torch.zeros(1, obs_dim, device=next(network.parameters()).device)).shape[-1]

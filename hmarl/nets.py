@@ -30,7 +30,7 @@ from hmarl.core import EnsembleMLP
 def trunk(in_dim: int, hidden_sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
     """Linear layers each followed by ``activation``; outputs ``hidden_sizes[-1]`` features."""
     layers: list[nn.Module] = []
-    for fan_in, fan_out in zip([in_dim, *hidden_sizes[:-1]], hidden_sizes):
+    for fan_in, fan_out in zip([in_dim, *hidden_sizes[:-1]], hidden_sizes, strict=True):
         layers += [nn.Linear(fan_in, fan_out), activation()]
     return nn.Sequential(*layers)
 
@@ -101,7 +101,7 @@ class GridNetwork(nn.Module):
         if self.grid_dim > obs_dim:
             raise ValueError(f"grid {self.grid} holds {self.grid_dim} entries, more than obs_dim={obs_dim}")
         layers: list[nn.Module] = []
-        for fan_in, fan_out in zip([self.grid[0] + 1, *channels[:-1]], channels):
+        for fan_in, fan_out in zip([self.grid[0] + 1, *channels[:-1]], channels, strict=True):
             layers += [nn.Conv2d(fan_in, fan_out, 3, padding=1), nn.ReLU()]
         self.convolutions = nn.Sequential(*layers)
         flat_dim = obs_dim - self.grid_dim
@@ -136,6 +136,8 @@ class EgocentricView(nn.Module):
     wherever on the grid they occur, which a network meets on every new layout.
     ``out_dim`` is the length of the output rows.
     """
+
+    under: torch.Tensor  # a buffer (register_buffer below)
 
     def __init__(self, obs_dim: int, goal_dim: int, observation_grid: Sequence[int], goal_grid: Sequence[int]) -> None:
         super().__init__()

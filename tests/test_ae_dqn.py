@@ -193,7 +193,7 @@ def test_ae_dqn_learns_to_eliminate_the_extra_actions_of_trash_collection(tmp_pa
         agents.append(ae_dqn_trainer.make_agent(*args))
         return agents[-1]
 
-    train(parse_config(ae_dqn_trainer.Config, args + ["--eval-every", "0"]), make_agent, "ae_dqn")
+    train(parse_config(ae_dqn_trainer.Config, [*args, "--eval-every", "0"]), make_agent, "ae_dqn")
     # 107 actions, 100 of which never do anything: about 5 remain admissible in the
     # states the agent spends its time in. A context it has not tried the extra actions
     # in keeps them open until it has, so a few states keep many: over seeds 0-3 the

@@ -88,7 +88,7 @@ def test_the_goal_overlay_names_goals_marks_targets_and_counts_steps(hqmix_run):
     env = make_vector_env("trash_collection_v0", 1, {"layout": "room", "render_mode": "rgb_array"})
     obs, _ = env.reset(seed=0)
     attach_env(loaded.agent, env, evaluation=True)
-    for step in range(3):
+    for _step in range(3):
         with torch.no_grad():
             actions = loaded.agent.act_greedy(to_tensors(obs, torch.device("cpu")))
         overlay = cli.goal_overlay(loaded.agent, env)

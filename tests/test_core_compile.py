@@ -56,7 +56,7 @@ def test_compiled_update_gives_the_parameters_of_eager_and_keeps_a_non_finite_on
     eager_metrics, compiled_metrics = updated(eager, 7), updated(compiled, 7)
     # Metrics stay on the device until read; the values are eager's.
     assert torch.is_tensor(compiled_metrics[-1]["loss"])
-    for a, b in zip(eager_metrics, compiled_metrics):
+    for a, b in zip(eager_metrics, compiled_metrics, strict=True):
         assert float(b["loss"]) == pytest.approx(a["loss"], rel=1e-4, abs=1e-6)
     # Seven updates with a hard target copy every three: parameters, targets, Adam's moments.
     for a, b in zip(engine_tensors(eager.engine), engine_tensors(compiled.engine), strict=True):

@@ -33,7 +33,7 @@ def test_sqrt_rule_reproduces_the_lb_sac_configs(batch_size, configured_lr):
 def test_other_lr_rules_and_unknown_rule():
     assert scale_lr(1e-3, 1024, 256, "none") == 1e-3
     assert scale_lr(1e-3, 1024, 256, "linear") == pytest.approx(4e-3)
-    with pytest.raises(ValueError, match="lr_scaling='cubic'.*none.*sqrt.*linear"):
+    with pytest.raises(ValueError, match=r"lr_scaling='cubic'.*none.*sqrt.*linear"):
         scale_lr(1e-3, 1024, 256, "cubic")
 
 
@@ -101,7 +101,7 @@ def test_polyak_target_update_moves_by_tau():
     target = engine.targets["net"]
     before_target = [p.clone() for p in target.parameters()]
     engine.update(regression_loss(net), regression_batch())
-    for old, new_target, online in zip(before_target, target.parameters(), net.parameters()):
+    for old, new_target, online in zip(before_target, target.parameters(), net.parameters(), strict=True):
         torch.testing.assert_close(new_target, 0.9 * old + 0.1 * online)
 
 
@@ -113,8 +113,8 @@ def test_hard_target_update_copies_every_period():
     for step in range(1, 4):
         engine.update(loss_fn, regression_batch(step))
         if step < 3:
-            assert all(torch.equal(a, b) for a, b in zip(initial, target.parameters()))
-    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), target.parameters()))
+            assert all(torch.equal(a, b) for a, b in zip(initial, target.parameters(), strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), target.parameters(), strict=True))
     assert not any(p.requires_grad for p in target.parameters())
 
 
@@ -126,11 +126,11 @@ def test_ensemble_equals_separate_modules():
     member_inputs = torch.randn(5, 7, 6)
     torch.testing.assert_close(ensemble(shared_input), torch.stack([m(shared_input) for m in members]))
     torch.testing.assert_close(
-        ensemble(member_inputs), torch.stack([m(x) for m, x in zip(members, member_inputs)])
+        ensemble(member_inputs), torch.stack([m(x) for m, x in zip(members, member_inputs, strict=True)])
     )
     # Gradients flow to each member's own slice as they would to the separate module.
     ensemble(member_inputs).sum().backward()
-    sum(m(x).sum() for m, x in zip(members, member_inputs)).backward()
+    sum(m(x).sum() for m, x in zip(members, member_inputs, strict=True)).backward()
     first = ensemble.layers[0]
     torch.testing.assert_close(first.weight.grad, torch.stack([m[0].weight.grad.T for m in members]))
 
@@ -172,9 +172,9 @@ def test_cosine_and_constant_schedules():
 
 def test_unknown_optimizer_and_schedule_are_refused():
     net = mlp(2, [4], 1)
-    with pytest.raises(ValueError, match="optimizer='sgdx'.*adam.*adamw.*adamod"):
+    with pytest.raises(ValueError, match=r"optimizer='sgdx'.*adam.*adamw.*adamod"):
         UpdateEngine({"net": net}, EngineConfig(optimizer="sgdx"), total_updates=10)
-    with pytest.raises(ValueError, match="schedule='linear'.*constant.*cosine.*autowu"):
+    with pytest.raises(ValueError, match=r"schedule='linear'.*constant.*cosine.*autowu"):
         UpdateEngine({"net": net}, EngineConfig(schedule="linear"), total_updates=10)
     with pytest.raises(ValueError, match="optimizer='lamb'"):
         make_optimizer("lamb", net.parameters(), lr=1e-3)
@@ -191,7 +191,7 @@ def test_non_finite_loss_stops_without_touching_parameters():
 
     with pytest.raises(NonFiniteLossError, match=r"non-finite loss nan .* at update 1"):
         engine.update(nan_loss, regression_batch())
-    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "adamod"])
@@ -209,9 +209,9 @@ def test_engine_resumes_bit_identically(optimizer, schedule):
     resumed.load_state_dict(saved)
     for step in range(10, 20):
         resumed.update(regression_loss(resumed_net), regression_batch(step))
-    for a, b in zip(net.parameters(), resumed_net.parameters()):
+    for a, b in zip(net.parameters(), resumed_net.parameters(), strict=True):
         assert torch.equal(a, b)
-    for a, b in zip(engine.targets.parameters(), resumed.targets.parameters()):
+    for a, b in zip(engine.targets.parameters(), resumed.targets.parameters(), strict=True):
         assert torch.equal(a, b)
     assert resumed.updates == engine.updates == 20
 

@@ -18,7 +18,7 @@ def transition_fields() -> dict[str, Field]:
 
 def add_steps(buffer: ReplayBuffer, rewards, terminated, truncated) -> None:
     """One stream; the observation of step t is t and the next observation t + 100."""
-    for t, (reward, term, trunc) in enumerate(zip(rewards, terminated, truncated)):
+    for t, (reward, term, trunc) in enumerate(zip(rewards, terminated, truncated, strict=True)):
         buffer.add({
             "observation": torch.tensor([float(t)]),
             "reward": torch.tensor([reward]),

@@ -181,15 +181,15 @@ def test_hook_points_fire_in_order_with_the_tensors_they_promise():
     assert rows.shape == (6,) and loss.item() == pytest.approx(rows.mean().item())
     assert all(g is not None and g.abs().sum() > 0 for g in grads)
     _, params, targets = log[2]
-    assert all(not torch.equal(old, new) for old, new in zip(before, params))
-    for old, target, new in zip(before, targets, params):
+    assert all(not torch.equal(old, new) for old, new in zip(before, params, strict=True))
+    for old, target, new in zip(before, targets, params, strict=True):
         torch.testing.assert_close(target, 0.5 * old + 0.5 * new)
     with pytest.raises(TypeError, match="before_loss"):
         engine.add_hook(object())
 
 
 def test_importance_weights_scale_the_rows_and_scores_go_back():
-    engine, net, loss_fn = _regression()
+    engine, _net, loss_fn = _regression()
     config = SamplerConfig(sampler="prioritized")
     buffer = _buffer(capacity=32, streams=4, sampler=config)
     _fill(buffer, 8)
@@ -205,7 +205,7 @@ def test_importance_weights_scale_the_rows_and_scores_go_back():
 
 
 def test_the_selection_stage_backpropagates_only_the_chosen_rows():
-    engine, net, loss_fn = _regression()
+    engine, _net, loss_fn = _regression()
 
     class KeepLargest:
         def candidates(self, batch_size):

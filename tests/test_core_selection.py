@@ -144,7 +144,7 @@ def test_adapt_sb_moves_to_the_curve_after_which_the_loss_falls_most_per_backwar
         name = selection.names[selection.arm]
         used.append(name)
         level -= fall[name]
-    means = dict(zip(selection.names, selection.means))
+    means = dict(zip(selection.names, selection.means, strict=True))
     assert max(means, key=means.get) == "middle"
     # Every curve is tried once, in order, then the best one keeps being chosen.
     assert used[:15] == ["hard"] * 5 + ["middle"] * 5 + ["all"] * 5
@@ -270,7 +270,7 @@ def test_dqn_learns_cartpole_with_selective_backprop(tmp_path):
 def test_a_trainer_refuses_bad_selection_options_before_any_work(tmp_path):
     from hmarl.trainers import dqn as dqn_trainer
 
-    with pytest.raises(ValueError, match="selection_beta must be >= 0, got -1.0"):
+    with pytest.raises(ValueError, match=r"selection_beta must be >= 0, got -1.0"):
         dqn_trainer.main(_cartpole_args(tmp_path, "--selection", "sb", "--selection-beta", "-1"))
     assert not (tmp_path / "checkpoints").exists() or not any((tmp_path / "checkpoints").rglob("*.pt"))
 

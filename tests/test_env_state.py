@@ -26,13 +26,13 @@ def test_registry_lists_and_finds_modules():
 def test_trainers_build_environments_through_the_registry():
     venv = make_vector_env("basketball_defense_v1", 3, {"n_players": 2})
     assert venv.metadata["name"] == "basketball_defense_v1" and venv.num_envs == 3
-    with pytest.raises(ValueError, match="hmarl.envs has basketball_defense_v1"):
+    with pytest.raises(ValueError, match=r"hmarl.envs has basketball_defense_v1"):
         make_vector_env("basketball_defense_v7", 3)
 
 
 @pytest.mark.parametrize("payoff", ["nan 1 0", "1 inf 0", "1 1 -inf"])
 def test_non_finite_payoffs_are_rejected(payoff):
-    with pytest.raises(ValueError, match="payoff: .* must be finite numbers"):
+    with pytest.raises(ValueError, match=r"payoff: .* must be finite numbers"):
         parse_map(COORDINATION.format(payoff=payoff, cycles=""))
 
 
@@ -61,7 +61,8 @@ def test_fresh_states_replace_only_the_done_copies(kwargs):
     after = core.state.fields()
     for name, value in before.fields().items():
         axis = type(before).axis_of(name)
-        np.testing.assert_array_equal(np.take(after[name], np.flatnonzero(~done), axis), np.take(value, np.flatnonzero(~done), axis))
+        kept = np.flatnonzero(~done)
+        np.testing.assert_array_equal(np.take(after[name], kept, axis), np.take(value, kept, axis))
     assert (core.t[done] == 0).all() and (core.t[~done] == 7).all()
 
 

@@ -50,7 +50,9 @@ def test_smdp_targets_bootstrap_free_and_continuing_agents():
         # Row 0: agent 0 picks anew among goals {1, 2} (online prefers 2), agent 1 continues goal 1.
         # Row 1: both pick anew; agent 0 may only take goal 0, agent 1 everything.
         "next_free": torch.tensor([[True, False], [True, True]]),
-        "next_goal_mask": torch.tensor([[[False, True, True], [True, True, True]], [[True, False, False], [True, True, True]]]),
+        "next_goal_mask": torch.tensor(
+            [[[False, True, True], [True, True, True]], [[True, False, False], [True, True, True]]]
+        ),
         "duration": torch.tensor([3, 1]),
         "terminated": torch.tensor([False, True]),
     }
@@ -418,6 +420,7 @@ def test_held_goals_outlast_their_reach_in_training_and_evaluation(hold):
         agent.attach_env(env, evaluation=evaluation)
         obs, _ = env.reset(seed=5)
         reached_total = kept = 0
+        reached = np.zeros((env.num_envs, env.n_agents), dtype=bool)
         longest = 0
         for step in range(200):
             if evaluation:
@@ -455,7 +458,7 @@ def test_low_level_rows_pair_each_state_with_its_own_goal_encoding():
     agent.attach_env(env, evaluation=False)
     obs, _ = env.reset(seed=0)
     every_goal = [np.full((4, 3), goal) for goal in spec.navigation_goals]
-    for step in range(12):
+    for _step in range(12):
         before = np.stack([env.goal_encoding(goals) for goals in every_goal], -2)
         actions = agent.act(to_tensors(obs, "cpu"), 0).numpy()
         navigating = ~agent.pending.one_step

@@ -173,13 +173,14 @@ def test_episode_returns_hold_rows_until_the_episode_ends():
     first, second, third = _episode(_recorder(augmented=True, concurrent=True, episode_returns=True))
     assert len(first["duration"]) == 0 and len(second["duration"]) == 0, "rows wait for the episode's end"
     assert sorted(third["duration"].tolist()) == [1, 1, 2]
-    by_start = {int(obs[0, 0]): ret for obs, ret in zip(third["obs"], third["episode_return"])}
+    by_start = {int(obs[0, 0]): ret for obs, ret in zip(third["obs"], third["episode_return"], strict=True)}
     np.testing.assert_allclose(by_start[0], [2.0, 2.0])
     np.testing.assert_allclose(by_start[1], [2.0, 4.0])
     np.testing.assert_allclose(by_start[2], [4.0, 4.0])
     # the rows' own fields are those the recorder emits without returns
     plain = _episode(_recorder(augmented=True, concurrent=True))
-    np.testing.assert_allclose(np.sort(third["reward"][:, 1]), np.sort(np.concatenate([plain[1]["reward"], plain[2]["reward"]])[:, 1]))
+    expected = np.concatenate([plain[1]["reward"], plain[2]["reward"]])[:, 1]
+    np.testing.assert_allclose(np.sort(third["reward"][:, 1]), np.sort(expected))
 
 
 def test_episode_returns_restart_with_each_episode_and_survive_a_checkpoint():
@@ -222,10 +223,10 @@ def test_n_step_rows_extend_over_the_following_segments():
     assert third["duration"][start2] == 1
     both = _episode(_recorder(augmented=True, concurrent=True, n_step=2, episode_returns=True))[2]
     np.testing.assert_allclose(both["reward"], third["reward"])
-    by_start = {int(obs[0, 0]): ret for obs, ret in zip(both["obs"], both["episode_return"])}
+    by_start = {int(obs[0, 0]): ret for obs, ret in zip(both["obs"], both["episode_return"], strict=True)}
     np.testing.assert_allclose([by_start[0], by_start[1], by_start[2]], [[2.0, 2.0], [2.0, 4.0], [4.0, 4.0]])
     longer = _episode(_recorder(augmented=True, concurrent=True, n_step=3))[2]
-    at0 = [i for i, obs in enumerate(longer["obs"]) if obs[0, 0] == 0][0]
+    at0 = next(i for i, obs in enumerate(longer["obs"]) if obs[0, 0] == 0)
     np.testing.assert_allclose(longer["reward"][at0], [1.0 + 0.25 * 4, 1.0 + 0.25 * 4])
     assert longer["duration"][at0] == 3 and longer["terminated"][at0] and longer["next_obs"][at0, 0, 0] == 3
 

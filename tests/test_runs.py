@@ -94,10 +94,10 @@ def test_unwritable_paths_are_refused_by_name(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     for option in ("--checkpoint-dir", "--log-dir"):
-        args = dqn_args(tmp_path, "paths") + [option, str(blocker / "sub")]
+        args = [*dqn_args(tmp_path, "paths"), option, str(blocker / "sub")]
         with pytest.raises(ValueError, match=f"{option[2:].replace('-', '_')}=.* is not a writable directory"):
             dqn_trainer.main(args)
-    with pytest.raises(ValueError, match="gif=.* is not a writable directory"):
+    with pytest.raises(ValueError, match=r"gif=.* is not a writable directory"):
         hqmix_trainer.main(["--gif", str(blocker / "episode.gif"), "--no-progress",
                             "--checkpoint-dir", str(tmp_path / "c"), "--log-dir", str(tmp_path / "r")])
 
@@ -127,7 +127,7 @@ def test_an_unwritable_directory_fails_in_the_first_second(tmp_path):
 
 
 def test_sigterm_leaves_a_checkpoint_that_resumes_exactly(tmp_path):
-    args = dqn_args(tmp_path, "straight", total_steps=4_000, checkpoint_every=0) + ["--checkpoint-replay"]
+    args = [*dqn_args(tmp_path, "straight", total_steps=4000, checkpoint_every=0), "--checkpoint-replay"]
     straight = hmarl("train", "dqn", *args, cwd=tmp_path)
     assert straight.returncode == 0, straight.stderr
     stopped_args = [arg if arg != "straight" else "stopped" for arg in args]
@@ -213,11 +213,11 @@ def test_an_offline_run_stops_on_sigterm_with_a_checkpoint(tmp_path, monkeypatch
 
 
 def test_checkpoints_are_also_written_by_wall_clock(tmp_path):
-    args = dqn_args(tmp_path, "clock", total_steps=1_200, checkpoint_every=0) + ["--checkpoint-minutes", "0.0005"]
+    args = [*dqn_args(tmp_path, "clock", total_steps=1200, checkpoint_every=0), "--checkpoint-minutes", "0.0005"]
     dqn_trainer.main(args)
     assert len(list((tmp_path / "checkpoints" / "clock").glob("update_*.pt"))) > 3
-    with pytest.raises(ValueError, match="checkpoint_minutes=-1.0 is not valid"):
-        dqn_trainer.main(args + ["--checkpoint-minutes", "-1"])
+    with pytest.raises(ValueError, match=r"checkpoint_minutes=-1.0 is not valid"):
+        dqn_trainer.main([*args, "--checkpoint-minutes", "-1"])
 
 
 # --- integrity -----------------------------------------------------------------------
@@ -260,7 +260,7 @@ def test_resume_from_a_run_whose_newest_checkpoint_is_corrupt(tmp_path):
 
 def test_checkpoints_leave_the_replay_out_unless_asked(tmp_path):
     plain = dqn_trainer.main(dqn_args(tmp_path, "plain", total_steps=600, checkpoint_every=0))
-    full = dqn_trainer.main(dqn_args(tmp_path, "full", total_steps=600, checkpoint_every=0) + ["--checkpoint-replay"])
+    full = dqn_trainer.main([*dqn_args(tmp_path, "full", total_steps=600, checkpoint_every=0), "--checkpoint-replay"])
     assert "replay" not in load_checkpoint(plain.checkpoint)["agent"]
     assert "replay" in load_checkpoint(full.checkpoint)["agent"]
     assert plain.checkpoint.stat().st_size * 5 < full.checkpoint.stat().st_size
@@ -369,11 +369,11 @@ def test_divergence_warns_or_stops_the_run_with_a_checkpoint(tmp_path, monkeypat
         return loss, {**extras, "q_mean": extras["q_mean"] + (1e6 if self.engine.updates >= 20 else 0.0)}
 
     monkeypatch.setattr(DQN, "loss", inflated)
-    args = dqn_args(tmp_path, "diverging", total_steps=800, checkpoint_every=0) + ["--log-every", "10"]
+    args = [*dqn_args(tmp_path, "diverging", total_steps=800, checkpoint_every=0), "--log-every", "10"]
     dqn_trainer.main(args)
     assert "warning: q_mean=1e+06 at update 30 is beyond 10x the bound" in capsys.readouterr().err
     with pytest.raises(DivergenceError, match=r"stopped \(--stop-on-divergence\), checkpoint: .*update_000000030\.pt"):
-        dqn_trainer.main(args + ["--stop-on-divergence", "--run-name", "stopped"])
+        dqn_trainer.main([*args, "--stop-on-divergence", "--run-name", "stopped"])
     assert load_checkpoint(tmp_path / "checkpoints" / "stopped")["loop"]["updates"] == 30
 
 

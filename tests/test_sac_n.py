@@ -85,7 +85,7 @@ def test_temperature_loss_and_its_direction() -> None:
     agent = make_agent(initial_alpha=0.5)
     batch = {"observation": torch.randn(32, OBS_DIM)}
     torch.manual_seed(2)
-    loss, extras = agent.temperature_loss(batch)
+    loss, _extras = agent.temperature_loss(batch)
     torch.manual_seed(2)
     _, log_prob = agent.actor(batch["observation"])
     expected = -(math.log(0.5) * (log_prob + agent.target_entropy)).mean()
@@ -120,7 +120,7 @@ def test_update_order_is_temperature_actor_critic_then_polyak() -> None:
         engine = getattr(agent, name)
         original = engine.update
 
-        def recorded(loss_fn, batch, original=original, name=name):  # noqa: ANN001, ANN202
+        def recorded(loss_fn, batch, original=original, name=name):
             calls.append(name)
             return original(loss_fn, batch)
 
@@ -131,7 +131,7 @@ def test_update_order_is_temperature_actor_critic_then_polyak() -> None:
     assert calls == ["temperature_engine", "actor_engine", "critic_engine"]
     tau = agent.config.tau
     for target, old_target, old_online, online in zip(
-        agent.target_critic.parameters(), target_before, critic_before, agent.critic.parameters()
+        agent.target_critic.parameters(), target_before, critic_before, agent.critic.parameters(), strict=True
     ):
         assert not torch.equal(online, old_online)
         torch.testing.assert_close(target, (1 - tau) * old_target + tau * online)

@@ -65,7 +65,7 @@ def test_masks_keep_the_allocated_count_per_layer_and_ensemble_member():
     hook = SparseTraining(engine, 0.8)
     shapes = [tuple(layer.shape) for layer in hook.layers]
     assert shapes == [(5, 16), (16, 16), (16, 1)]
-    for layer, density in zip(hook.layers, erdos_renyi_densities(shapes, 0.8)):
+    for layer, density in zip(hook.layers, erdos_renyi_densities(shapes, 0.8), strict=True):
         per_member = layer.mask.reshape(3, -1).sum(1)
         assert per_member.tolist() == [round(density * math.prod(layer.shape))] * 3
     assert hook.density() == pytest.approx(0.2, abs=0.02)
@@ -91,7 +91,7 @@ def test_masked_weights_stay_exactly_zero_through_optimiser_and_target_updates(o
             assert (layer.targets[0][~layer.mask] == 0).all()
             assert (layer.weight[layer.mask] != 0).any()
     weights = [layer.weight for layer in hook.layers]
-    assert all(w.grad is None or (w.grad[~layer.mask] == 0).all() for w, layer in zip(weights, hook.layers))
+    assert all(w.grad is None or (w.grad[~layer.mask] == 0).all() for w, layer in zip(weights, hook.layers, strict=True))
 
 
 def test_without_the_hook_the_same_updates_leave_no_zeros():
@@ -148,7 +148,7 @@ def test_rigl_drops_smallest_grows_largest_gradients_with_counts_per_layer():
     expected = [int(fraction * int(old.sum())) for old in before]
     assert hook.dropped == expected and all(count > 0 for count in expected[:2])
     assert hook.topology_updates == 1 and hook.dense_gradient_updates == 1
-    for layer, old, weights, grad, count in zip(hook.layers, before, seen["weights"], seen["grads"], expected):
+    for layer, old, weights, grad, count in zip(hook.layers, before, seen["weights"], seen["grads"], expected, strict=True):
         new = layer.mask
         assert int(new.sum()) == int(old.sum()), "the active count per layer is constant"
         # Grown weights (a dropped one may grow back) are exactly zero now; kept ones are not.
@@ -286,11 +286,11 @@ def test_resume_is_exact_with_masks_topology_schedule_and_buffer_capacity():
     for _ in range(20):
         a, b = first.update(), second.update()
         assert a["loss"] == b["loss"]
-    for (name, p), q in zip(first.q_network.named_parameters(), second.q_network.parameters()):
+    for (name, p), q in zip(first.q_network.named_parameters(), second.q_network.parameters(), strict=True):
         assert torch.equal(p, q), name
     hook_a, hook_b = sparse_first.hooks["q"], sparse_second.hooks["q"]
     assert hook_a.topology_updates == hook_b.topology_updates >= 7
-    assert all(torch.equal(x.mask, y.mask) for x, y in zip(hook_a.layers, hook_b.layers))
+    assert all(torch.equal(x.mask, y.mask) for x, y in zip(hook_a.layers, hook_b.layers, strict=True))
     assert first.replay.filled_rows == second.replay.filled_rows
     assert sparse_first.summary_fields() == sparse_second.summary_fields()
 
@@ -346,7 +346,7 @@ def test_bad_sparse_options_are_named(overrides, option):
 def test_bad_sparse_options_fail_before_training(tmp_path):
     args = ["--total-steps", "2000", "--log-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "ck"),
             "--no-progress"]
-    with pytest.raises(ValueError, match="sparsity=1.0 is not valid; it must be in \\[0, 1\\)"):
+    with pytest.raises(ValueError, match=r"sparsity=1.0 is not valid; it must be in \[0, 1\)"):
         dqn_trainer.main([*args, "--sparsity", "1.0"])
     with pytest.raises(ValueError, match="nstep_delay=100000 is longer than the run"):
         dqn_trainer.main([*args, "--sparsity", "0.9", "--nstep-delay", "100000"])
@@ -407,7 +407,7 @@ def test_a_sparse_sac_run_resumes_exactly_through_the_trainer(tmp_path):
             torch.testing.assert_close(resumed["agent"][engine]["modules"][name], tensor, rtol=0, atol=0)
         hooks = straight["agent"][engine]["hooks"]
         assert hooks[0]["topology_updates"] == resumed["agent"][engine]["hooks"][0]["topology_updates"] > 0
-        for a, b in zip(hooks[0]["masks"], resumed["agent"][engine]["hooks"][0]["masks"]):
+        for a, b in zip(hooks[0]["masks"], resumed["agent"][engine]["hooks"][0]["masks"], strict=True):
             assert torch.equal(a, b)
     replay = straight["agent"]["replay"]
     assert replay["filled_rows"] == resumed["agent"]["replay"]["filled_rows"] < 1000, "the buffer shrank"

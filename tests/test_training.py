@@ -98,13 +98,14 @@ def test_gym_adapter_presents_the_batched_face():
             assert (infos["episode_length"][done] == infos["episode_return"][done, 0]).all()
             finished += int(done.sum())
     assert finished > 0
-    with pytest.raises(ValueError, match="neither an hmarl.envs module nor"):
+    with pytest.raises(ValueError, match=r"neither an hmarl.envs module nor"):
         make_vector_env("NoSuchEnv-v0", 2)
 
 
 def short_run_args(tmp_path, total_steps: int, checkpoint_every: int) -> list[str]:
     return [
-        "--env", "CartPole-v1", "--env-kwargs", "{}", "--num-envs", "4", "--total-steps", str(total_steps), "--learning-starts", "200",
+        "--env", "CartPole-v1", "--env-kwargs", "{}", "--num-envs", "4", "--total-steps", str(total_steps),
+        "--learning-starts", "200",
         "--batch-size", "32", "--hidden-sizes", "32", "--eval-every", "600", "--eval-episodes", "2",
         "--checkpoint-every", str(checkpoint_every), "--keep-checkpoints", "0", "--run-name", "resume",
         "--log-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "checkpoints"), "--no-progress",
@@ -209,7 +210,7 @@ def test_non_finite_compiled_update_stops_the_run_at_the_next_read(tmp_path, mon
     ],
 )
 def test_bad_run_options_are_refused_clearly(tmp_path, option, value, message):
-    args = short_run_args(tmp_path, total_steps=300, checkpoint_every=0) + [option, value]
+    args = [*short_run_args(tmp_path, total_steps=300, checkpoint_every=0), option, value]
     if message is None:
         assert dqn_trainer.main(args).env_steps == 300
     else:
@@ -220,13 +221,13 @@ def test_bad_run_options_are_refused_clearly(tmp_path, option, value, message):
 def test_the_target_can_also_limit_the_episode_length(tmp_path):
     """An evaluation counts as reaching the target only when its mean episode length is
     within --target-max-length as well (CartPole's untrained episodes last 8-60 steps)."""
-    args = short_run_args(tmp_path, total_steps=1_200, checkpoint_every=0) + ["--target-value", "0"]
+    args = [*short_run_args(tmp_path, total_steps=1200, checkpoint_every=0), "--target-value", "0"]
     unlimited = dqn_trainer.main(args)
     assert unlimited.steps_to_target == unlimited.evaluations[0][0]
-    too_short = dqn_trainer.main(args + ["--target-max-length", "1", "--stop-at-target"])
+    too_short = dqn_trainer.main([*args, "--target-max-length", "1", "--stop-at-target"])
     assert too_short.steps_to_target is None
     assert too_short.env_steps == 1_200
     longest = max(results["length"] for _, results in unlimited.evaluations)
-    within = dqn_trainer.main(args + ["--target-max-length", str(longest), "--stop-at-target"])
+    within = dqn_trainer.main([*args, "--target-max-length", str(longest), "--stop-at-target"])
     assert within.steps_to_target is not None
     assert within.env_steps == within.steps_to_target

@@ -121,7 +121,7 @@ def test_supersuit_vector_wrappers(num_cpus):
     truncated = 0
     for _ in range(120):
         actions = np.array([vec.action_space.sample() for _ in range(vec.num_envs)])
-        observations, rewards, terminations, truncations, infos = vec.step(actions)
+        observations, rewards, _terminations, truncations, _infos = vec.step(actions)
         truncated += truncations.sum()
     assert rewards.shape == (6,) and observations["observation"].shape == (6, 5 * 121 + 1)
     assert truncated == 6

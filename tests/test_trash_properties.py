@@ -55,7 +55,7 @@ def test_random_play_keeps_the_invariants(kwargs, seed, steps):
         )
         anything = rng.integers(0, venv.n_actions, masked.shape)
         actions = np.where(rng.random(masked.shape) < 0.5, masked, anything)
-        obs, rewards, terminated, truncated, infos = venv.step(actions)
+        obs, rewards, _terminated, _truncated, _infos = venv.step(actions)
         check_invariants(venv)
         assert obs["observation"].shape == (4, venv.n_agents, venv.obs_dim)
         assert ((obs["observation"] == 0) | (obs["observation"] == 1)).all()

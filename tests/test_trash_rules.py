@@ -57,7 +57,7 @@ def test_builtin_layouts_reproduce_the_original_tasks(name):
     expected = ORIGINAL[name]
     layout = load_layout(name)
     assert (layout.width, layout.height) == expected["size"]
-    walls = {(x, y) for y, x in zip(*np.nonzero(layout.walls))}
+    walls = {(x, y) for y, x in zip(*np.nonzero(layout.walls), strict=True)}
     assert walls == expected["walls"]
     same = set if isinstance(expected["trash"], set) else list
     assert same(layout.trash) == expected["trash"]
@@ -247,7 +247,7 @@ def test_time_limit_truncates_and_auto_resets():
     venv = trash_collection_v0.vector_env(num_envs=3, layout="ring", max_cycles=4)
     obs, _ = venv.reset(seed=0)
     first = obs["observation"].copy()
-    for step in range(4):
+    for _step in range(4):
         obs, _, terminated, truncated, infos = venv.step(np.full((3, 2), STAY))
     assert truncated.all() and not terminated.any()
     assert (infos["episode_length"] == 4).all()
@@ -366,15 +366,15 @@ def test_malformed_and_unsolvable_maps(text, words):
 def test_actions_outside_the_space():
     venv = trash_collection_v0.vector_env(num_envs=2, layout="room")
     venv.reset(seed=0)
-    with pytest.raises(ValueError, match="valid actions are 0..6"):
+    with pytest.raises(ValueError, match=r"valid actions are 0..6"):
         venv.step([[0, 7], [0, 0]])
     with pytest.raises(ValueError, match="shape"):
         venv.step([0, 1])
-    with pytest.raises(ValueError, match="valid actions are 0..5"):
+    with pytest.raises(ValueError, match=r"valid actions are 0..5"):
         venv.goal_reached([[6, 0], [0, 0]])
     env = trash_collection_v0.parallel_env(layout="room")
     env.reset(seed=0)
-    with pytest.raises(ValueError, match="valid actions are 0..6"):
+    with pytest.raises(ValueError, match=r"valid actions are 0..6"):
         env.step({"agent_0": -1, "agent_1": 0})
 
 
@@ -382,7 +382,7 @@ def test_stepping_a_finished_parallel_env():
     env = trash_collection_v0.parallel_env(layout="room", max_cycles=1)
     env.reset(seed=0)
     env.step({"agent_0": STAY, "agent_1": STAY})
-    with pytest.raises(ValueError, match="finished episode.*reset"):
+    with pytest.raises(ValueError, match=r"finished episode.*reset"):
         env.step({"agent_0": STAY, "agent_1": STAY})
 
 

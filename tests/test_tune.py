@@ -51,7 +51,7 @@ def test_compression_module_agrees_and_passes_gradients_to_m0_g0():
     module = CurveCompression(max_length=12)
     module.set(1.3, 0.7)
     scores = module(curves)
-    for curve, score in zip(curves, scores):
+    for curve, score in zip(curves, scores, strict=True):
         assert float(score.detach()) == pytest.approx(compress_curve(curve, 12, 1.3, 0.7), rel=1e-9)
     scores.sum().backward()
     assert module.raw_m0.grad is not None and module.raw_g0.grad is not None
@@ -73,7 +73,7 @@ CURVE_POINTS = 20
 
 def synthetic_curve(x: np.ndarray, t: float) -> np.ndarray:
     """A learning curve that rises to a level peaked at OPTIMUM, observed up to t."""
-    n = max(1, int(round(t * CURVE_POINTS)))
+    n = max(1, round(t * CURVE_POINTS))
     level = 100.0 * math.exp(-float(np.sum((np.asarray(x) - OPTIMUM) ** 2)) / 0.05)
     return level * (1.0 - np.exp(-5.0 * np.arange(1, n + 1) / CURVE_POINTS))
 
@@ -111,7 +111,7 @@ def test_fitted_kernel_respects_the_reference_bounds():
 def test_continuing_a_curve_is_weighed_at_its_extra_cost():
     model = Boil(dim=1, t_min=0.1, max_length=10, seed=0)
     for x, t, cost in ((0.1, 1.0, 10.0), (0.5, 1.0, 10.0), (0.9, 1.0, 10.0), (0.7, 0.2, 2.0)):
-        curve = synthetic_curve(np.array([x, 0.3]), t)[: int(round(t * 10))]
+        curve = synthetic_curve(np.array([x, 0.3]), t)[: round(t * 10)]
         model.add(np.array([x]), t, curve, cost=cost, augment=False)
     gp = model.fit()
     cost = model.cost_model()
@@ -216,7 +216,7 @@ def test_space_of_trainer_fields():
          "batch_size": {"low": 32, "high": 256}},
         {"field": "total_steps", "low": 2000, "high": 20000},
     )
-    lr, gamma, batch = space.params
+    lr, _gamma, batch = space.params
     assert lr.log and not lr.integer and batch.integer
     assert lr.value(0.5) == pytest.approx(math.sqrt(1e-5 * 1e-2))
     assert isinstance(batch.value(0.3), int)

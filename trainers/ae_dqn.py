@@ -41,7 +41,10 @@ class Config(RunConfig, AEDQNConfig):
 
 
 def make_agent(config: Config, spec: EnvSpec, budget: Budget, device: torch.device) -> AEDQN:
-    return dqn.make_agent(config, spec, budget, device, agent_cls=AEDQN, obs_grid=spec.obs_grid)
+    agent = dqn.make_agent(config, spec, budget, device, agent_cls=AEDQN, obs_grid=spec.obs_grid)
+    if not isinstance(agent, AEDQN):
+        raise TypeError(f"dqn.make_agent built a {type(agent).__name__}, not the AEDQN asked for")
+    return agent
 
 
 def main(argv: Sequence[str] | None = None) -> TrainResult:

@@ -110,7 +110,10 @@ def _policy_checkpoints(config: CollectConfig) -> list[Path]:
         run = dataclasses.replace(
             config, checkpoint_every=max(updates // config.snapshots, 1), keep_checkpoints=0, checkpoint_replay=True
         )
-        directory = train_online(run).checkpoint.parent
+        checkpoint = train_online(run).checkpoint
+        if checkpoint is None:
+            raise RuntimeError(f"the policy run {run.run_name!r} wrote no checkpoint to collect from")
+        directory = checkpoint.parent
     paths = sorted(directory.glob(CHECKPOINT_PATTERN))
     if not paths:
         raise ValueError(f"policy_run={str(directory)!r} holds no {CHECKPOINT_PATTERN} checkpoints of a SAC-N run")
@@ -140,7 +143,7 @@ def rollout_dataset(
     Each copy's episodes are kept back to back; a copy's unfinished last episode is
     dropped, so every stored episode ends with a terminal or a timeout flag.
     """
-    streams: list[dict[str, list[np.ndarray]]] = [
+    streams: list[dict[str, list[Any]]] = [
         {key: [] for key in ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")}
         for _ in range(env.num_envs)
     ]
@@ -159,8 +162,8 @@ def rollout_dataset(
             stream["next_observations"].append(next_observation[index])
             stream["terminals"].append(terminated[index])
             stream["timeouts"].append(truncated[index] and not terminated[index])
-        for index in np.flatnonzero(done):
-            finished_length[index] = len(streams[index]["rewards"])
+        for finished in np.flatnonzero(done):
+            finished_length[finished] = len(streams[finished]["rewards"])
             returns.append(float(infos["episode_return"][index].sum()))
         obs = next_obs
     arrays = {

@@ -32,11 +32,13 @@ class Config(RunConfig, DQNConfig):
 
 
 def make_agent(
-    config: DQNConfig, spec: EnvSpec, budget: Budget, device: torch.device, agent_cls: type[DQN] = DQN,
+    config: RunConfig, spec: EnvSpec, budget: Budget, device: torch.device, agent_cls: type[DQN] = DQN,
     **agent_kwargs: Any,
 ) -> DQN:
     """A DQN-family agent (``agent_cls``) sized for ``spec``; one replay stream per copy and agent.
-    ``agent_kwargs`` go to ``agent_cls`` as well."""
+    ``config`` is a run's configuration with a DQN section; ``agent_kwargs`` go to ``agent_cls`` as well."""
+    if not isinstance(config, DQNConfig):
+        raise TypeError(f"{type(config).__name__} has no DQN options; make_agent needs a DQN run's configuration")
     if not spec.n_actions:
         raise ValueError(
             f"env={config.env!r} has a continuous action space; {agent_cls.__name__} needs a discrete action space "

@@ -12,17 +12,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from hmarl.core import option
 from hmarl.hier import HierarchicalAgent, HierConfig, HierSpec
+from hmarl.hier.config import OptionsEnv
 from hmarl.training import (
     BatchedEnv, Budget, EnvSpec, RunConfig, TrainResult, load_checkpoint, make_vector_env, parse_config, restore_agent,
     train,
 )
 from hmarl.training.config import config_from_dict
+from hmarl.training.envs import make_rendering_env, render_frame
 from hmarl.training.loop import attach_env, budget_of, to_tensors
 
 DEFAULT_OPTION_LEN = 30
@@ -73,7 +76,7 @@ def option_len_of(config: Config) -> int:
 
 def make_agent(config: Config, spec: EnvSpec, budget: Budget, device: torch.device) -> HierarchicalAgent:
     probe = make_vector_env(config.env, 1, config.env_kwargs)
-    if not hasattr(probe, "goal_names"):
+    if not isinstance(probe, OptionsEnv):
         raise ValueError(
             f"env={config.env!r} has no options interface (goal_names, goal_mask, ...); hierarchical learners need "
             "an hmarl.envs environment such as trash_collection_v0 or basketball_defense_v1"
@@ -93,16 +96,16 @@ def save_greedy_gif(config: Config, agent: HierarchicalAgent, path: str, seed: i
     """Play one greedy episode with ``agent`` and save its frames to ``path``; returns its length."""
     from hmarl.envs._render import save_gif
 
-    env = make_vector_env(config.env, 1, {**config.env_kwargs, "render_mode": "rgb_array"})
+    env = make_rendering_env(config.env, 1, {**config.env_kwargs, "render_mode": "rgb_array"})
     obs, _ = env.reset(seed=seed)
     attach_env(agent, env, evaluation=True)
-    frames = [env.render(0)]
+    frames = [render_frame(env)]
     done = np.zeros(1, dtype=bool)
     while not done.all():
         actions = agent.act_greedy(to_tensors(obs, agent.device))
         obs, _, terminated, truncated, _ = env.step(actions.cpu().numpy())
         done = terminated | truncated
-        frames.append(env.render(0))
+        frames.append(render_frame(env))
     save_gif(frames, path, fps=env.metadata.get("render_fps", 10))
     return len(frames) - 1
 
@@ -118,7 +121,7 @@ def main(
         torch.set_num_threads(config.torch_threads)
     trained: list[HierarchicalAgent] = []
 
-    def build(*args: object) -> HierarchicalAgent:
+    def build(*args: Any) -> HierarchicalAgent:
         trained.append(make_agent(*args))
         return trained[-1]
 

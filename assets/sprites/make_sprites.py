@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-import pygame  # noqa: E402
+import pygame
 
 SIZE = 64
 HERE = os.path.dirname(os.path.abspath(__file__))

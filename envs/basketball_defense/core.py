@@ -27,10 +27,7 @@ _DIRECTIONS = np.stack([np.cos(_ANGLES), np.sin(_ANGLES)], axis=1)
 #: Actions: noop, run in 8 directions, slide in 8 directions, steal, block. Angles
 #: are degrees counter-clockwise from +x; +y points from the baseline to half court.
 ACTION_NAMES = (
-    ("noop",)
-    + tuple(f"run_{45 * k}" for k in range(8))
-    + tuple(f"slide_{45 * k}" for k in range(8))
-    + ("steal", "block")
+    ("noop", *(f"run_{45 * k}" for k in range(8)), *(f"slide_{45 * k}" for k in range(8)), "steal", "block")
 )
 NOOP, STEAL, BLOCK = 0, 17, 18
 RUN_ACTIONS = np.arange(1, 9)
@@ -131,6 +128,23 @@ class BasketballDefenseCore(BatchedCore):
     moves_masked_in_check = False
     agent_prefix = "defender"
     state_type = BasketballState
+    state: BasketballState
+    # State fields read as attributes (properties made by BatchedCore.__init_subclass__).
+    off_pos: np.ndarray
+    def_pos: np.ndarray
+    spots: np.ndarray
+    cut_targets: np.ndarray
+    recovery: np.ndarray
+    cut_left: np.ndarray
+    outcome: np.ndarray
+    phase: np.ndarray
+    holder: np.ndarray
+    hold_steps: np.ndarray
+    shot_step: np.ndarray
+    pass_origin: np.ndarray
+    pass_left: np.ndarray
+    pass_total: np.ndarray
+    points: np.ndarray
     render_fps = rules.STEPS_PER_SECOND
     episode_stat_names = ("outcome", "points_allowed", "shot", "miss", "block", "steal")
 
@@ -154,7 +168,7 @@ class BasketballDefenseCore(BatchedCore):
         self.n_players = n
         self.skill_name = skill
         self.skill = rules.SKILLS[skill]
-        self.clock_steps = int(round(shot_clock_s * rules.STEPS_PER_SECOND))
+        self.clock_steps = int(np.rint(shot_clock_s * rules.STEPS_PER_SECOND))
         default_cycles = self.clock_steps + rules.SHOT_MOTION_STEPS
         self.max_cycles = default_cycles if max_cycles is None else check_int("max_cycles", max_cycles, 1, MAX_CYCLES)
         self.n_agents = n

@@ -60,7 +60,7 @@ def pick(values: np.ndarray, flat: np.ndarray) -> np.ndarray:
     """``values[..., player[e], e]`` for every copy ``e`` (one player's entry per copy),
     given ``flat = flat_index(player, columns)``: a ``take`` along the flattened last two
     axes, several times faster than indexing with two arrays."""
-    return values.reshape(values.shape[:-2] + (-1,)).take(flat, axis=-1)
+    return values.reshape((*values.shape[:-2], -1)).take(flat, axis=-1)
 
 
 def shot_expectation(

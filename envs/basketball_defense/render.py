@@ -39,13 +39,13 @@ def frame_size() -> tuple[int, int]:
 
 def _to_pixels(x: float, y: float) -> tuple[int, int]:
     return (
-        int(round(MARGIN + (x + rules.HALF_WIDTH) * PIXELS_PER_METRE)),
-        int(round(HEADER + MARGIN + y * PIXELS_PER_METRE)),
+        int(np.rint(MARGIN + (x + rules.HALF_WIDTH) * PIXELS_PER_METRE)),
+        int(np.rint(HEADER + MARGIN + y * PIXELS_PER_METRE)),
     )
 
 
 def _metres(length: float) -> int:
-    return max(1, int(round(length * PIXELS_PER_METRE)))
+    return max(1, int(np.rint(length * PIXELS_PER_METRE)))
 
 
 def _draw_court(surface: pygame.Surface) -> None:

@@ -5,7 +5,8 @@
 >>> env = gymnasium.make("hmarl.envs.bridges.gymnasium:hmarl/trash_collection-v0", layout="ring")
 >>> obs, info = env.reset(seed=0)   # obs: one observation per agent
 
-EPyMARL runs it as ``--env-config=gymma with env_args.key="hmarl.envs.bridges.gymnasium:hmarl/basketball_defense-v1" env_args.time_limit=200``.
+EPyMARL runs it as
+``--env-config=gymma with env_args.key="hmarl.envs.bridges.gymnasium:hmarl/basketball_defense-v1" env_args.time_limit=200``.
 
 What EPyMARL's ``gymma`` needs: ``unwrapped.n_agents``; rewards as a list over **all**
 agents at every step, the last step's (where sparse rewards are paid) included;
@@ -57,7 +58,7 @@ class GymnasiumEnv(gymnasium.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[tuple, dict]:
         super().reset(seed=seed)
-        if self._final and seed is None:
+        if self._final and seed is None and self._next is not None:
             # The batched face already started the next episode at the final step.
             self._obs = self._next
         else:
@@ -65,7 +66,8 @@ class GymnasiumEnv(gymnasium.Env):
         self._final = False
         return self._tuple(self._obs["observation"]), {}
 
-    def step(self, actions: Any) -> tuple[tuple, list[float], bool, bool, dict[str, float]]:
+    # One reward per agent, as EPyMARL's gymma reads it, not gymnasium's single float.
+    def step(self, actions: Any) -> tuple[tuple, list[float], bool, bool, dict[str, float]]:  # type: ignore[override]
         if self._obs is None:
             raise RuntimeError("call reset() before step()")
         if self._final:

@@ -45,8 +45,9 @@ class HmarlMultiAgentEnv(MultiAgentEnv):
             raise ValueError(f"config must name the environment: {{'env': one of {envs.names()}, ...}}")
         name = config.pop("env")
         self.env = envs.get(name).parallel_env(**config)
-        self.possible_agents = list(self.env.possible_agents)
-        self.agents: list[str] = []
+        agent_ids: list[Any] = list(self.env.possible_agents)  # RLlib's AgentID type admits any hashable
+        self.possible_agents = agent_ids
+        self.agents: list[Any] = []
         agent = self.possible_agents[0]
         n_actions = int(self.env.action_space(agent).n)
         observation = spaces.Dict(
@@ -70,7 +71,8 @@ class HmarlMultiAgentEnv(MultiAgentEnv):
         self.agents = list(self.env.agents)
         return self._convert(observations), infos
 
-    def step(self, action_dict: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
+    # RLlib's multi-agent step returns five dicts; its class inherits gymnasium.Env's signature.
+    def step(self, action_dict: dict[Any, Any]) -> tuple[dict, dict, dict, dict, dict]:  # type: ignore[override]
         observations, rewards, terminations, truncations, infos = self.env.step(
             {agent: int(action) for agent, action in action_dict.items()}
         )

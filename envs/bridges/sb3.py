@@ -12,7 +12,7 @@ logs are the sums of the rewards it received.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -67,27 +67,27 @@ class MaskedVecEnv(VecEnv):
         """Legal actions of every lane, ``(num_envs, n_actions)`` bool."""
         return self._masks
 
-    def _indices(self, indices: None | int | Sequence[int]) -> list[int]:
+    def _indices(self, indices: int | Iterable[int] | None) -> list[int]:
         if indices is None:
             return list(range(self._lanes))
         return [indices] if isinstance(indices, int) else list(indices)
 
-    def get_attr(self, attr_name: str, indices: None | int | Sequence[int] = None) -> list[Any]:
+    def get_attr(self, attr_name: str, indices: int | Iterable[int] | None = None) -> list[Any]:
         if attr_name == "action_masks":
             return [self.action_masks] * len(self._indices(indices))
         if attr_name == "render_mode":
             return [self.venv.render_mode] * len(self._indices(indices))
         return [getattr(self.venv, attr_name)] * len(self._indices(indices))
 
-    def set_attr(self, attr_name: str, value: Any, indices: None | int | Sequence[int] = None) -> None:
+    def set_attr(self, attr_name: str, value: Any, indices: int | Iterable[int] | None = None) -> None:
         raise AttributeError(f"the lanes of {type(self).__name__} share one env; set_attr({attr_name!r}) is not supported")
 
-    def env_method(self, method_name: str, *args: Any, indices: None | int | Sequence[int] = None, **kwargs: Any) -> list[Any]:
+    def env_method(self, method_name: str, *args: Any, indices: int | Iterable[int] | None = None, **kwargs: Any) -> list[Any]:
         if method_name != "action_masks":
             raise AttributeError(f"env_method supports only 'action_masks', got {method_name!r}")
         return list(self._masks[self._indices(indices)])
 
-    def env_is_wrapped(self, wrapper_class: type, indices: None | int | Sequence[int] = None) -> list[bool]:
+    def env_is_wrapped(self, wrapper_class: type, indices: int | Iterable[int] | None = None) -> list[bool]:
         return [False] * len(self._indices(indices))
 
     def close(self) -> None:

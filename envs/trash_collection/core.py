@@ -82,6 +82,13 @@ class TrashState(CoreState):
     layout_component: np.ndarray | None
 
 
+
+def _layout_field(array: np.ndarray | None) -> np.ndarray:
+    """A per-copy layout field of a random layout's state (``None`` only for fixed maps)."""
+    if array is None:
+        raise TypeError("a fixed map's state keeps no per-copy layout; only random layouts do")
+    return array
+
 class TrashCollectionCore(BatchedCore):
     """Multi-agent trash collection (Tang et al.'s MATC tasks and procedural layouts).
 
@@ -119,6 +126,17 @@ class TrashCollectionCore(BatchedCore):
 
     name = "trash_collection_v0"
     state_type = TrashState
+    state: TrashState
+    # State fields read as attributes (properties made by BatchedCore.__init_subclass__).
+    pos: np.ndarray
+    board: np.ndarray
+    carrying: np.ndarray
+    dump_cell: np.ndarray
+    dumped: np.ndarray
+    goal_feasible_dump: np.ndarray
+    trash_cell: np.ndarray
+    trash_dump: np.ndarray
+    trash_reachable: np.ndarray
     render_fps = 8
     episode_stat_names = ("trash_collected", "success")
 
@@ -233,7 +251,7 @@ class TrashCollectionCore(BatchedCore):
         # Views of the state's arrays, which are only ever written in place.
         self.trash_at = self.state.trash_map.reshape(-1)
         if self.layout is None:
-            self.walls = self.state.layout_walls
+            self.walls = _layout_field(self.state.layout_walls)
             self.tables = self._layout_tables(self.state)
         self._next_flat = self.tables.next_cell.reshape(-1)
         self.reset_copies(slice(None))
@@ -257,11 +275,11 @@ class TrashCollectionCore(BatchedCore):
     def _layout_tables(self, state: TrashState) -> StaticTables:
         """The per-copy tables of random layouts as flat views of ``state``'s arrays."""
         return StaticTables(
-            next_cell=state.layout_next_cell.reshape(-1, 5),
-            action_mask=state.layout_action_mask.reshape(-1, len(ACTION_NAMES)),
-            place_ok=state.layout_place_ok.reshape(-1, self.n_dumps),
-            place_dump=state.layout_place_dump.reshape(-1),
-            component=state.layout_component.reshape(-1),
+            next_cell=_layout_field(state.layout_next_cell).reshape(-1, 5),
+            action_mask=_layout_field(state.layout_action_mask).reshape(-1, len(ACTION_NAMES)),
+            place_ok=_layout_field(state.layout_place_ok).reshape(-1, self.n_dumps),
+            place_dump=_layout_field(state.layout_place_dump).reshape(-1),
+            component=_layout_field(state.layout_component).reshape(-1),
         )
 
     def table_rows(self, env: int) -> np.ndarray:
@@ -272,6 +290,8 @@ class TrashCollectionCore(BatchedCore):
     def fresh_state(self, count: int) -> TrashState:
         if self.layout is not None:
             return self._template
+        if self.random_spec is None:
+            raise TypeError("a core without a fixed layout needs a random layout specification")
         walls, agents, trash, dumps = generate(self.random_spec, self.rng, count)
         tables = StaticTables.build(walls, dumps, np.zeros_like(dumps, dtype=bool))
         return self._start_state(agents, trash, dumps, walls.reshape(count, self.n_cells), tables, tables)
@@ -301,7 +321,7 @@ class TrashCollectionCore(BatchedCore):
         trash_region = component[local, trash_cell]
         same_region = (component[local[:, 0], None, :] == agent_region[:, :, None]).astype(np.int32)
         reachable_dump = np.matmul(same_region, place_ok[local[:, 0]].astype(np.int32)) > 0
-        layout = (None,) * 6
+        layout: tuple[np.ndarray | None, ...] = (None,) * 6
         if own_tables is not None:
             layout = (
                 walls.copy(), own_tables.next_cell.reshape(count, n_cells, 5),

@@ -84,7 +84,7 @@ class Layout:
             grid[y, x] = AGENT
         for x, y in self.trash:
             grid[y, x] = TRASH
-        for (x, y), in_wall in zip(self.dumps, self.dump_in_wall):
+        for (x, y), in_wall in zip(self.dumps, self.dump_in_wall, strict=True):
             grid[y, x] = WALL_DUMP if in_wall else DUMP
         lines = [f"name: {self.name}", f"max_cycles: {self.max_cycles}", f"reward: {self.reward}"]
         if self.payoff:
@@ -100,6 +100,34 @@ def _layout_error(source: str, message: str) -> ValueError:
 
 def parse_map(text: str, source: str = "<text>") -> Layout:
     """Parse map text into a :class:`Layout`; raise ValueError on any malformed part."""
+    settings, rows = _split_map(text, source)
+    grid = _parse_grid(rows, source)
+    agents, trash, dumps, in_wall = _find_pieces(grid)
+    for what, items in (("agent 'A'", agents), ("trash 'T'", trash), ("dump 'D' or 'X'", dumps)):
+        if not items:
+            raise _layout_error(source, f"it needs at least one {what}")
+    if len(agents) > MAX_AGENTS:
+        raise _layout_error(
+            source, f"it has {len(agents)} agents; at most {MAX_AGENTS} are allowed"
+        )
+    reward, max_cycles, payoff = _parse_settings(settings, len(dumps), source)
+    layout = Layout(
+        name=settings.get("name", os.path.splitext(os.path.basename(source))[0]),
+        walls=grid == WALL,
+        agents=agents,
+        trash=trash,
+        dumps=dumps,
+        dump_in_wall=in_wall,
+        max_cycles=max_cycles,
+        reward=reward,
+        payoff=payoff,
+    )
+    _check_solvable(layout, source)
+    return layout
+
+
+def _split_map(text: str, source: str) -> tuple[dict[str, str], list[str]]:
+    """The ``key: value`` settings and the grid rows of map text (comments dropped)."""
     settings: dict[str, str] = {}
     rows: list[str] = []
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -116,6 +144,11 @@ def parse_map(text: str, source: str = "<text>") -> Layout:
             settings[key] = value
             continue
         rows.append(line)
+    return settings, rows
+
+
+def _parse_grid(rows: list[str], source: str) -> np.ndarray:
+    """The grid's characters, row 0 at the bottom, after checking its shape and legend."""
     if not rows:
         raise _layout_error(source, "it has no grid rows")
     width = len(rows[0])
@@ -127,10 +160,16 @@ def parse_map(text: str, source: str = "<text>") -> Layout:
         bad = sorted(set(row) - set(LEGEND))
         if bad:
             raise _layout_error(source, f"grid row {number} has unknown characters {bad}")
-    grid = np.array([list(row) for row in rows[::-1]])
+    return np.array([list(row) for row in rows[::-1]])
+
+
+def _find_pieces(
+    grid: np.ndarray,
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]], list[tuple[int, int]], list[bool]]:
+    """The agents', trash's and dumps' cells as ``(x, y)``, and whether each dump is in a wall."""
     agents, trash, dumps, in_wall = [], [], [], []
     for y in range(grid.shape[0]):
-        for x in range(width):
+        for x in range(grid.shape[1]):
             char = grid[y, x]
             if char == AGENT:
                 agents.append((x, y))
@@ -139,13 +178,11 @@ def parse_map(text: str, source: str = "<text>") -> Layout:
             elif char in (DUMP, WALL_DUMP):
                 dumps.append((x, y))
                 in_wall.append(bool(char == WALL_DUMP))
-    for what, items in (("agent 'A'", agents), ("trash 'T'", trash), ("dump 'D' or 'X'", dumps)):
-        if not items:
-            raise _layout_error(source, f"it needs at least one {what}")
-    if len(agents) > MAX_AGENTS:
-        raise _layout_error(
-            source, f"it has {len(agents)} agents; at most {MAX_AGENTS} are allowed"
-        )
+    return agents, trash, dumps, in_wall
+
+
+def _parse_settings(settings: dict[str, str], n_dumps: int, source: str) -> tuple[str, int, list[float]]:
+    """The reward rule, ``max_cycles`` and the payoff from the map's settings, checked."""
     reward = settings.get("reward", "place")
     if reward not in REWARD_RULES:
         raise _layout_error(source, f"reward: {reward!r} is not one of {list(REWARD_RULES)}")
@@ -158,24 +195,12 @@ def parse_map(text: str, source: str = "<text>") -> Layout:
         raise _layout_error(source, f"max_cycles: {max_cycles} must be in [1, {MAX_CYCLES}]")
     if not all(math.isfinite(value) for value in payoff):
         raise _layout_error(source, f"payoff: {payoff} must be finite numbers (no nan or inf)")
-    if reward == "coordination" and len(payoff) != len(dumps) + 1:
+    if reward == "coordination" and len(payoff) != n_dumps + 1:
         raise _layout_error(
             source, f"reward: coordination needs 'payoff:' with one value per dump and one for "
-            f"a split, {len(dumps) + 1} numbers; got {len(payoff)}"
+            f"a split, {n_dumps + 1} numbers; got {len(payoff)}"
         )
-    layout = Layout(
-        name=settings.get("name", os.path.splitext(os.path.basename(source))[0]),
-        walls=grid == WALL,
-        agents=agents,
-        trash=trash,
-        dumps=dumps,
-        dump_in_wall=in_wall,
-        max_cycles=max_cycles,
-        reward=reward,
-        payoff=payoff,
-    )
-    _check_solvable(layout, source)
-    return layout
+    return reward, max_cycles, payoff
 
 
 def _check_solvable(layout: Layout, source: str) -> None:
@@ -189,7 +214,7 @@ def _check_solvable(layout: Layout, source: str) -> None:
         component for component in agent_components
         if np.any(tables.place_ok[tables.component == component])
     }
-    for (x, y), cell in zip(layout.trash, layout.cells(layout.trash)):
+    for (x, y), cell in zip(layout.trash, layout.cells(layout.trash), strict=True):
         if tables.component[cell] not in usable:
             raise ValueError(
                 f"unsolvable map {source}: the trash at (x={x}, y={y}) cannot be reached by "
@@ -211,7 +236,7 @@ def load_layout(layout: str) -> Layout:
         path = layout
     else:
         raise ValueError(
-            f"layout={layout!r} is not valid; choose one of {list(BUILTIN_LAYOUTS) + ['random']} "
+            f"layout={layout!r} is not valid; choose one of {[*BUILTIN_LAYOUTS, 'random']} "
             "or give the path of a map file"
         )
     with open(path, encoding="utf-8") as handle:

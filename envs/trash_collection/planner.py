@@ -40,7 +40,7 @@ class ShortestPathPlanner:
         """Steps from every cell to the nearest of ``sources`` (-1: unreachable)."""
         core = self.core
         distance = np.full(core.n_cells, -1, dtype=np.int64)
-        queue = deque()
+        queue: deque[int] = deque()
         for cell in sources:
             if not blocked[cell] and distance[cell] < 0:
                 distance[cell] = 0

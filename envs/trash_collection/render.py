@@ -7,7 +7,7 @@ agent has its own colour and number; an agent that carries trash shows a small b
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING
 
 import pygame
@@ -35,7 +35,7 @@ def frame_size(width: int, height: int) -> tuple[int, int]:
     return width * CELL, height * CELL + HEADER
 
 
-@lru_cache(maxsize=None)
+@cache
 def _agent_sprite(index: int) -> pygame.Surface:
     tinted = sprite("agent", CELL - 6).copy()
     colour = AGENT_COLOURS[index % len(AGENT_COLOURS)]

@@ -85,6 +85,12 @@ class TanhGaussianActor(nn.Module):
     entropy ``-action_dim`` means the same for every box).
     """
 
+    # Buffers (register_buffer below), declared for type checkers.
+    action_low: torch.Tensor
+    action_high: torch.Tensor
+    action_center: torch.Tensor
+    action_scale: torch.Tensor
+
     def __init__(
         self, obs_dim: int, action_low: Sequence[float], action_high: Sequence[float], hidden_sizes: Sequence[int]
     ) -> None:
@@ -186,7 +192,7 @@ class SACN:
             raise ValueError(
                 f"action_low and action_high must be non-empty and of one length, got {action_low} and {action_high}"
             )
-        if not all(low < high for low, high in zip(action_low, action_high)):
+        if not all(low < high for low, high in zip(action_low, action_high, strict=True)):
             raise ValueError(f"action_low {list(action_low)} must be below action_high {list(action_high)}")
         self.config = config
         self.obs_dim = obs_dim
@@ -414,5 +420,8 @@ class SACN:
                 "offline SAC-N checkpoints resume after load_dataset() and online ones without it; "
                 "this checkpoint and this agent differ"
             )
-        (self.replay if self.offline else self._online_replay()).load_state_dict(replay)
+        target = self.replay if self.offline else self._online_replay()
+        if target is None:
+            raise ValueError("an offline SAC-N agent resumes after load_dataset(); this one has no dataset")
+        target.load_state_dict(replay)
 

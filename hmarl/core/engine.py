@@ -71,6 +71,7 @@ import logging
 import math
 import time
 import types
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -195,6 +196,15 @@ class EngineConfig:
     target_update_period: int = option(500, "updates between hard target copies")
     tau: float = option(0.005, "Polyak coefficient for target updates")
 
+
+
+def _rows_and_loss(
+    output: RowLoss | torch.Tensor, weights: torch.Tensor | None
+) -> tuple[RowLoss | None, torch.Tensor]:
+    """A loss function's output as its rows (``None`` for a scalar loss) and the loss."""
+    if isinstance(output, RowLoss):
+        return output, output.reduce(weights)
+    return None, output
 
 class UpdateEngine:
     """Steps the parameters of ``modules`` with the gradients of a loss.
@@ -324,6 +334,8 @@ class UpdateEngine:
         """The selection stage: candidates scored without gradients until ``batch_size``
         rows are kept (see :class:`Selection`)."""
         selection = self.selection
+        if selection is None:
+            raise RuntimeError("the selection stage runs only on an engine with a selection")
         if hasattr(selection, "begin_update"):
             selection.begin_update(self.updates)
         score = getattr(selection, "score", None)
@@ -364,8 +376,9 @@ class UpdateEngine:
         back to the sampler as zeros), and :meth:`check_finite` raises at the next read.
         """
         start = time.perf_counter()
+        sample: Sample | None
         if hasattr(source, "draw"):
-            sample = self.draw(loss_fn, source, batch_size)
+            sample = self.draw(loss_fn, typing.cast(BatchSource, source), batch_size)
         else:
             sample = source if isinstance(source, Sample) else None
         context = UpdateContext(self, source if sample is None else sample.batch, sample)
@@ -373,7 +386,7 @@ class UpdateEngine:
             call(context)
         weights = None if sample is None else sample.weights
         if self.deferred:
-            self._lr.fill_(self.schedule.lr)
+            self._device_lr().fill_(self.schedule.lr)
             self.optimizer.zero_grad(set_to_none=True)
             loss, grad_norm, scores, extras = self._gradient_step_of(loss_fn, context)(context.batch, weights)
             loss_value, grad_norm_value = loss, grad_norm
@@ -382,8 +395,7 @@ class UpdateEngine:
                 group["lr"] = self.schedule.lr
             self.optimizer.zero_grad(set_to_none=True)
             output, extras = self._row_loss(loss_fn, context.batch)
-            rows = output if isinstance(output, RowLoss) else None
-            loss = output if rows is None else rows.reduce(weights)
+            rows, loss = _rows_and_loss(output, weights)
             loss.backward()
             context.loss, context.rows = loss, rows
             for call in self._hook_calls["after_backward"]:
@@ -418,6 +430,12 @@ class UpdateEngine:
             **extras,
         }
 
+    def _device_lr(self) -> torch.Tensor:
+        """The learning rate as a device tensor, which a deferred engine's compiled step reads."""
+        if self._lr is None:
+            raise RuntimeError("only a deferred engine keeps its learning rate on the device")
+        return self._lr
+
     def _gradient_step_of(self, loss_fn: LossFn, context: UpdateContext) -> Callable[..., Any]:
         """The deferred gradient step for ``loss_fn``: compiled, or eager (with the update's
         ``context`` for its hooks) when a hook acts inside the update and cannot be
@@ -445,9 +463,11 @@ class UpdateEngine:
                 method.__code__.replace(), method.__globals__, method.__name__, method.__defaults__
             )
             step = own.__get__(self)
-            self._compiled_steps[loss_fn] = torch.compile(
-                lambda batch, weights: step(loss_fn, batch, weights), mode=self._compile_mode()
-            )
+
+            def compiled(batch: Any, weights: torch.Tensor | None) -> Any:
+                return step(loss_fn, batch, weights)
+
+            self._compiled_steps[loss_fn] = torch.compile(compiled, mode=self._compile_mode())
         return self._compiled_steps[loss_fn]
 
     def _gradient_step(
@@ -458,8 +478,7 @@ class UpdateEngine:
         parameters and the optimiser's state are put back as they were before the step."""
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             output, extras = loss_fn(batch)
-        rows = output if isinstance(output, RowLoss) else None
-        loss = output if rows is None else rows.reduce(weights)
+        rows, loss = _rows_and_loss(output, weights)
         loss.backward()
         context = context or UpdateContext(self, batch, None)
         context.loss, context.rows = loss, rows
@@ -467,15 +486,17 @@ class UpdateEngine:
             call(context)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters, self.max_grad_norm, foreach=True)
         loss = loss.detach()
-        self._healthy &= torch.isfinite(loss) & torch.isfinite(grad_norm)
+        healthy = self._healthy
+        if healthy is None:
+            raise RuntimeError("the device-side gradient step runs only on a deferred engine")
+        healthy &= torch.isfinite(loss) & torch.isfinite(grad_norm)
         with torch.no_grad():
             before = [
                 (param.clone(), {key: value.clone() for key, value in self._tensor_state(param)})
                 for param in self.parameters
             ]
             self.optimizer.step()
-            healthy = self._healthy
-            for param, (old, old_state) in zip(self.parameters, before):
+            for param, (old, old_state) in zip(self.parameters, before, strict=True):
                 param.copy_(torch.where(healthy, param, old))
                 for key, value in self._tensor_state(param):
                     # State the step created (the first step's) goes back to zero.
@@ -522,7 +543,7 @@ class UpdateEngine:
         own = ("lr", "foreach", "capturable")
         groups = [
             {**saved, **{key: mine[key] for key in own if key in mine}}
-            for saved, mine in zip(optimizer_state["param_groups"], self.optimizer.param_groups)
+            for saved, mine in zip(optimizer_state["param_groups"], self.optimizer.param_groups, strict=True)
         ]
         return {**optimizer_state, "param_groups": groups}
 
@@ -559,5 +580,5 @@ class UpdateEngine:
         self._checked_updates = self.updates
         if self._healthy is not None:
             self._healthy.fill_(True)
-        for part, part_state in zip(stateful, saved):
+        for part, part_state in zip(stateful, saved, strict=True):
             part.load_state_dict(part_state)

@@ -6,6 +6,7 @@ Member weights are stacked along a leading axis, so an ensemble of N MLPs costs 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -59,7 +60,7 @@ class EnsembleMLP(nn.Module):
         self.ensemble_size = ensemble_size
         sizes = [in_dim, *hidden_sizes, out_dim]
         layers: list[nn.Module] = []
-        for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for index, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
             layers.append(VectorizedLinear(fan_in, fan_out, ensemble_size))
             if index < len(sizes) - 2:
                 layers.append(activation())

@@ -32,7 +32,7 @@ class AdaMod(torch.optim.Optimizer):
     def __init__(
         self,
         params: Iterable[torch.Tensor] | Iterable[dict],
-        lr: float = 1e-3,
+        lr: float | torch.Tensor = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         beta3: float = 0.999,
         eps: float = 1e-8,
@@ -51,7 +51,7 @@ class AdaMod(torch.optim.Optimizer):
         super().__init__(params, defaults)
 
     @torch.no_grad()
-    def step(self, closure=None):  # noqa: ANN001 - signature of torch.optim.Optimizer.step
+    def step(self, closure=None):
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -62,7 +62,7 @@ class AdaMod(torch.optim.Optimizer):
                 continue
             grads = [p.grad for p in params]
             states = [self.state[p] for p in params]
-            for param, state in zip(params, states):
+            for param, state in zip(params, states, strict=True):
                 if not state:
                     state["step"] = torch.zeros((), dtype=torch.float32)
                     state["exp_avg"] = torch.zeros_like(param)

@@ -66,10 +66,20 @@ class Sample:
         return Sample(
             {name: torch.cat([sample.batch[name] for sample in samples]) for name in first.batch},
             torch.cat([sample.index for sample in samples]),
-            None if first.weights is None else torch.cat([sample.weights for sample in samples]),
+            _joined_weights(samples),
             first.source,
         )
 
+
+
+def _joined_weights(samples: Sequence[Sample]) -> torch.Tensor | None:
+    """The samples' weights joined, or ``None`` where the samples carry none."""
+    weights = [sample.weights for sample in samples if sample.weights is not None]
+    if not weights:
+        return None
+    if len(weights) != len(samples):
+        raise ValueError("samples to join must all carry weights or all carry none")
+    return torch.cat(weights)
 
 class BatchSource(Protocol):
     """Where the update engine draws batches from and returns per-row scores to."""

@@ -185,7 +185,7 @@ class AutoWarmup:
         self.smoother = GPSmoother()
         self.generator = torch.Generator()
         self.generator.manual_seed(seed)
-        self.losses: list[float] = []
+        self.losses: list[float | torch.Tensor] = []
         self.votes_in_a_row = 0
         self.decay_start: int | None = None
         self.decay_lr = 0.0
@@ -200,8 +200,9 @@ class AutoWarmup:
         at the next minimum check, not now."""
         self.losses.append(loss)
         steps = len(self.losses)
-        if not self.warming_up:
-            progress = min((steps - self.decay_start) / max(self.total_steps - self.decay_start, 1), 1.0)
+        decay_start = self.decay_start
+        if decay_start is not None:  # past the warm-up
+            progress = min((steps - decay_start) / max(self.total_steps - decay_start, 1), 1.0)
             self.lr = 0.5 * self.decay_lr * (1.0 + math.cos(math.pi * progress))
             return
         if steps >= self.max_warmup_steps:
@@ -224,10 +225,10 @@ class AutoWarmup:
         """The losses as numbers, device tensors among them read in one transfer."""
         pending = [index for index, loss in enumerate(self.losses) if torch.is_tensor(loss)]
         if pending:
-            values = torch.stack([self.losses[index].detach().float() for index in pending]).tolist()
-            for index, value in zip(pending, values):
+            values = torch.stack([torch.as_tensor(self.losses[index]).detach().float() for index in pending]).tolist()
+            for index, value in zip(pending, values, strict=True):
                 self.losses[index] = value
-        return self.losses
+        return [float(loss) for loss in self.losses]
 
     def _minimum_passed(self) -> tuple[bool, int]:
         """Whether most posterior repeats are confident the minimum is past, and where it is."""

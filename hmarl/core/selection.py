@@ -348,7 +348,7 @@ def make_selection(
     check_selection(config)
     if config.selection == "none":
         return None
-    common = {
+    common: dict[str, Any] = {
         "beta": config.selection_beta, "floor": config.selection_floor, "window": config.selection_window,
         "device": device, "seed": seed,
     }

@@ -151,7 +151,7 @@ def erdos_renyi_densities(shapes: Sequence[Sequence[int]], sparsity: float) -> l
     if not 0.0 <= sparsity < 1.0:
         raise ValueError(f"sparsity={sparsity} is not valid; it must be in [0, 1)")
     counts = [math.prod(shape) for shape in shapes]
-    raw = [sum(shape) / count for shape, count in zip(shapes, counts)]
+    raw = [sum(shape) / count for shape, count in zip(shapes, counts, strict=True)]
     dense: set[int] = set()
     while True:
         kept = sum((1.0 - sparsity) * n for i, n in enumerate(counts) if i not in dense)
@@ -172,7 +172,7 @@ class SparseLayer:
     """One sparse weight: its mask, grouping (ensemble members) and target copies."""
 
     name: str
-    weight: nn.Parameter
+    weight: torch.Tensor
     mask: torch.Tensor
     groups: int
     shape: tuple[int, ...]
@@ -182,9 +182,9 @@ class SparseLayer:
         return tensor.reshape(self.groups, -1)
 
 
-def _layer_weights(module: nn.Module) -> list[tuple[str, nn.Parameter, int, tuple[int, ...]]]:
+def _layer_weights(module: nn.Module) -> list[tuple[str, torch.Tensor, int, tuple[int, ...]]]:
     """(name, weight, groups, one group's shape) for each linear or convolution layer."""
-    found = []
+    found: list[tuple[str, torch.Tensor, int, tuple[int, ...]]] = []
     for name, sub in module.named_modules():
         weight_name = f"{name}.weight" if name else "weight"
         if isinstance(sub, VectorizedLinear):
@@ -222,19 +222,21 @@ class SparseTraining:
         self.dense_gradient_updates = 0
         self.dropped: list[int] = []
         self._dense_grads: list[torch.Tensor] | None = None
-        targets = {}
+        targets: dict[int, list[torch.Tensor]] = {}
         for module_name, target in engine.targets.items():
             online = dict(engine.modules[module_name].named_parameters())
             for param_name, param in target.named_parameters():
                 targets.setdefault(id(online[param_name]), []).append(param)
         found = []
         for module_name, module in engine.modules.items():
-            found += [(f"{module_name}.{name}", weight, groups, shape) for name, weight, groups, shape in _layer_weights(module)]
+            found += [
+                (f"{module_name}.{name}", weight, groups, shape) for name, weight, groups, shape in _layer_weights(module)
+            ]
         densities = erdos_renyi_densities([shape for _, _, _, shape in found], sparsity) if found else []
         self.layers: list[SparseLayer] = []
         self.densities = densities
         with torch.no_grad():
-            for (name, weight, groups, shape), density in zip(found, densities):
+            for (name, weight, groups, shape), density in zip(found, densities, strict=True):
                 per_group = math.prod(shape)
                 keep = min(max(round(density * per_group), 1), per_group)
                 mask = _top_mask(weight.detach().abs().reshape(groups, -1), keep).reshape(weight.shape)
@@ -289,7 +291,7 @@ class SparseTraining:
         """One RigL step with drop fraction ``fraction``; returns the weights dropped (and
         grown) per layer, summed over its groups."""
         counts = []
-        for layer, grad in zip(self.layers, dense_grads):
+        for layer, grad in zip(self.layers, dense_grads, strict=True):
             old = layer.grouped(layer.mask)
             active = int(old[0].sum())
             drop = int(fraction * active)
@@ -348,7 +350,7 @@ class SparseTraining:
         masks = state["masks"]
         if len(masks) != len(self.layers):
             raise ValueError(f"the checkpoint holds {len(masks)} masks, this network has {len(self.layers)} sparse layers")
-        for layer, mask in zip(self.layers, masks):
+        for layer, mask in zip(self.layers, masks, strict=True):
             if layer.mask.shape != mask.shape:
                 raise ValueError(f"mask of {layer.name}: checkpoint {tuple(mask.shape)}, network {tuple(layer.mask.shape)}")
             layer.mask.copy_(mask)
@@ -401,6 +403,8 @@ class ReplayControl:
             return
         wanted = self.nstep if self.engine.updates >= self.delay else 1
         if replay.n_step != wanted:
+            if ctx.sample is None:
+                raise TypeError("delayed n-step targets need rows drawn from the replay (a Sample)")
             replay.set_n_step(wanted)
             ctx.batch = replay.gather(ctx.sample.index)
             self.switched = wanted == self.nstep
@@ -561,7 +565,7 @@ def csr_inference(module: nn.Module) -> nn.Module:
     import copy
 
     copied = copy.deepcopy(module)
-    for name, sub in list(copied.named_modules()):
+    for _name, sub in list(copied.named_modules()):
         for child_name, child in list(sub.named_children()):
             if isinstance(child, nn.Linear):
                 setattr(sub, child_name, CSRLinear(child))

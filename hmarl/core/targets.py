@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -10,7 +11,10 @@ from torch import nn
 TARGET_UPDATES = ("hard", "polyak")
 
 
-def make_target(module: nn.Module) -> nn.Module:
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def make_target(module: ModuleT) -> ModuleT:
     """A frozen copy of ``module`` (no gradients, evaluation mode unchanged)."""
     target = copy.deepcopy(module)
     target.requires_grad_(False)
@@ -27,7 +31,7 @@ def hard_update(target: nn.Module, online: nn.Module, when: torch.Tensor | None 
     bool tensor ``when`` is true, if given: a decision left on the device)."""
     targets, onlines = _tensors(target), _tensors(online)
     if when is not None:
-        onlines = [torch.where(when, new, old) for new, old in zip(onlines, targets)]
+        onlines = [torch.where(when, new, old) for new, old in zip(onlines, targets, strict=True)]
     torch._foreach_copy_(targets, onlines)
 
 
@@ -35,7 +39,8 @@ def hard_update(target: nn.Module, online: nn.Module, when: torch.Tensor | None 
 def polyak_update(target: nn.Module, online: nn.Module, tau: float | torch.Tensor) -> None:
     """``target = (1 - tau) target + tau online`` for all parameters in one kernel each.
     ``tau`` may be a 0-dim tensor on the device (zero leaves the targets as they are)."""
-    targets, onlines = list(target.parameters()), list(online.parameters())
+    targets: list[torch.Tensor] = list(target.parameters())
+    onlines: list[torch.Tensor] = list(online.parameters())
     if torch.is_tensor(tau):
         steps = torch._foreach_sub(onlines, targets)
         torch._foreach_mul_(steps, tau)

@@ -120,28 +120,8 @@ def _as_array(key: str, value: Any) -> np.ndarray:
         raise TypeError(f"dataset key {key!r} must be array-like: {error}") from error
 
 
-def validate_arrays(data: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Check a mapping of D4RL arrays and return them as float32 / bool numpy arrays.
-
-    Raises a ``ValueError`` that names the offending key for: missing keys, an empty
-    dataset, wrong ranks, lengths that differ from ``rewards``, observation and
-    next-observation shapes that differ, non-finite values (with the first bad row),
-    and episode flags that are not 0/1. Raises ``TypeError`` for non-numeric arrays.
-    Extra keys (D4RL files carry e.g. ``infos/*``) are ignored.
-    """
-    if not isinstance(data, Mapping):
-        raise TypeError(f"dataset must be a mapping of arrays, got {type(data).__name__}")
-    missing = [key for key in ARRAY_KEYS if key not in data]
-    if missing:
-        raise ValueError(
-            f"dataset is missing required keys {missing}; a D4RL-layout dataset needs "
-            f"{list(ARRAY_KEYS)}"
-        )
-    arrays = {key: _as_array(key, data[key]) for key in ARRAY_KEYS}
-    for key, array in arrays.items():
-        if array.dtype.kind not in "biuf":
-            raise TypeError(f"dataset key {key!r} must be numeric or bool, got dtype {array.dtype}")
-
+def _check_shapes(arrays: Mapping[str, np.ndarray]) -> int:
+    """Check the arrays' ranks and row counts (one row per transition); returns the count."""
     expected_ndim = {"observations": 2, "actions": 2, "next_observations": 2,
                      "rewards": 1, "terminals": 1, "timeouts": 1}
     for key, ndim in expected_ndim.items():
@@ -164,6 +144,32 @@ def validate_arrays(data: Mapping[str, Any]) -> dict[str, np.ndarray]:
             f"dataset key 'next_observations' has shape {arrays['next_observations'].shape} "
             f"but 'observations' has shape {arrays['observations'].shape}; they must match"
         )
+    return length
+
+
+def validate_arrays(data: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Check a mapping of D4RL arrays and return them as float32 / bool numpy arrays.
+
+    Raises a ``ValueError`` that names the offending key for: missing keys, an empty
+    dataset, wrong ranks, lengths that differ from ``rewards``, observation and
+    next-observation shapes that differ, non-finite values (with the first bad row),
+    and episode flags that are not 0/1. Raises ``TypeError`` for non-numeric arrays.
+    Extra keys (D4RL files carry e.g. ``infos/*``) are ignored.
+    """
+    if not isinstance(data, Mapping):
+        raise TypeError(f"dataset must be a mapping of arrays, got {type(data).__name__}")
+    missing = [key for key in ARRAY_KEYS if key not in data]
+    if missing:
+        raise ValueError(
+            f"dataset is missing required keys {missing}; a D4RL-layout dataset needs "
+            f"{list(ARRAY_KEYS)}"
+        )
+    arrays = {key: _as_array(key, data[key]) for key in ARRAY_KEYS}
+    for key, array in arrays.items():
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"dataset key {key!r} must be numeric or bool, got dtype {array.dtype}")
+
+    length = _check_shapes(arrays)
 
     result: dict[str, np.ndarray] = {}
     for key in _FLOAT_KEYS:
@@ -241,7 +247,8 @@ def save_dataset(path: str | Path, dataset: OfflineDataset) -> Path:
                 file.create_dataset(key, data=array, compression="gzip", compression_opts=4)
             file.attrs.update(metadata)
     else:
-        np.savez_compressed(path, metadata=np.array(json.dumps(metadata)), **dataset.arrays())
+        arrays: dict[str, Any] = {"metadata": np.array(json.dumps(metadata)), **dataset.arrays()}
+        np.savez_compressed(path, **arrays)
     return path
 
 

@@ -331,6 +331,8 @@ class HierarchicalAgent:
         option has ended take theirs (to judge a scripted high level over this low level)."""
         env = self._require(self.eval_env, True)
         options, goal_mask = self.eval_options, env.goal_mask()
+        if options is None:
+            raise RuntimeError("call attach_env(env, evaluation=True) before acting greedily")
         if self.eval_one_step is not None:
             goals = options.goals
             feasible = np.take_along_axis(goal_mask, goals[..., None], -1)[..., 0]
@@ -375,6 +377,8 @@ class HierarchicalAgent:
         if self.high_replay is not None:
             self.high_replay.extend({name: rows[name] for name in self.high_replay.fields})
         finished = outcome.ended & ~pending.one_step
+        if outcome.succeeded is None:
+            raise RuntimeError("Options.advance returned an outcome without 'succeeded'")
         self.option_stats += (finished.sum(), outcome.duration[finished].sum(), outcome.succeeded[finished].sum())
 
     def _interrupt(self, goal_mask: np.ndarray, one_step: np.ndarray) -> np.ndarray | None:
@@ -397,6 +401,8 @@ class HierarchicalAgent:
         reached = np.stack([env.goal_reached(goals) for goals in self._every_navigation_goal()], -1)
         reached &= ~done[:, None, None]
         encodings = pending.navigation_encodings
+        if encodings is None:
+            raise RuntimeError("a low level that learns needs the navigation encodings from before the step")
         next_encodings = np.where(done[:, None, None, None], encodings, self._navigation_encodings(env))
         rows = (torch.as_tensor(env_index, device=self.device), torch.as_tensor(agent_index, device=self.device))
         pursued = self.low.navigation_index[pending.goals[env_index, agent_index]]

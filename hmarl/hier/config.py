@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -26,6 +26,7 @@ def high_level_names() -> tuple[str, ...]:
     return tuple(HIGH_LEVELS)
 
 
+@runtime_checkable
 class OptionsEnv(Protocol):
     """The batched environment face with the options interface (see DESIGN.md)."""
 

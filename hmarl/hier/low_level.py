@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from hmarl.core import Field, ReplayBuffer, RowLoss, UpdateEngine, check_choice
 from hmarl.elimination import BANDIT_CHUNK, ActionElimination
@@ -74,7 +75,7 @@ class GoalConditionedLowLevel:
             spec.obs_dim, spec.goal_dim, spec.n_agents, len(spec.low_actions), config.low_hidden_sizes,
             shared=config.low_shared, view=view,
         ).to(device)
-        modules = {"low": self.net}
+        modules: dict[str, nn.Module] = {"low": self.net}
         self.elimination: ActionElimination | None = None
         if config.elimination:
             self.elimination = ActionElimination(
@@ -120,7 +121,8 @@ class GoalConditionedLowLevel:
         among the allowed ones (the environment's mask, less what elimination rules out)."""
         allowed = some_allowed(action_mask[:, self.low_actions])
         if self.elimination is not None:
-            allowed = self.elimination.restrict(allowed, observation)
+            restricted = self.elimination.restrict(allowed, observation)
+            allowed = allowed if restricted is None else restricted
         choice = self.net(observation, encoding, agent).masked_fill(~allowed, -torch.inf).argmax(-1)
         if epsilon > 0.0:
             explore = torch.rand(choice.shape, generator=generator, device=self.device) < epsilon

@@ -35,6 +35,7 @@ from hmarl.training.loop import (
 from hmarl.training.offline import OfflineAgent, OfflineResult, OfflineRunConfig, train_offline
 
 __all__ = [
+    "CHECKPOINT_PATTERN",
     "Agent",
     "AgentFactory",
     "BatchedEnv",
@@ -52,7 +53,6 @@ __all__ = [
     "RunInterrupted",
     "RunLogger",
     "TrainResult",
-    "CHECKPOINT_PATTERN",
     "agent_checkpoint_state",
     "budget_of",
     "build_parser",
@@ -62,14 +62,14 @@ __all__ = [
     "evaluation_listener",
     "given_options",
     "load_checkpoint",
-    "open_checkpoint",
-    "restore_agent",
     "make_transition",
     "make_vector_env",
+    "open_checkpoint",
     "parse_config",
     "resolve_device",
+    "restore_agent",
     "to_tensors",
-    "transition",
     "train",
     "train_offline",
+    "transition",
 ]

@@ -14,12 +14,15 @@ import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hmarl.core import option
 from hmarl.core.config import choices_of, is_section
 
-ConfigT = TypeVar("ConfigT")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+ConfigT = TypeVar("ConfigT", bound="DataclassInstance")
 
 
 @dataclass
@@ -117,7 +120,12 @@ def _add_options(
         if flag in flags:
             raise TypeError(f"{config_cls.__name__}: the option {flag} is defined twice (in two sections?)")
         flags.add(flag)
-        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        if field.default is not dataclasses.MISSING:
+            default = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            default = field.default_factory()
+        else:
+            raise TypeError(f"{config_cls.__name__}.{field.name} needs a default (every option has one)")
         kind = _field_type(field, hints)
         kwargs: dict[str, Any] = {"default": default, "help": help_text, "dest": prefix + field.name}
         choices = choices_of(field)

@@ -65,9 +65,10 @@ class GymVectorEnv:
             raise TypeError(f"env={env_id!r} needs a Box observation space, it has {observation_space}")
         self.num_envs = num_envs
         self.continuous = continuous
-        self.n_actions = 0 if continuous else int(action_space.n)
-        self.action_low: tuple[float, ...] = tuple(action_space.low.tolist()) if continuous else ()
-        self.action_high: tuple[float, ...] = tuple(action_space.high.tolist()) if continuous else ()
+        self.n_actions = int(action_space.n) if isinstance(action_space, gymnasium.spaces.Discrete) else 0
+        box = action_space if continuous and isinstance(action_space, gymnasium.spaces.Box) else None
+        self.action_low: tuple[float, ...] = () if box is None else tuple(box.low.tolist())
+        self.action_high: tuple[float, ...] = () if box is None else tuple(box.high.tolist())
         self.obs_dim = int(np.prod(observation_space.shape))
         self.state_dim = self.obs_dim
         self._episode_return = np.zeros((num_envs, 1), dtype=np.float32)
@@ -134,6 +135,31 @@ class GymVectorEnv:
 
     def close(self) -> None:
         self.envs.close()
+
+
+class RenderingEnv(BatchedEnv, Protocol):
+    """The batched face of an ``hmarl.envs`` environment: it draws its copies and keeps
+    the core of its rules."""
+
+    metadata: dict[str, Any]
+    core: Any
+
+    def render(self, index: int = 0) -> np.ndarray | None: ...
+
+
+def render_frame(env: RenderingEnv, index: int = 0) -> np.ndarray:
+    """Copy ``index`` of ``env`` drawn as an RGB array (``env`` made with ``render_mode='rgb_array'``)."""
+    frame = env.render(index)
+    if frame is None:
+        raise ValueError("the environment returned no frame; make it with render_mode='rgb_array'")
+    return frame
+
+
+def make_rendering_env(env: str, num_envs: int, env_kwargs: Mapping[str, Any] | None = None) -> RenderingEnv:
+    """The batched face of the ``hmarl.envs`` environment ``env`` (others draw nothing)."""
+    if env not in hmarl_envs.names(deprecated=True):
+        raise ValueError(f"env={env!r} is not an hmarl.envs environment; hmarl.envs has {', '.join(hmarl_envs.names())}")
+    return hmarl_envs.get(env).vector_env(num_envs=num_envs, **dict(env_kwargs or {}))
 
 
 def make_vector_env(env: str, num_envs: int, env_kwargs: Mapping[str, Any] | None = None) -> BatchedEnv:

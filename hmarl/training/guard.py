@@ -10,6 +10,7 @@ hierarchical learner's ``loss``, is skipped).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -67,8 +68,8 @@ class DivergenceGuard:
             if (name == "loss" and alias) or name in self.reported or name in self.signed or loss == 0:
                 continue
             smallest = self.smallest_loss[name] = min(self.smallest_loss.get(name, math.inf), loss)
-            history = self.losses[name] = (self.losses.get(name, []) + [loss])[-(LOSS_GROWTH_POINTS + 1) :]
-            growing = len(history) > LOSS_GROWTH_POINTS and all(b > a for a, b in zip(history, history[1:]))
+            history = self.losses[name] = [*self.losses.get(name, []), loss][-(LOSS_GROWTH_POINTS + 1) :]
+            growing = len(history) > LOSS_GROWTH_POINTS and all(b > a for a, b in itertools.pairwise(history))
             if growing and loss > LOSS_GROWTH_FACTOR * smallest:
                 self.reported.add(name)
                 return (

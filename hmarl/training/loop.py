@@ -28,7 +28,7 @@ import torch
 from tqdm import tqdm
 
 from hmarl.core import NonFiniteLossError
-from hmarl.core.sparse import SparseConfig, attach_sparse, check_sparse
+from hmarl.core.sparse import SparseConfig, SparseRun, attach_sparse, check_sparse
 from hmarl.training.checkpoints import (
     CHECKPOINT_PATTERN,
     agent_checkpoint_state,
@@ -36,7 +36,7 @@ from hmarl.training.checkpoints import (
     restore_agent,
     save_checkpoint_file,
 )
-from hmarl.training.config import RunConfig, flat_options, given_options
+from hmarl.training.config import CommonRunConfig, RunConfig, flat_options, given_options
 from hmarl.training.envs import BatchedEnv, make_vector_env
 from hmarl.training.guard import DivergenceError, DivergenceGuard
 from hmarl.training.logger import RunLogger
@@ -45,10 +45,18 @@ from hmarl.training.validation import check_fields, check_writable_dir, check_wr
 
 Tensors = dict[str, torch.Tensor]
 ConfigT = TypeVar("ConfigT", bound=RunConfig)
+#: Any run configuration, online or offline.
+CommonT = TypeVar("CommonT", bound=CommonRunConfig)
 EVAL_SEED_OFFSET = 1_000_003
 RECENT_EPISODES = 20
 #: Called with the loop's state after each greedy evaluation (see :func:`evaluation_listener`).
 _EVALUATION_LISTENERS: list[Callable[[LoopState], None]] = []
+
+
+class GreedyPolicy(Protocol):
+    """What evaluation needs: greedy actions (see :class:`Agent`)."""
+
+    def act_greedy(self, obs: Tensors) -> torch.Tensor: ...
 
 
 class Agent(Protocol):
@@ -301,7 +309,7 @@ def transition(
     }
 
 
-def attach_env(agent: Agent, env: BatchedEnv, evaluation: bool) -> None:
+def attach_env(agent: GreedyPolicy, env: BatchedEnv, evaluation: bool) -> None:
     """Hand ``env`` to an agent that acts through the environment itself (hierarchical
     agents read its options interface): the training environment, or an evaluation
     environment just reset. Agents without an ``attach_env`` method need nothing."""
@@ -311,13 +319,13 @@ def attach_env(agent: Agent, env: BatchedEnv, evaluation: bool) -> None:
 
 
 @torch.no_grad()
-def evaluate(agent: Agent, env: BatchedEnv, seed: int, device: torch.device) -> dict[str, float]:
+def evaluate(agent: GreedyPolicy, env: BatchedEnv, seed: int, device: torch.device) -> dict[str, float]:
     """Mean greedy return, length and episode statistics over one episode per copy."""
     return {name: float(values.mean()) for name, values in evaluate_episodes(agent, env, seed, device).items()}
 
 
 @torch.no_grad()
-def evaluate_episodes(agent: Agent, env: BatchedEnv, seed: int, device: torch.device) -> dict[str, np.ndarray]:
+def evaluate_episodes(agent: GreedyPolicy, env: BatchedEnv, seed: int, device: torch.device) -> dict[str, np.ndarray]:
     """Greedy return, length and episode statistics of one episode per copy, (num_envs,) each."""
     obs, _ = env.reset(seed=seed)
     attach_env(agent, env, evaluation=True)
@@ -403,7 +411,7 @@ class _Checkpointer:
         return path
 
 
-def resume_config(config: ConfigT) -> tuple[ConfigT, dict[str, Any] | None]:
+def resume_config(config: CommonT) -> tuple[CommonT, dict[str, Any] | None]:
     """The configuration to run and the checkpoint to continue from, if ``config.resume``
     names one (see :mod:`hmarl.training.runs`)."""
     if not config.resume:
@@ -472,7 +480,7 @@ def write_run_record(directory: Path, algorithm: str, config: Any, parent: Mappi
     (directory / "run.json").write_text(json.dumps(record, indent=2, default=repr) + "\n")
 
 
-def with_run_name(config: ConfigT, algorithm: str, subject: str) -> ConfigT:
+def with_run_name(config: CommonT, algorithm: str, subject: str) -> CommonT:
     """``config`` with a run name: its own, or one made of the algorithm, subject, seed and time."""
     if config.run_name:
         return config
@@ -515,6 +523,51 @@ def _stop_on_non_finite(save_checkpoint: Callable[[], Path]) -> Iterator[None]:
         raise NonFiniteLossError(f"{error}; the run stopped, checkpoint: {path}") from error
 
 
+def _build_agent(
+    config: ConfigT, make_agent: AgentFactory, spec: EnvSpec, budget: Budget, device: torch.device
+) -> tuple[Agent, SparseRun | None]:
+    """The run's agent, with sparse training's hooks where the config asks for them."""
+    if isinstance(config, SparseConfig):
+        check_sparse(config, budget.total_updates)
+    agent = make_agent(config, spec, budget, device)
+    # Sparse training's hooks go on before a checkpoint is restored: their state is in it.
+    sparse = attach_sparse(agent, config, budget.total_steps) if isinstance(config, SparseConfig) else None
+    return agent, sparse
+
+
+def _restore_run(checkpoint: Mapping[str, Any], agent: Agent, env: BatchedEnv) -> tuple[Any, LoopState]:
+    """Put the agent, the environment and the random streams back as ``checkpoint`` saved
+    them; returns the saved observation and loop state."""
+    if not restore_agent(agent, checkpoint["agent"]):
+        _warn(
+            "the checkpoint holds no replay (it was written without --checkpoint-replay): the replay refills "
+            "from the environment, so training goes on from the saved networks but not bit-identically"
+        )
+    restore_env(env, checkpoint["env"])
+    _set_rng_state(checkpoint["rng"])
+    return checkpoint["obs"], LoopState(**checkpoint["loop"])
+
+
+def _evaluate_if_due(
+    config: ConfigT, agent: Agent, eval_env: BatchedEnv | None, state: LoopState, logger: RunLogger,
+    device: torch.device, started: float,
+) -> bool:
+    """Evaluate when this step crosses an evaluation point or ends the run; returns whether
+    the run stops there (``--stop-at-target`` and the target reached)."""
+    if eval_env is None or not (
+        (state.global_step - config.num_envs) // config.eval_every != state.global_step // config.eval_every
+        or state.global_step >= config.total_steps
+    ):
+        return False
+    _evaluate_and_record(config, agent, eval_env, state, logger, device)
+    state.wall_seconds = time.perf_counter() - started
+    for listener in list(_EVALUATION_LISTENERS):
+        listener(state)
+    if state.steps_to_target == state.global_step and state.seconds_to_target is None:
+        state.seconds_to_target = time.perf_counter() - started
+    return state.steps_to_target is not None and config.stop_at_target
+
+
 def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainResult:
     """Train the agent that ``make_agent`` builds, as ``config`` says; see :class:`RunConfig`.
 
@@ -538,23 +591,11 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
     eval_env = make_vector_env(config.env, config.eval_episodes, config.env_kwargs) if config.eval_every else None
     spec = EnvSpec.of(env)
     budget = budget_of(config)
-    if isinstance(config, SparseConfig):
-        check_sparse(config, budget.total_updates)
-    agent = make_agent(config, spec, budget, device)
-    # Sparse training's hooks go on before a checkpoint is restored: their state is in it.
-    sparse = attach_sparse(agent, config, budget.total_steps) if isinstance(config, SparseConfig) else None
+    agent, sparse = _build_agent(config, make_agent, spec, budget, device)
     state = LoopState()
     obs, _ = env.reset(seed=config.seed)
     if checkpoint is not None:
-        if not restore_agent(agent, checkpoint["agent"]):
-            _warn(
-                "the checkpoint holds no replay (it was written without --checkpoint-replay): the replay refills "
-                "from the environment, so training goes on from the saved networks but not bit-identically"
-            )
-        restore_env(env, checkpoint["env"])
-        obs = checkpoint["obs"]
-        state = LoopState(**checkpoint["loop"])
-        _set_rng_state(checkpoint["rng"])
+        obs, state = _restore_run(checkpoint, agent, env)
         parent = parent or checkpoint.get("parent")
     attach_env(agent, env, evaluation=False)
 
@@ -618,19 +659,8 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
                             _guard(guard, metrics, state, config, save_checkpoint)
                         checkpoint_due |= bool(config.checkpoint_every) and state.updates % config.checkpoint_every == 0
 
-                eval_due = eval_env is not None and (
-                    (state.global_step - config.num_envs) // config.eval_every != state.global_step // config.eval_every
-                    or state.global_step >= config.total_steps
-                )
-                if eval_due:
-                    _evaluate_and_record(config, agent, eval_env, state, logger, device)
-                    state.wall_seconds = time.perf_counter() - started
-                    for listener in list(_EVALUATION_LISTENERS):
-                        listener(state)
-                    if state.steps_to_target == state.global_step and state.seconds_to_target is None:
-                        state.seconds_to_target = time.perf_counter() - started
-                    if state.steps_to_target is not None and config.stop_at_target:
-                        break
+                if _evaluate_if_due(config, agent, eval_env, state, logger, device, started):
+                    break  # --stop-at-target, and the target was reached
                 state.wall_seconds = time.perf_counter() - started
                 if stop:
                     where = f" (step {state.global_step})"
@@ -647,7 +677,7 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
             final_checkpoint = save_checkpoint()
     except (ValueError, TypeError) as error:
         # Not refused input: the command line shows these with their traceback.
-        error.during_training = True  # type: ignore[attr-defined]
+        error.during_training = True  # type: ignore[union-attr]  # a marker the command line reads
         raise
     finally:
         progress.close()

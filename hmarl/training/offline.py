@@ -22,12 +22,12 @@ import torch
 from tqdm import tqdm
 
 from hmarl.core import option
-from hmarl.core.sparse import SparseConfig, attach_sparse, check_sparse, sparse_active
+from hmarl.core.sparse import SparseConfig, SparseRun, attach_sparse, check_sparse, sparse_active
 from hmarl.data import OfflineDataset, load_dataset, normalized_score
 from hmarl.data.offline import REF_MAX_KEY, REF_MIN_KEY
 from hmarl.training.checkpoints import agent_checkpoint_state, restore_agent
 from hmarl.training.config import CommonRunConfig
-from hmarl.training.envs import make_vector_env
+from hmarl.training.envs import BatchedEnv, make_vector_env
 from hmarl.training.logger import RunLogger
 from hmarl.training.validation import check_fields
 from hmarl.training.loop import (
@@ -163,14 +163,7 @@ def train_offline(config: ConfigT, make_agent: OfflineAgentFactory, algorithm: s
     device = resolve_device(config.device)
     seed_everything(config.seed)
     eval_env = make_vector_env(env_id, config.eval_episodes, env_kwargs)
-    if isinstance(config, SparseConfig):
-        check_sparse(config, config.total_updates)
-    agent = make_agent(config, dataset, EnvSpec.of(eval_env), device)
-    # Offline, the replay is the dataset: sparse training's masks and topology act, the
-    # replay options (n-step switch, dynamic buffer) do not.
-    sparse = None
-    if isinstance(config, SparseConfig) and sparse_active(config):
-        sparse = attach_sparse(agent, dataclasses.replace(config, delayed_nstep=1, dynamic_buffer=False), len(dataset))
+    agent, sparse = _build_agent(config, make_agent, dataset, eval_env, device)
     has_references = REF_MIN_KEY in dataset.metadata and REF_MAX_KEY in dataset.metadata
     dataset_returns = dataset.episode_returns()
     dataset_return = float(dataset_returns.mean()) if dataset_returns.size else float("nan")
@@ -265,6 +258,22 @@ def train_offline(config: ConfigT, make_agent: OfflineAgentFactory, algorithm: s
     )
     print(result.summary(), flush=True)
     return result
+
+
+def _build_agent(
+    config: ConfigT, make_agent: OfflineAgentFactory, dataset: OfflineDataset, eval_env: BatchedEnv,
+    device: torch.device,
+) -> tuple[OfflineAgent, SparseRun | None]:
+    """The run's agent, with sparse training attached where the config asks for it."""
+    if isinstance(config, SparseConfig):
+        check_sparse(config, config.total_updates)
+    agent = make_agent(config, dataset, EnvSpec.of(eval_env), device)
+    # Offline, the replay is the dataset: sparse training's masks and topology act, the
+    # replay options (n-step switch, dynamic buffer) do not.
+    sparse = None
+    if isinstance(config, SparseConfig) and sparse_active(config):
+        sparse = attach_sparse(agent, dataclasses.replace(config, delayed_nstep=1, dynamic_buffer=False), len(dataset))
+    return agent, sparse
 
 
 def _postfix(state: OfflineLoopState) -> dict[str, str]:

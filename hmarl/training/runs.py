@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hmarl.training.checkpoints import open_checkpoint
-from hmarl.training.config import _same, config_from_dict, flat_options, given_options, with_options
+from hmarl.training.config import CommonRunConfig, _same, config_from_dict, flat_options, given_options, with_options
 
-ConfigT = TypeVar("ConfigT")
+ConfigT = TypeVar("ConfigT", bound=CommonRunConfig)
 
 #: Options that change how a run is watched or kept, not what it learns.
 FREE_ON_RESUME = frozenset({

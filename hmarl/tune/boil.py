@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -263,7 +264,8 @@ class Boil:
             self._fit_joint(model, mll, compression, inputs, curves)
             self.m0, self.g0 = float(compression.m0.detach()), float(compression.g0.detach())
         targets = self._standardised(compression, curves)
-        model.set_train_data(inputs, targets.detach(), strict=False)
+        # gpytorch ships no types, so mypy reads its methods through nn.Module's __getattr__.
+        model.set_train_data(inputs, targets.detach(), strict=False)  # type: ignore[operator]
         if not joint:
             fit_gpytorch_mll(mll)
         model.eval()
@@ -286,7 +288,7 @@ class Boil:
 
         def loss() -> torch.Tensor:
             targets = self._standardised(compression, curves)
-            model.set_train_data(inputs, targets, strict=False)
+            model.set_train_data(inputs, targets, strict=False)  # type: ignore[operator]  # as above
             return -mll(model(inputs), targets).sum()
 
         kernels = list(model.covar_module.kernels)
@@ -294,15 +296,17 @@ class Boil:
         for start in range(FIT_STARTS):
             if start:
                 compression.set(self.rng.uniform(*M0_BOUNDS), self.rng.uniform(*G0_BOUNDS))
-                for kernel, bounds in zip(kernels, (X_LENGTHSCALE, T_LENGTHSCALE)):
+                for kernel, bounds in zip(kernels, (X_LENGTHSCALE, T_LENGTHSCALE), strict=True):
                     kernel.lengthscale = _rbf_lengthscale(self.rng.uniform(*bounds))
             with torch.no_grad():
                 value = float(loss())
             if value < best_loss:
                 best_loss = value
                 best = {name: value.detach().clone() for name, value in model.state_dict().items()}
+        if best is None:
+            raise RuntimeError(f"the GP's marginal likelihood was not finite from any of {FIT_STARTS} starts")
         model.load_state_dict(best)
-        parameters = {name: p for name, p in model.named_parameters() if p.requires_grad}
+        parameters: dict[str, torch.Tensor] = {name: p for name, p in model.named_parameters() if p.requires_grad}
         closure = ForwardBackwardClosure(forward=loss, parameters=parameters)
         scipy_minimize(closure=closure, parameters=parameters, method="L-BFGS-B",
                        options={"maxiter": 30 * (self.dim + 1)})
@@ -315,7 +319,7 @@ class Boil:
         return CostModel().fit(inputs, np.array([obs.cost for obs in self.observations]))
 
     def suggest(
-        self, model: SingleTaskGP | None = None, exclude: set[int] = frozenset()
+        self, model: SingleTaskGP | None = None, exclude: AbstractSet[int] = frozenset()
     ) -> tuple[np.ndarray, float, int | None]:
         """The next (x, t) by cost-aware log EI, with the incumbent the GP mean's maximum
         over the observations. Besides new points it weighs continuing each evaluated
@@ -333,7 +337,9 @@ class Boil:
             candidate, value = optimize_acqf(
                 CostAwareLogEI(model, best_f, cost), bounds=bounds, q=1, num_restarts=5, raw_samples=256,
             )
-        best = (candidate[0].numpy(), float(value), None)
+        if value is None:
+            raise RuntimeError("the acquisition's optimiser returned no value")
+        best: tuple[np.ndarray, float, int | None] = (candidate[0].numpy(), float(value), None)
         steps = torch.arange(1, self.max_length + 1, dtype=torch.float64) / self.max_length
         steps = steps[steps >= self.t_min - 1e-9]
         for index, obs in enumerate(self.observations):
@@ -362,10 +368,10 @@ class Boil:
     def add(self, x: np.ndarray, t: float, curve: Sequence[float], cost: float, augment: bool = True) -> int:
         """Record the curve evaluated at (x, t) and up to int(10 t) virtual observations
         from its prefixes; returns how many virtual observations were added."""
-        curve = np.asarray(curve, dtype=np.float64)
-        if curve.size == 0:
+        values = np.asarray(curve, dtype=np.float64)
+        if values.size == 0:
             raise ValueError("curve is empty; a learning curve needs at least one evaluation")
-        self.observations.append(Observation(np.asarray(x, dtype=np.float64), float(t), curve, float(cost)))
+        self.observations.append(Observation(np.asarray(x, dtype=np.float64), float(t), values, float(cost)))
         if not augment or len(self.observations) < 2:
             return 0
         return self.augment(len(self.observations) - 1)

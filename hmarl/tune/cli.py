@@ -20,8 +20,12 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hmarl.training.config import HelpFormatter
+
+if TYPE_CHECKING:  # the study module imports Ray, which the command loads only when it runs
+    from hmarl.tune.study import Study
 
 EXIT_BAD_INPUT = 2
 
@@ -84,7 +88,7 @@ def split_options(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return argv, []
 
 
-def make_study(args: argparse.Namespace, trainer_options: Sequence[str]) -> object:
+def make_study(args: argparse.Namespace, trainer_options: Sequence[str]) -> Study:
     """The checked study of the command line; every refusal names its argument."""
     from hmarl.tune.space import build_space, parse_range, read_space_file
     from hmarl.tune.study import Study

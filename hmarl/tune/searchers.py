@@ -72,7 +72,7 @@ class BoilSearcher(Searcher):
         else:
             busy = {index for _, _, index in self.pending.values() if index is not None}
             x, t, parent = self.boil.suggest(exclude=busy)
-        config = {r.name: r.value(u) for r, u in zip(self.space.params, x)}
+        config: dict[str, Any] = {r.name: r.value(u) for r, u in zip(self.space.params, x, strict=True)}
         if self.space.length is not None:
             steps = self.space.round_length(t * self.space.length.high)
             config[self.space.length.name] = steps
@@ -91,7 +91,7 @@ class BoilSearcher(Searcher):
             self.failed.append(trial_id)
             return
         self.trial_of[len(self.boil.observations)] = trial_id
-        self.boil.add(x, t, curve[: self.boil.max_length], float(result["train_seconds"]))
+        self.boil.add(x, t, curve[: self.boil.max_length], float((result or {})["train_seconds"]))
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as file:

@@ -29,13 +29,14 @@ import io
 import json
 import math
 import typing
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hmarl.core.config import is_section
-from hmarl.training.config import _field_type, flat_options, parse_config, with_options
+from hmarl.training.config import _field_type, parse_config, with_options
 from hmarl.training.validation import check_fields
 
 #: The field that is the training length unless the study names another.
@@ -59,7 +60,7 @@ class Range:
             value = math.exp(math.log(self.low) + unit * (math.log(self.high) - math.log(self.low)))
         else:
             value = self.low + unit * (self.high - self.low)
-        return int(round(value)) if self.integer else value
+        return round(value) if self.integer else value
 
     def unit(self, value: float) -> float:
         """Where ``value`` lies along the range, in [0, 1]."""
@@ -169,9 +170,12 @@ def read_space_file(path: str) -> dict[str, Any]:
 
             data = yaml.safe_load(text)
         elif suffix == ".toml":
-            import tomllib
+            if sys.version_info < (3, 11):
+                raise ValueError(f"space={path!r}: TOML space files need Python 3.11 or later (tomllib)")
+            else:
+                import tomllib
 
-            data = tomllib.loads(text)
+                data = tomllib.loads(text)
         elif suffix == ".json":
             data = json.loads(text)
         else:

@@ -145,7 +145,7 @@ def run_study(
     spec = {"algorithm": study.algorithm, "space": study.space.to_dict(), "metric": study.metric,
             "runs_dir": str(directory / RUNS_DIR), "cpus_per_trial": study.cpus_per_trial}
     trainable = tune.with_resources(tune.with_parameters(run_trial, study=spec), {"cpu": study.cpus_per_trial})
-    callbacks = [Progress(study)] if progress else []
+    callbacks: list[Callback] = [Progress(study)] if progress else []
     if resume:
         if not tune.Tuner.can_restore(str(directory)):
             raise ValueError(f"resume={str(directory)!r} is not valid; Ray Tune finds no experiment to restore there")
@@ -183,7 +183,9 @@ class Progress(Callback):
         self.bar: Any = None
         self.best = -math.inf
 
-    def setup(self, **info: Any) -> None:
+    def setup(
+        self, stop: Any = None, num_samples: int | None = None, total_num_samples: int | None = None, **info: Any
+    ) -> None:
         from tqdm import tqdm
 
         self.bar = tqdm(total=self.study.max_trials or None, unit="trial", dynamic_ncols=True,
@@ -300,7 +302,7 @@ def plot_best_so_far(curves: dict[str, Sequence[Sequence[tuple[float, float]]]],
         for r, points in enumerate(runs):
             if not points:
                 continue
-            seconds, scores = zip(*points)
+            seconds, scores = zip(*points, strict=True)
             axes.step(seconds, scores, where="post", color=colour, alpha=0.8, label=searcher if r == 0 else None)
     axes.set_xlabel("wall clock (s)")
     axes.set_ylabel("best score so far")

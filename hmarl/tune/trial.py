@@ -48,6 +48,8 @@ class TrainerRef:
         path = Path(self.name)
         if path.suffix == ".py" and path.is_file():
             spec = importlib.util.spec_from_file_location(f"hmarl_tune_trainer_{path.stem}", path.resolve())
+            if spec is None or spec.loader is None:
+                raise ValueError(f"trainer={self.name!r} could not be loaded as a Python module")
             module = importlib.util.module_from_spec(spec)
             sys.modules[spec.name] = module
             spec.loader.exec_module(module)
@@ -74,7 +76,7 @@ def run_trial(config: dict[str, Any], study: Mapping[str, Any]) -> None:
 
     torch.set_num_threads(max(int(study.get("cpus_per_trial", 1)), 1))
     space = SearchSpace.from_dict(study["space"])
-    config_cls, main, prefix = TrainerRef(study["algorithm"]).parts()
+    _config_cls, main, prefix = TrainerRef(study["algorithm"]).parts()
     runs = Path(study["runs_dir"])
     trial_id = tune.get_context().get_trial_id()
     run_name = f"trial_{trial_id}"

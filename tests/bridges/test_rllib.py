@@ -44,7 +44,11 @@ def test_masked_ppo_trains_with_masks_and_our_returns(local_ray, monkeypatch):
             return observations, infos
 
         def checking_step(actions):
-            masked_taken.extend((a, int(act), last[a]["action_mask"].tolist(), int(env.core.t[0])) for a, act in actions.items() if not last[a]["action_mask"][act])
+            masked_taken.extend(
+                (a, int(act), last[a]["action_mask"].tolist(), int(env.core.t[0]))
+                for a, act in actions.items()
+                if not last[a]["action_mask"][act]
+            )
             result = step(actions)
             last.update(result[0])
             return result

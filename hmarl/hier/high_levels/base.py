@@ -111,10 +111,24 @@ class HighLevel:
             fields[NEXT_GOAL_FIELD] = Field((n_agents,), torch.long)
         return fields
 
+    @property
+    def learning_engine(self) -> UpdateEngine:
+        """The update engine of a high level that learns."""
+        if self.engine is None:
+            raise TypeError(f"high level {self.name!r} does not learn; it has no update engine")
+        return self.engine
+
+    @property
+    def learning_replay(self) -> ReplayBuffer:
+        """The replay of a high level that learns."""
+        if self.replay is None:
+            raise TypeError(f"high level {self.name!r} does not learn; it has no replay")
+        return self.replay
+
     # --- values -------------------------------------------------------------------
     def agent_values(self, obs: torch.Tensor) -> torch.Tensor:
         """Each agent's Q over goals, ``(..., N, obs_dim) -> (..., N, n_goals)``."""
-        return self.engine.modules["agents"](obs)
+        return self.learning_engine.modules["agents"](obs)
 
     def chosen_values(self, obs: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
         """Each agent's value of its goal, ``Q_i(o_i, g_i)``: ``(M, N, obs_dim)``, ``(M, N)`` -> ``(M, N)``."""
@@ -133,7 +147,7 @@ class HighLevel:
     def smdp_targets(self, batch: Tensors) -> tuple[torch.Tensor, torch.Tensor]:
         """Each agent's bootstrap value ``V_i(next)`` (M, N) and the factor in front of
         it, ``gamma**tau`` for rows that did not terminate and 0 for those that did (M,)."""
-        agents, target_agents = self.engine.modules["agents"], self.engine.targets["agents"]
+        agents, target_agents = self.learning_engine.modules["agents"], self.learning_engine.targets["agents"]
         next_obs = batch["next_obs"].float()
         # The goals the agents that do not pick anew continue where the row ends.
         goal = batch[NEXT_GOAL_FIELD] if NEXT_GOAL_FIELD in batch else batch["goal"]
@@ -166,14 +180,14 @@ class HighLevel:
         return RowLoss(errors * acting, scores=scores, normalizer=acting.sum().clamp(min=1.0)), extras
 
     def update(self) -> dict[str, Any]:
-        return self.engine.update(self.loss, self.replay)
+        return self.learning_engine.update(self.loss, self.replay)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"high_engine": self.engine.state_dict(), "high_replay": self.replay.state_dict()}
+        return {"high_engine": self.learning_engine.state_dict(), "high_replay": self.learning_replay.state_dict()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.engine.load_state_dict(state["high_engine"])
-        self.replay.load_state_dict(state["high_replay"])
+        self.learning_engine.load_state_dict(state["high_engine"])
+        self.learning_replay.load_state_dict(state["high_replay"])
 
 
 def team_sum_or_mean(per_agent: Any, how: str) -> Any:

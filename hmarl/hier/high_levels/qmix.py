@@ -51,7 +51,10 @@ class QmixHighLevel(HighLevel):
         return modules
 
     def extra_fields(self) -> dict[str, Field]:
-        return {"state": Field((self.spec.state_dim,), self.obs_dtype), "next_state": Field((self.spec.state_dim,), self.obs_dtype)}
+        return {
+            "state": Field((self.spec.state_dim,), self.obs_dtype),
+            "next_state": Field((self.spec.state_dim,), self.obs_dtype),
+        }
 
     def team_quantity(self, per_agent: Any) -> Any:
         """The team quantity of per-agent rewards or returns ``(..., N) -> (...)``, as ``team_reward`` says."""
@@ -60,14 +63,14 @@ class QmixHighLevel(HighLevel):
     @torch.no_grad()
     def goal_values(self, observation: torch.Tensor, state: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
         """``Q_tot(s, g)`` ``(num_envs,)``, of the team reward."""
-        return self.engine.modules["mixer"](self.chosen_values(observation, goals), state.float())
+        return self.learning_engine.modules["mixer"](self.chosen_values(observation, goals), state.float())
 
     def loss(self, batch: Tensors) -> tuple[RowLoss, dict[str, torch.Tensor]]:
         q_taken = self.chosen_values(batch["obs"], batch["goal"])
         next_value, discount = self.smdp_targets(batch)
-        q_total = self.engine.modules["mixer"](q_taken, batch["state"].float())
+        q_total = self.learning_engine.modules["mixer"](q_taken, batch["state"].float())
         with torch.no_grad():
-            next_total = self.engine.targets["mixer"](next_value, batch["next_state"].float())
+            next_total = self.learning_engine.targets["mixer"](next_value, batch["next_state"].float())
             target = self.team_quantity(batch["reward"]) + discount * next_total
         errors = F.smooth_l1_loss(q_total.float(), target.float(), reduction="none")
         extras: dict[str, torch.Tensor] = {"q_mean": q_taken.detach().mean()}
