@@ -88,7 +88,10 @@ class _WithHighLevel:
     ``goal_time``, if given, counts the goals in force at every step."""
 
     def __init__(
-        self, agent: HierarchicalAgent, goal_policy: GoalPolicy | None, always_block: bool | None = None,
+        self,
+        agent: HierarchicalAgent,
+        goal_policy: GoalPolicy | None,
+        always_block: bool | None = None,
         goal_time: GoalTime | None = None,
     ) -> None:
         self.agent = agent
@@ -123,9 +126,7 @@ def load_agent(path: str | Path, num_envs: int) -> tuple[HierarchicalAgent, Any]
     """The hierarchical agent of a basketball checkpoint and an evaluation env of ``num_envs`` copies."""
     agent, config, env = hierarchical.load_agent(path, num_envs)
     if config.env not in ("basketball_defense_v1", "basketball_defense_v0"):
-        raise ValueError(
-            f"checkpoint {str(path)!r} was trained on {config.env}, not basketball_defense_v1 (or its v0)"
-        )
+        raise ValueError(f"checkpoint {str(path)!r} was trained on {config.env}, not basketball_defense_v1 (or its v0)")
     return agent, env
 
 
@@ -179,8 +180,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     {checkpoint: GoalTime.shares() under the learned high level}}``."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("checkpoints", nargs="+", help="checkpoint files, or run directories (their newest *.pt)")
-    parser.add_argument("--high-levels", nargs="+", default=list(HIGH_LEVELS), choices=HIGH_LEVELS,
-                        help="high levels to compare over each checkpoint's low level")
+    parser.add_argument(
+        "--high-levels",
+        nargs="+",
+        default=list(HIGH_LEVELS),
+        choices=HIGH_LEVELS,
+        help="high levels to compare over each checkpoint's low level",
+    )
     parser.add_argument("--possessions", type=int, default=1000, help="possessions per row (one per env copy)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the evaluation possessions and of random goals")
     args = parser.parse_args(argv)
@@ -196,11 +202,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if learned_time is not None:
             goal_time[str(path)] = learned_time.shares()
             goal_names.add(tuple(learned_time.goal_names))
-            print(_goal_table("share of the steps in play on each goal, learned high level", goal_time[str(path)],
-                              learned_time.goal_names))
+            print(
+                _goal_table(
+                    "share of the steps in play on each goal, learned high level",
+                    goal_time[str(path)],
+                    learned_time.goal_names,
+                )
+            )
     if len(results) > 1:
-        print(f"\n## mean ± std over {len(results)} checkpoints\n| high level | " + " | ".join(COLUMNS) + " |\n|"
-              + "---|" * 6)
+        print(f"\n## mean ± std over {len(results)} checkpoints\n| high level | " + " | ".join(COLUMNS) + " |\n|" + "---|" * 6)
         for name in args.high_levels:
             cells = []
             for key in COLUMNS:

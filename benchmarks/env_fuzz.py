@@ -38,9 +38,15 @@ def draw_trash(rng: np.random.Generator) -> dict[str, Any]:
     n_dumps = int(rng.integers(1, min(4, capacity - n_agents - 1) + 1))
     n_trash = int(rng.integers(1, min(60, capacity - n_agents - n_dumps) + 1))
     kwargs: dict[str, Any] = dict(
-        layout="random", width=width, height=height, n_agents=n_agents, n_trash=n_trash,
-        n_dumps=n_dumps, wall_density=float(rng.uniform(0.0, 0.45)),
-        max_cycles=int(rng.integers(1, 150)), extra_actions=int(rng.integers(0, 3)),
+        layout="random",
+        width=width,
+        height=height,
+        n_agents=n_agents,
+        n_trash=n_trash,
+        n_dumps=n_dumps,
+        wall_density=float(rng.uniform(0.0, 0.45)),
+        max_cycles=int(rng.integers(1, 150)),
+        extra_actions=int(rng.integers(0, 3)),
         reward_mode=str(rng.choice(["individual", "shared"])),
     )
     if rng.random() < 0.5:
@@ -50,8 +56,10 @@ def draw_trash(rng: np.random.Generator) -> dict[str, Any]:
 
 def draw_basketball(rng: np.random.Generator) -> dict[str, Any]:
     return dict(
-        n_players=int(rng.integers(1, 6)), skill=str(rng.choice(list(SKILLS))),
-        view=str(rng.choice(["full", "matched"])), shot_clock_s=float(rng.uniform(1.0, 24.0)),
+        n_players=int(rng.integers(1, 6)),
+        skill=str(rng.choice(list(SKILLS))),
+        view=str(rng.choice(["full", "matched"])),
+        shot_clock_s=float(rng.uniform(1.0, 24.0)),
     )
 
 

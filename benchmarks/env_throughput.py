@@ -160,16 +160,18 @@ def vector_rate(venv: Any, steps: int, rng: np.random.Generator, clock: Clock) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES),
-                        help="which environments to measure")
-    parser.add_argument("--num-envs", nargs="+", type=int, default=[1, 64, 1024, 4096],
-                        help="batch sizes for the batched core")
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES), help="which environments to measure")
+    parser.add_argument(
+        "--num-envs", nargs="+", type=int, default=[1, 64, 1024, 4096], help="batch sizes for the batched core"
+    )
     parser.add_argument("--repeats", type=int, default=5, help="measurements per cell; the median is shown")
     parser.add_argument("--parallel-steps", type=int, default=2000, help="steps per parallel-API measurement")
-    parser.add_argument("--batch-agent-steps", type=int, default=1_000_000,
-                        help="agent-steps per batched measurement (20 to 2000 steps)")
-    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                        help="wall time, or this process's CPU time (for busy machines)")
+    parser.add_argument(
+        "--batch-agent-steps", type=int, default=1_000_000, help="agent-steps per batched measurement (20 to 2000 steps)"
+    )
+    parser.add_argument(
+        "--clock", choices=["wall", "cpu"], default="wall", help="wall time, or this process's CPU time (for busy machines)"
+    )
     args = parser.parse_args()
     clock = time.perf_counter if args.clock == "wall" else time.process_time
 
@@ -178,9 +180,7 @@ def main() -> None:
     reference = None
     for key in args.cases:
         case = CASES[key]()
-        rate = median_rate(
-            lambda case=case: parallel_rate(case.parallel_env, args.parallel_steps, clock), args.repeats
-        )
+        rate = median_rate(lambda case=case: parallel_rate(case.parallel_env, args.parallel_steps, clock), args.repeats)
         note = ""
         if key == "reference":
             reference = rate

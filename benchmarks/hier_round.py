@@ -82,8 +82,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trainer", default="ind_hdqn", choices=["ind_hdqn", "hcom", "hqmix"], help="the learner")
     parser.add_argument("--device", default="cpu", help="the training device")
-    parser.add_argument("--modes", nargs="+", default=["none", "default"], choices=MODES,
-                        help="update modes side by side (see benchmarks/update_throughput.py)")
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=["none", "default"],
+        choices=MODES,
+        help="update modes side by side (see benchmarks/update_throughput.py)",
+    )
     parser.add_argument("--fill-steps", type=int, default=20_000, help="environment steps of acting before timing")
     parser.add_argument("--rounds", type=int, default=20, help="rounds per measurement")
     parser.add_argument("--repeats", type=int, default=5, help="measurements per mode; the table shows their median")
@@ -95,8 +100,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     if device.type != "cuda" and any("+graphs" in mode for mode in args.modes):
         raise ValueError(f"--modes {' '.join(args.modes)}: a +graphs mode needs --device cuda, got {args.device}")
     results = {}
-    print(f"hierarchical round of {args.trainer} on room, {device}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} CPU threads")
+    print(
+        f"hierarchical round of {args.trainer} on room, {device}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} CPU threads"
+    )
     print(f"{'mode':<22}{'ms per round':>14}{'x ' + args.modes[0]:>12}")
     for mode in args.modes:
         agent = filled_agent(args.trainer, mode, device, args.fill_steps)

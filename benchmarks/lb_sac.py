@@ -128,47 +128,91 @@ class Run:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     data = parser.add_argument_group("dataset")
-    data.add_argument("--env", default="HalfCheetah-v5",
-                      help="gymnasium id (HalfCheetah-v5, Hopper-v5 or Walker2d-v5 have reference ensembles)")
-    data.add_argument("--quality", default="medium", choices=sorted({q for _, q in REFERENCE_ENSEMBLES}),
-                      help="dataset quality")
-    data.add_argument("--dataset", default="",
-                      help="an existing dataset file to use instead of the collected one (no collection)")
-    data.add_argument("--data-dir", default="~/.cache/hmarl/datasets",
-                      help="cache of collected datasets: <data-dir>/<collection settings>/<env>-<quality>.hdf5")
-    data.add_argument("--collect-steps", type=int, default=1_000_000,
-                      help="environment steps of the online SAC run behind a collected dataset")
-    data.add_argument("--collect-transitions", type=int, default=1_000_000,
-                      help="transitions in a collected dataset (whole episodes, at least)")
-    data.add_argument("--collect-hidden-sizes", type=int, nargs="+", default=[256, 256],
-                      help="hidden layer widths of the online SAC behind a collected dataset")
+    data.add_argument(
+        "--env",
+        default="HalfCheetah-v5",
+        help="gymnasium id (HalfCheetah-v5, Hopper-v5 or Walker2d-v5 have reference ensembles)",
+    )
+    data.add_argument(
+        "--quality", default="medium", choices=sorted({q for _, q in REFERENCE_ENSEMBLES}), help="dataset quality"
+    )
+    data.add_argument(
+        "--dataset", default="", help="an existing dataset file to use instead of the collected one (no collection)"
+    )
+    data.add_argument(
+        "--data-dir",
+        default="~/.cache/hmarl/datasets",
+        help="cache of collected datasets: <data-dir>/<collection settings>/<env>-<quality>.hdf5",
+    )
+    data.add_argument(
+        "--collect-steps",
+        type=int,
+        default=1_000_000,
+        help="environment steps of the online SAC run behind a collected dataset",
+    )
+    data.add_argument(
+        "--collect-transitions",
+        type=int,
+        default=1_000_000,
+        help="transitions in a collected dataset (whole episodes, at least)",
+    )
+    data.add_argument(
+        "--collect-hidden-sizes",
+        type=int,
+        nargs="+",
+        default=[256, 256],
+        help="hidden layer widths of the online SAC behind a collected dataset",
+    )
     data.add_argument("--collect-seed", type=int, default=0, help="seed of the collection")
     data.add_argument("--collect-only", action="store_true", help="collect the dataset if missing, then stop")
     runs = parser.add_argument_group("SAC-N and LB-SAC")
     runs.add_argument("--sac-n-ensemble", type=int, default=0, help="SAC-N's N (0: the reference's)")
     runs.add_argument("--lb-sac-ensemble", type=int, default=0, help="LB-SAC's N (0: the reference's)")
-    runs.add_argument("--lb-sac-batch", type=int, default=LB_SAC_BATCH,
-                      help=f"LB-SAC's batch size; its lr is {BASE_LR} * sqrt(batch / {SAC_N_BATCH})")
-    runs.add_argument("--hidden-sizes", type=int, nargs="+", default=[256, 256, 256],
-                      help="hidden layer widths of the actor and of every critic")
-    runs.add_argument("--updates", type=int, default=3_000_000,
-                      help="most gradient updates per algorithm (the time budget usually stops it first)")
-    runs.add_argument("--time-budget", type=float, default=3_600.0,
-                      help="training seconds per algorithm (updates only, evaluation excluded)")
+    runs.add_argument(
+        "--lb-sac-batch",
+        type=int,
+        default=LB_SAC_BATCH,
+        help=f"LB-SAC's batch size; its lr is {BASE_LR} * sqrt(batch / {SAC_N_BATCH})",
+    )
+    runs.add_argument(
+        "--hidden-sizes",
+        type=int,
+        nargs="+",
+        default=[256, 256, 256],
+        help="hidden layer widths of the actor and of every critic",
+    )
+    runs.add_argument(
+        "--updates",
+        type=int,
+        default=3_000_000,
+        help="most gradient updates per algorithm (the time budget usually stops it first)",
+    )
+    runs.add_argument(
+        "--time-budget", type=float, default=3_600.0, help="training seconds per algorithm (updates only, evaluation excluded)"
+    )
     runs.add_argument("--eval-seconds", type=float, default=120.0, help="training seconds between evaluations")
     runs.add_argument("--eval-episodes", type=int, default=10, help="greedy episodes per evaluation")
-    runs.add_argument("--target-fraction", type=float, default=0.8,
-                      help="the time-to-score target is this fraction of the lower of the two final scores")
-    runs.add_argument("--target-score", type=float, default=math.nan,
-                      help="a normalised score to time instead (nan: use --target-fraction)")
+    runs.add_argument(
+        "--target-fraction",
+        type=float,
+        default=0.8,
+        help="the time-to-score target is this fraction of the lower of the two final scores",
+    )
+    runs.add_argument(
+        "--target-score", type=float, default=math.nan, help="a normalised score to time instead (nan: use --target-fraction)"
+    )
     runs.add_argument("--seed", type=int, default=0, help="seed of both offline runs")
     runs.add_argument("--device", default="auto", help="torch device (auto: CUDA when present)")
     runs.add_argument("--torch-threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
-    runs.add_argument("--out-dir", default="runs/lb_sac_benchmark",
-                      help="TensorBoard logs and checkpoints of the runs and of the collection")
-    parser.add_argument("--scaled-down", action="store_true",
-                        help="defaults for one CPU core (options given explicitly still win): "
-                             + ", ".join(f"{name}={value}" for name, value in SCALED_DOWN.items()))
+    runs.add_argument(
+        "--out-dir", default="runs/lb_sac_benchmark", help="TensorBoard logs and checkpoints of the runs and of the collection"
+    )
+    parser.add_argument(
+        "--scaled-down",
+        action="store_true",
+        help="defaults for one CPU core (options given explicitly still win): "
+        + ", ".join(f"{name}={value}" for name, value in SCALED_DOWN.items()),
+    )
     return parser
 
 
@@ -206,16 +250,16 @@ def reference_ensembles(env: str, quality: str) -> tuple[int, int]:
     family = re.sub(r"-v\d+$", "", env).lower()
     if (family, quality) not in REFERENCE_ENSEMBLES:
         known = sorted({name for name, _ in REFERENCE_ENSEMBLES})
-        raise ValueError(f"env={env!r} has no reference ensemble sizes; pass --sac-n-ensemble and "
-                         f"--lb-sac-ensemble, or use one of {known}")
+        raise ValueError(
+            f"env={env!r} has no reference ensemble sizes; pass --sac-n-ensemble and --lb-sac-ensemble, or use one of {known}"
+        )
     return REFERENCE_ENSEMBLES[family, quality]
 
 
 def collection_dir(args: argparse.Namespace) -> Path:
     """The cache folder of one collection: every setting that changes the data is in its name."""
     hidden = "x".join(map(str, args.collect_hidden_sizes))
-    name = (f"{args.env}-sac{hidden}-{args.collect_steps}steps-{args.collect_transitions}transitions"
-            f"-seed{args.collect_seed}")
+    name = f"{args.env}-sac{hidden}-{args.collect_steps}steps-{args.collect_transitions}transitions-seed{args.collect_seed}"
     return Path(args.data_dir).expanduser() / name
 
 
@@ -229,15 +273,45 @@ def dataset_path(args: argparse.Namespace) -> Path:
         print(f"dataset: {path} (cached)", flush=True)
         return path
     started = time.perf_counter()
-    collect.main([
-        "--env", args.env, "--qualities", args.quality, "--out-dir", str(directory), "--no-progress",
-        "--total-steps", str(args.collect_steps), "--num-transitions", str(args.collect_transitions),
-        "--hidden-sizes", *map(str, args.collect_hidden_sizes), "--buffer-size", str(args.collect_steps),
-        "--learning-starts", str(COLLECT_RANDOM_STEPS), "--random-steps", str(COLLECT_RANDOM_STEPS),
-        "--eval-every", "0", "--seed", str(args.collect_seed), "--device", args.device,
-        "--run-name", f"collect_{directory.name}", "--log-dir", args.out_dir, "--checkpoint-dir", args.out_dir,
-        "--reference-episodes", "20", "--snapshots", "20",
-    ])
+    collect.main(
+        [
+            "--env",
+            args.env,
+            "--qualities",
+            args.quality,
+            "--out-dir",
+            str(directory),
+            "--no-progress",
+            "--total-steps",
+            str(args.collect_steps),
+            "--num-transitions",
+            str(args.collect_transitions),
+            "--hidden-sizes",
+            *map(str, args.collect_hidden_sizes),
+            "--buffer-size",
+            str(args.collect_steps),
+            "--learning-starts",
+            str(COLLECT_RANDOM_STEPS),
+            "--random-steps",
+            str(COLLECT_RANDOM_STEPS),
+            "--eval-every",
+            "0",
+            "--seed",
+            str(args.collect_seed),
+            "--device",
+            args.device,
+            "--run-name",
+            f"collect_{directory.name}",
+            "--log-dir",
+            args.out_dir,
+            "--checkpoint-dir",
+            args.out_dir,
+            "--reference-episodes",
+            "20",
+            "--snapshots",
+            "20",
+        ]
+    )
     print(f"dataset: {path} (collected in {time.perf_counter() - started:.0f} s)", flush=True)
     return path
 
@@ -246,42 +320,83 @@ def describe(dataset: OfflineDataset) -> str:
     meta = dataset.metadata
     returns = dataset.episode_returns()
     mean_return = float(returns.mean())
-    text = (f"{meta.get('env_id', '?')} {meta.get('quality', '?')}: {len(dataset)} transitions, "
-            f"{returns.size} episodes, mean return {mean_return:.0f} "
-            f"(normalised {dataset.normalized_score(mean_return):.1f}); "
-            f"normalised 0 = uniform random actions ({float(meta['ref_min_score']):.0f}), "
-            f"100 = the collecting run's best greedy policy ({float(meta['ref_max_score']):.0f})")
+    text = (
+        f"{meta.get('env_id', '?')} {meta.get('quality', '?')}: {len(dataset)} transitions, "
+        f"{returns.size} episodes, mean return {mean_return:.0f} "
+        f"(normalised {dataset.normalized_score(mean_return):.1f}); "
+        f"normalised 0 = uniform random actions ({float(meta['ref_min_score']):.0f}), "
+        f"100 = the collecting run's best greedy policy ({float(meta['ref_max_score']):.0f})"
+    )
     if "policy_return" in meta and meta.get("quality") != "random":
-        text += (f"; behaviour policy: greedy return {float(meta['policy_return']):.0f} "
-                 f"after {meta.get('policy_env_steps', '?')} env steps")
+        text += (
+            f"; behaviour policy: greedy return {float(meta['policy_return']):.0f} "
+            f"after {meta.get('policy_env_steps', '?')} env steps"
+        )
     return text
 
 
 def offline_args(args: argparse.Namespace, path: Path, name: str, ensemble: int, batch: int) -> list[str]:
     return [
-        "offline", "--dataset", str(path), "--ensemble-size", str(ensemble), "--batch-size", str(batch),
-        "--lr", str(BASE_LR), "--base-batch-size", str(SAC_N_BATCH), "--lr-scaling", "sqrt",
-        "--hidden-sizes", *map(str, args.hidden_sizes), "--eval-episodes", str(args.eval_episodes),
-        "--seed", str(args.seed), "--device", args.device, "--run-name", name,
-        "--log-dir", args.out_dir, "--checkpoint-dir", args.out_dir, "--checkpoint-every", "0", "--no-progress",
+        "offline",
+        "--dataset",
+        str(path),
+        "--ensemble-size",
+        str(ensemble),
+        "--batch-size",
+        str(batch),
+        "--lr",
+        str(BASE_LR),
+        "--base-batch-size",
+        str(SAC_N_BATCH),
+        "--lr-scaling",
+        "sqrt",
+        "--hidden-sizes",
+        *map(str, args.hidden_sizes),
+        "--eval-episodes",
+        str(args.eval_episodes),
+        "--seed",
+        str(args.seed),
+        "--device",
+        args.device,
+        "--run-name",
+        name,
+        "--log-dir",
+        args.out_dir,
+        "--checkpoint-dir",
+        args.out_dir,
+        "--checkpoint-every",
+        "0",
+        "--no-progress",
     ]
 
 
 def timing_run(args: argparse.Namespace, path: Path, ensemble: int, batch: int) -> Timing:
-    result = sac_n.main([
-        *offline_args(args, path, f"timing_{ensemble}_{batch}", ensemble, batch),
-        "--total-updates", str(TIMING_UPDATES), "--eval-every", "0",
-    ])
+    result = sac_n.main(
+        [
+            *offline_args(args, path, f"timing_{ensemble}_{batch}", ensemble, batch),
+            "--total-updates",
+            str(TIMING_UPDATES),
+            "--eval-every",
+            "0",
+        ]
+    )
     return Timing(result.updates / max(result.train_seconds, 1e-9), result.final_eval["normalized_score"])
 
 
 def train(args: argparse.Namespace, path: Path, name: str, ensemble: int, batch: int) -> Run:
     timing = timing_run(args, path, ensemble, batch)
     eval_every = max(int(timing.updates_per_second * args.eval_seconds), 1)
-    result = sac_n.main([
-        *offline_args(args, path, name, ensemble, batch), "--total-updates", str(args.updates),
-        "--max-train-seconds", str(args.time_budget), "--eval-every", str(eval_every),
-    ])
+    result = sac_n.main(
+        [
+            *offline_args(args, path, name, ensemble, batch),
+            "--total-updates",
+            str(args.updates),
+            "--max-train-seconds",
+            str(args.time_budget),
+            "--eval-every",
+            str(eval_every),
+        ]
+    )
     return Run(name, ensemble, batch, scale_lr(BASE_LR, batch, SAC_N_BATCH, "sqrt"), result, timing)
 
 
@@ -294,8 +409,9 @@ def time_to_score(runs: list[Run], target: float, how: str) -> list[str]:
     ]
     reached = [run.first_reaching(target) for run in runs]
     for run, point in zip(runs, reached, strict=True):
-        lines.append(f"| {run.name} | {point[1]:.0f} | {point[0]} |" if point else
-                     f"| {run.name} | not reached | not reached |")
+        lines.append(
+            f"| {run.name} | {point[1]:.0f} | {point[0]} |" if point else f"| {run.name} | not reached | not reached |"
+        )
     lines.append("")
     sac, lb = reached
     if sac and lb:

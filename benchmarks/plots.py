@@ -185,7 +185,12 @@ def draw(groups: Sequence[Aggregate], args: argparse.Namespace, command: str) ->
         linestyle, marker = styles[index % len(styles)]
         markevery = max(1, len(group.steps) // 20)
         (line,) = axes.plot(
-            group.steps, group.mean, linestyle=linestyle, marker=marker, markersize=4, markevery=markevery,
+            group.steps,
+            group.mean,
+            linestyle=linestyle,
+            marker=marker,
+            markersize=4,
+            markevery=markevery,
             label=f"{group.label} ({seeds} seed{'s' * (seeds != 1)})",
         )
         axes.fill_between(group.steps, group.low, group.high, color=line.get_color(), alpha=0.2, linewidth=0)
@@ -214,7 +219,7 @@ def write_csv(path: Path, groups: Sequence[Aggregate]) -> None:
         writer = csv.writer(handle)
         writer.writerow(["label", "step", "mean", "low", "high", "seeds"])
         for group in groups:
-            for row in zip(group.steps, group.mean, group.low, group.high, group.count):
+            for row in zip(group.steps, group.mean, group.low, group.high, group.count, strict=True):
                 writer.writerow([group.label, int(row[0]), f"{row[1]:.6g}", f"{row[2]:.6g}", f"{row[3]:.6g}", int(row[4])])
 
 
@@ -233,25 +238,40 @@ def build_parser() -> argparse.ArgumentParser:
         "(each holding events.out.tfevents.* files, e.g. runs/<run-name>); repeat for each curve; "
         "a bare PATTERN is labelled by itself",
     )
-    parser.add_argument("--tag", default="eval/return", help="the scalar to plot (eval/return, episode/return, train/loss, ...)")
+    parser.add_argument(
+        "--tag", default="eval/return", help="the scalar to plot (eval/return, episode/return, train/loss, ...)"
+    )
     parser.add_argument("--out", required=True, help="image to write (.png or .svg); its folder is created")
     parser.add_argument("--title", default="", help="title above the plot")
     parser.add_argument("--xlabel", default="environment steps", help="label of the x axis")
     parser.add_argument("--ylabel", default="", help="label of the y axis (default: the tag and the spread)")
-    parser.add_argument("--spread", choices=SPREADS, default="std", help="shaded band: standard deviation, standard error of the mean, or min to max over seeds")
+    parser.add_argument(
+        "--spread",
+        choices=SPREADS,
+        default="std",
+        help="shaded band: standard deviation, standard error of the mean, or min to max over seeds",
+    )
     parser.add_argument(
         "--span",
         choices=SPANS,
         default="common",
-        help="steps a curve covers: those all its seeds logged up to (common) or those any seed did (all; the mean then rests on fewer seeds at the ends)",
+        help="steps a curve covers: those all its seeds logged up to (common) or those any seed did "
+        "(all; the mean then rests on fewer seeds at the ends)",
     )
     parser.add_argument(
         "--hold-last",
         action="store_true",
         help="carry each seed's last value to the group's last step (for runs stopped at a target with --stop-at-target)",
     )
-    parser.add_argument("--smooth", type=int, default=1, help="running mean over this many logged points per seed before aligning (1: none)")
-    parser.add_argument("--target", type=float, default=None, help="draw this value as a dashed line and print each seed's first step at or above it")
+    parser.add_argument(
+        "--smooth", type=int, default=1, help="running mean over this many logged points per seed before aligning (1: none)"
+    )
+    parser.add_argument(
+        "--target",
+        type=float,
+        default=None,
+        help="draw this value as a dashed line and print each seed's first step at or above it",
+    )
     parser.add_argument("--csv", default="", help="also write the aligned mean/low/high per step to this CSV file")
     parser.add_argument("--width", type=float, default=6.4, help="figure width in inches")
     parser.add_argument("--height", type=float, default=4.0, help="figure height in inches")
@@ -281,7 +301,10 @@ def main(argv: Sequence[str] | None = None) -> list[Aggregate]:
     if args.csv:
         write_csv(Path(args.csv), groups)
     for group in groups:
-        print(f"{group.label}: {len(group.curves)} runs, steps {group.steps[0]}-{group.steps[-1]}, final mean {group.mean[-1]:.4g}")
+        print(
+            f"{group.label}: {len(group.curves)} runs, steps {group.steps[0]}-{group.steps[-1]}, "
+            f"final mean {group.mean[-1]:.4g}"
+        )
         if args.target is not None:
             for curve in group.curves:
                 reached = steps_to_target(curve, args.target)

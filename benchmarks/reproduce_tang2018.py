@@ -52,7 +52,11 @@ class Task:
 
 TASKS = {
     "room": Task(
-        "trash_collection_v0", {"layout": "room"}, 150_000, 0.95, 40,
+        "trash_collection_v0",
+        {"layout": "room"},
+        150_000,
+        0.95,
+        40,
         "h-IL 0.95 / ~50 steps; IL-DQN ~0 / 100; optimum 1.0 / 31",
     ),
     # On ring's fixed layout the low level, trained on once the high level has settled on
@@ -60,11 +64,20 @@ TASKS = {
     # intrinsic return's bound of 1.0, after 110,000 steps; greedy return from 4.0 to
     # 2.75), so it stops learning once it reaches 90% of its goals.
     "ring": Task(
-        "trash_collection_v0", {"layout": "ring"}, 400_000, 3.6, 60, "h-IL 3.4 / ~88 steps; IL-DQN ~0; optimum 4.0 / 38",
+        "trash_collection_v0",
+        {"layout": "ring"},
+        400_000,
+        3.6,
+        60,
+        "h-IL 3.4 / ~88 steps; IL-DQN ~0; optimum 4.0 / 38",
         hier_args=("--low-freeze-success", "0.9"),
     ),
     "coordination": Task(
-        "trash_collection_v0", {"layout": "coordination"}, 200_000, 1.95, 18,
+        "trash_collection_v0",
+        {"layout": "coordination"},
+        200_000,
+        1.95,
+        18,
         "h-IL 1.95 / ~21 steps; IL-DQN 0 / 50; optimum 2.0 / 13",
     ),
     # A new 7x7 layout every episode (10% walls): 3 agents, 3 trash, 2 dumps, 60 steps;
@@ -75,9 +88,9 @@ TASKS = {
     # agent (71% and a quarter reading it centred).
     "random3": Task(
         "trash_collection_v0",
-        {"layout": "random", "n_agents": 3, "width": 7, "height": 7, "n_trash": 3, "wall_density": 0.1,
-         "max_cycles": 60},
-        150_000, 1.35,
+        {"layout": "random", "n_agents": 3, "width": 7, "height": 7, "n_trash": 3, "wall_density": 0.1, "max_cycles": 60},
+        150_000,
+        1.35,
         published="(not in the paper: hCom/hQmix on procedural 7x7 layouts, 3 agents, optimum 1.5)",
         hier_args=("--low-view", "egocentric"),
     ),
@@ -96,7 +109,9 @@ TASKS = {
     # with the sum and an 8-wide mixer (trash collection's defaults); each change alone
     # gave 0.710 and 0.715 over seeds 0-2, with wider spreads.
     "basketball": Task(
-        "basketball_defense_v1", {"n_players": 3, "skill": "normal"}, 300_000,
+        "basketball_defense_v1",
+        {"n_players": 3, "skill": "normal"},
+        300_000,
         hier_args=("--interrupt", "--schedule", "cosine", "--team-reward", "mean", "--mixer-embed", "32"),
         eval_episodes=1000,
         published="miss-shot: hCom 0.56, hQmix 0.55, h-IL 0.51, low-level-only 0.43, IL-DQN 0.25; "
@@ -106,22 +121,61 @@ TASKS = {
 
 # Each learner with its trainer's configuration (hQmix's defaults differ from the others').
 HIER_LEARNERS = {
-    "ind_hdqn": ind_hdqn.Config, "hcom": hcom.Config, "hqmix": hqmix.Config, "low_level_only": low_level_only.Config,
+    "ind_hdqn": ind_hdqn.Config,
+    "hcom": hcom.Config,
+    "hqmix": hqmix.Config,
+    "low_level_only": low_level_only.Config,
 }
 LEARNERS = (*HIER_LEARNERS, "il_dqn", "qmix")
 # IL-DQN as the original's baseline: 2x128 MLP, lr 2.5e-4 at batch 64, gamma 0.99, shared
 # over agents; it gets the same large batch with the sqrt rule as the hierarchical learners.
 IL_DQN_ARGS = (
-    "--hidden-sizes", "128", "128", "--lr", "2.5e-4", "--base-batch-size", "64", "--batch-size", "512",
-    "--lr-scaling", "sqrt", "--gamma", "0.99", "--exploration-fraction", "0.3", "--target-update-period", "100",
-    "--learning-starts", "5000", "--buffer-size", "100000",
+    "--hidden-sizes",
+    "128",
+    "128",
+    "--lr",
+    "2.5e-4",
+    "--base-batch-size",
+    "64",
+    "--batch-size",
+    "512",
+    "--lr-scaling",
+    "sqrt",
+    "--gamma",
+    "0.99",
+    "--exploration-fraction",
+    "0.3",
+    "--target-update-period",
+    "100",
+    "--learning-starts",
+    "5000",
+    "--buffer-size",
+    "100000",
 )
 # Flat QMIX, the joint-value baseline, at the same network, rates and batch as IL-DQN;
 # on basketball its mixed value learns the shared reward once (the mean), as hQmix's does.
 QMIX_ARGS = (
-    "--hidden-sizes", "128", "128", "--lr", "2.5e-4", "--base-batch-size", "64", "--batch-size", "512",
-    "--lr-scaling", "sqrt", "--gamma", "0.99", "--exploration-fraction", "0.3", "--target-update-period", "100",
-    "--learning-starts", "5000", "--buffer-size", "100000",
+    "--hidden-sizes",
+    "128",
+    "128",
+    "--lr",
+    "2.5e-4",
+    "--base-batch-size",
+    "64",
+    "--batch-size",
+    "512",
+    "--lr-scaling",
+    "sqrt",
+    "--gamma",
+    "0.99",
+    "--exploration-fraction",
+    "0.3",
+    "--target-update-period",
+    "100",
+    "--learning-starts",
+    "5000",
+    "--buffer-size",
+    "100000",
 )
 QMIX_TASK_ARGS = {"basketball": ("--team-reward", "mean")}
 # Each ablation against the default Ind-hDQN rows on room (ACER on, batch 512 with the
@@ -140,10 +194,24 @@ ABLATIONS = {
     # updates. (The sqrt rule's rates from batch 64, 2.8x the default's at 4096, do not
     # learn room: the batch4096 row.)
     "batch2048_every4": (
-        "--batch-size", "2048", "--base-batch-size", "256", "--train-every", "4", "--target-update-period", "3",
+        "--batch-size",
+        "2048",
+        "--base-batch-size",
+        "256",
+        "--train-every",
+        "4",
+        "--target-update-period",
+        "3",
     ),
     "batch4096_every8": (
-        "--batch-size", "4096", "--base-batch-size", "512", "--train-every", "8", "--target-update-period", "2",
+        "--batch-size",
+        "4096",
+        "--base-batch-size",
+        "512",
+        "--train-every",
+        "8",
+        "--target-update-period",
+        "2",
     ),
     # Eight times the default batch at the same number of updates: on a GPU an update of
     # 4096 rows costs what one of 512 does, on a CPU about eight times as much. The sqrt
@@ -153,9 +221,7 @@ ABLATIONS = {
 # Names of the ablations suite's rows; "default" is the learner's own configuration.
 ABLATION_ROWS = ("default", *ABLATIONS)
 SUITES = {
-    "trash": [
-        (task, learner, ()) for task in ("room", "ring", "coordination") for learner in ("ind_hdqn", "il_dqn", "qmix")
-    ],
+    "trash": [(task, learner, ()) for task in ("room", "ring", "coordination") for learner in ("ind_hdqn", "il_dqn", "qmix")],
     "joint": [("random3", learner, ()) for learner in ("ind_hdqn", "hcom", "hqmix")],
     "basketball": [
         ("basketball", learner, ()) for learner in ("hcom", "hqmix", "ind_hdqn", "low_level_only", "il_dqn", "qmix")
@@ -183,13 +249,32 @@ class Run:
 def _run_args(task: Task, seed: int, args: argparse.Namespace, run_name: str) -> list[str]:
     total = args.total_steps or task.total_steps
     return [
-        "--env", task.env, "--env-kwargs", json.dumps(task.env_kwargs), "--seed", str(seed),
-        "--total-steps", str(total), "--eval-every", str(args.eval_every),
-        "--eval-episodes", str(args.eval_episodes or task.eval_episodes),
-        "--target-value", str(task.threshold), "--target-max-length", str(task.max_length),
-        "--device", args.device, "--no-progress",
+        "--env",
+        task.env,
+        "--env-kwargs",
+        json.dumps(task.env_kwargs),
+        "--seed",
+        str(seed),
+        "--total-steps",
+        str(total),
+        "--eval-every",
+        str(args.eval_every),
+        "--eval-episodes",
+        str(args.eval_episodes or task.eval_episodes),
+        "--target-value",
+        str(task.threshold),
+        "--target-max-length",
+        str(task.max_length),
+        "--device",
+        args.device,
+        "--no-progress",
         "--stop-at-target" if args.stop_at_target else "--no-stop-at-target",
-        "--run-name", run_name, "--log-dir", args.log_dir, "--checkpoint-dir", args.checkpoint_dir,
+        "--run-name",
+        run_name,
+        "--log-dir",
+        args.log_dir,
+        "--checkpoint-dir",
+        args.checkpoint_dir,
     ]
 
 
@@ -211,7 +296,15 @@ def run_one(suite: str, task_name: str, learner: str, ablation: str, seed: int, 
     minutes = result.wall_seconds / 60
     to_target = result.steps_to_target
     return Run(
-        suite, task_name, learner, ablation, seed, result.env_steps, result.updates, minutes, to_target,
+        suite,
+        task_name,
+        learner,
+        ablation,
+        seed,
+        result.env_steps,
+        result.updates,
+        minutes,
+        to_target,
         # The loop records the step of the first evaluation at the target, not its time;
         # the run's throughput is close to constant, so the time is proportional.
         None if to_target is None else minutes * to_target / max(result.env_steps, 1),
@@ -278,11 +371,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--learners", nargs="+", default=list(LEARNERS), choices=LEARNERS, help="run only these learners")
     parser.add_argument(
-        "--ablations", nargs="+", default=list(ABLATION_ROWS), choices=ABLATION_ROWS,
+        "--ablations",
+        nargs="+",
+        default=list(ABLATION_ROWS),
+        choices=ABLATION_ROWS,
         help="run only these rows of the ablations suite (default: the learner's own configuration)",
     )
     parser.add_argument(
-        "--stop-at-target", action=argparse.BooleanOptionalAction, default=True,
+        "--stop-at-target",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="end a run at its first evaluation at the threshold (that evaluation is its result)",
     )
     parser.add_argument("--total-steps", type=int, default=0, help="environment steps per run (0: the task's budget)")

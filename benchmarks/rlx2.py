@@ -46,15 +46,35 @@ class Task:
     floor: float = 0.0
 
 
-SAC_SMALL = ("online", "--hidden-sizes", "128", "128", "--batch-size", "128", "--lr", "1e-3",
-             "--learning-starts", "500", "--random-steps", "500", "--eval-episodes", "5")
+SAC_SMALL = (
+    "online",
+    "--hidden-sizes",
+    "128",
+    "128",
+    "--batch-size",
+    "128",
+    "--lr",
+    "1e-3",
+    "--learning-starts",
+    "500",
+    "--random-steps",
+    "500",
+    "--eval-episodes",
+    "5",
+)
 TASKS = {
     "pendulum_sac": Task("sac_n", (*SAC_SMALL, "--env", "Pendulum-v1"), -400.0, 6_000, 1_000, floor=-1400.0),
     "cartpole_dqn": Task("dqn", ("--env", "CartPole-v1", "--eval-episodes", "10"), 475.0, 25_000, 2_500),
     "room_ind_hdqn": Task("ind_hdqn", ("--eval-episodes", "10"), 0.95, 100_000, 12_500),
     "room_hqmix": Task("hqmix", ("--eval-episodes", "10"), 0.95, 100_000, 12_500),
-    "halfcheetah_sac": Task("sac_n", ("online", "--env", "HalfCheetah-v5", "--learning-starts", "5000",
-                                      "--random-steps", "5000"), 3000.0, 300_000, 10_000, long=True),
+    "halfcheetah_sac": Task(
+        "sac_n",
+        ("online", "--env", "HalfCheetah-v5", "--learning-starts", "5000", "--random-steps", "5000"),
+        3000.0,
+        300_000,
+        10_000,
+        long=True,
+    ),
 }
 DEFAULT_TASKS = ("pendulum_sac", "cartpole_dqn")
 METHODS = {
@@ -104,16 +124,48 @@ def run_one(task_name: str, method: str, sparsity: float, seed: int, root: str, 
     task = TASKS[task_name]
     trainer = importlib.import_module(f"hmarl.trainers.{task.trainer}")
     name = f"rlx2_{group}_{task_name}_{method}_{sparsity}_seed{seed}"
-    result = trainer.main([
-        *task.args, *options_of(method, sparsity, group), "--seed", str(seed), "--total-steps", str(task.total_steps),
-        "--eval-every", str(task.eval_every), "--target-value", str(task.threshold), "--device", "cpu",
-        "--no-progress", "--run-name", name, "--log-dir", f"{root}/runs", "--checkpoint-dir", f"{root}/checkpoints",
-        "--checkpoint-every", "0", "--checkpoint-minutes", "0",
-    ])
+    result = trainer.main(
+        [
+            *task.args,
+            *options_of(method, sparsity, group),
+            "--seed",
+            str(seed),
+            "--total-steps",
+            str(task.total_steps),
+            "--eval-every",
+            str(task.eval_every),
+            "--target-value",
+            str(task.threshold),
+            "--device",
+            "cpu",
+            "--no-progress",
+            "--run-name",
+            name,
+            "--log-dir",
+            f"{root}/runs",
+            "--checkpoint-dir",
+            f"{root}/checkpoints",
+            "--checkpoint-every",
+            "0",
+            "--checkpoint-minutes",
+            "0",
+        ]
+    )
     returns = [metrics["return"] for _, metrics in result.evaluations]
     final = float(np.mean(returns[-2:])) if returns else math.nan
-    return Run(task_name, method, 0.0 if method == "dense" else sparsity, seed, result.env_steps, result.wall_seconds,
-               result.steps_to_target, final, max(returns, default=math.nan), dict(result.extra), group)
+    return Run(
+        task_name,
+        method,
+        0.0 if method == "dense" else sparsity,
+        seed,
+        result.env_steps,
+        result.wall_seconds,
+        result.steps_to_target,
+        final,
+        max(returns, default=math.nan),
+        dict(result.extra),
+        group,
+    )
 
 
 def _mean_std(values: Sequence[float], digits: int = 0) -> str:
@@ -138,12 +190,19 @@ def print_tables(runs: list[Run]) -> None:
     for group, label in (("main", "method"), ("ablation", "ablation")):
         chosen = [run for run in runs if run.group == group]
         if group == "ablation":
-            chosen = [run for run in runs if run.task == ABLATION_TASK and run.group == "main" and (
-                run.method == "dense" or (run.method == "rlx2" and run.sparsity == 0.9))] + chosen
+            chosen = [
+                run
+                for run in runs
+                if run.task == ABLATION_TASK
+                and run.group == "main"
+                and (run.method == "dense" or (run.method == "rlx2" and run.sparsity == 0.9))
+            ] + chosen
         if not any(run.group == group for run in chosen):
             continue
-        print(f"\n| task | {label} | sparsity | seeds | final return | vs dense | reached | env steps to target | "
-              "train FLOPs | inference FLOPs | wall s |")
+        print(
+            f"\n| task | {label} | sparsity | seeds | final return | vs dense | reached | env steps to target | "
+            "train FLOPs | inference FLOPs | wall s |"
+        )
         print("|---|---|---|---|---|---|---|---|---|---|---|")
         for task_name in dict.fromkeys(run.task for run in chosen if run.group == group):
             task = TASKS[task_name]
@@ -151,8 +210,9 @@ def print_tables(runs: list[Run]) -> None:
             dense = float(np.mean([run.final_return for run in dense_runs])) if dense_runs else math.nan
             keys = dict.fromkeys((run.method, run.sparsity) for run in chosen if run.task == task_name)
             for method, sparsity in keys:
-                members = [run for run in chosen if run.task == task_name and run.method == method
-                           and run.sparsity == sparsity]
+                members = [
+                    run for run in chosen if run.task == task_name and run.method == method and run.sparsity == sparsity
+                ]
                 reached = [run for run in members if run.steps_to_target is not None]
                 final = [run.final_return for run in members]
                 print(
@@ -203,8 +263,10 @@ def inference_table(width: int = 256, depth: int = 3, batches: Sequence[int] = (
                     for _ in range(repeats):
                         model(x)
                     timings.append((time.perf_counter() - start) / repeats * 1e6)
-            print(f"| MLP 17-{width}x{depth}-6 | {sparsity:.0%} | {batch} | {timings[0]:.1f} | {timings[1]:.1f} | "
-                  f"{timings[0] / timings[1]:.2f}x | {sizes_bytes[0]:,} -> {sizes_bytes[1]:,} |")
+            print(
+                f"| MLP 17-{width}x{depth}-6 | {sparsity:.0%} | {batch} | {timings[0]:.1f} | {timings[1]:.1f} | "
+                f"{timings[0] / timings[1]:.2f}x | {sizes_bytes[0]:,} -> {sizes_bytes[1]:,} |"
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> list[Run]:
@@ -239,13 +301,14 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
     tasks = [*args.tasks, *(["halfcheetah_sac"] if args.long and "halfcheetah_sac" not in args.tasks else [])]
     jobs = []
     if args.ablations:
-        jobs += [(ABLATION_TASK, name, 0.9, seed, "ablation") for seed in range(args.seeds) for name in ABLATIONS
-                 if name != "rlx2"]
+        jobs += [
+            (ABLATION_TASK, name, 0.9, seed, "ablation") for seed in range(args.seeds) for name in ABLATIONS if name != "rlx2"
+        ]
     else:
         for task in tasks:
             for seed in range(args.seeds):
                 for method in args.methods:
-                    for sparsity in ([0.0] if method == "dense" else args.sparsities):
+                    for sparsity in [0.0] if method == "dense" else args.sparsities:
                         jobs.append((task, method, sparsity, seed, "main"))
     done = set()
     if out.exists():
@@ -256,8 +319,10 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
     runs = []
     out.parent.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(args.workers) as pool:
-        futures = [pool.submit(run_one, task, method, sparsity, seed, args.root, group)
-                   for task, method, sparsity, seed, group in jobs]
+        futures = [
+            pool.submit(run_one, task, method, sparsity, seed, args.root, group)
+            for task, method, sparsity, seed, group in jobs
+        ]
         for future in futures:
             run = future.result()
             runs.append(run)

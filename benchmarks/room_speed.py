@@ -66,44 +66,87 @@ def run_one(trainer: str, config: str, seed: int, root: str, device: str = "cpu"
 
     extra = CONFIGS[config]
     module = importlib.import_module(f"hmarl.trainers.{trainer}")
-    result = module.main([
-        *extra, "--seed", str(seed), "--total-steps", str(TOTAL_STEPS), "--eval-every", str(EVAL_EVERY),
-        "--eval-episodes", "100", "--target-value", str(THRESHOLD), "--target-max-length", str(MAX_LENGTH),
-        "--stop-at-target",
-        "--device", device, "--no-progress", "--run-name", f"room_speed_{trainer}_{config}_seed{seed}",
-        "--log-dir", f"{root}/runs", "--checkpoint-dir", f"{root}/checkpoints",
-    ])
-    return Run(trainer, config, seed, result.env_steps, result.updates, result.wall_seconds,
-               result.steps_to_target, result.seconds_to_target)
+    result = module.main(
+        [
+            *extra,
+            "--seed",
+            str(seed),
+            "--total-steps",
+            str(TOTAL_STEPS),
+            "--eval-every",
+            str(EVAL_EVERY),
+            "--eval-episodes",
+            "100",
+            "--target-value",
+            str(THRESHOLD),
+            "--target-max-length",
+            str(MAX_LENGTH),
+            "--stop-at-target",
+            "--device",
+            device,
+            "--no-progress",
+            "--run-name",
+            f"room_speed_{trainer}_{config}_seed{seed}",
+            "--log-dir",
+            f"{root}/runs",
+            "--checkpoint-dir",
+            f"{root}/checkpoints",
+        ]
+    )
+    return Run(
+        trainer,
+        config,
+        seed,
+        result.env_steps,
+        result.updates,
+        result.wall_seconds,
+        result.steps_to_target,
+        result.seconds_to_target,
+    )
 
 
 def print_table(runs: list[Run], baseline: str) -> None:
     seconds = {
-        config: {run.seed: run.seconds_to_target if run.seconds_to_target is not None else math.inf
-                 for run in runs if run.config == config}
+        config: {
+            run.seed: run.seconds_to_target if run.seconds_to_target is not None else math.inf
+            for run in runs
+            if run.config == config
+        }
         for config in dict.fromkeys(run.config for run in runs)
     }
-    print("| trainer | configuration | seeds solved | env steps to target | updates | wall s to target (per seed) "
-          f"| median wall s | speed-up vs {baseline} (median of per-seed ratios) |")
+    print(
+        "| trainer | configuration | seeds solved | env steps to target | updates | wall s to target (per seed) "
+        f"| median wall s | speed-up vs {baseline} (median of per-seed ratios) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for config, per_seed in seconds.items():
         members = [run for run in runs if run.config == config]
         solved = [run for run in members if run.steps_to_target is not None]
-        ratios = [seconds[baseline][seed] / value for seed, value in per_seed.items()
-                  if seed in seconds.get(baseline, {}) and math.isfinite(value)]
+        ratios = [
+            seconds[baseline][seed] / value
+            for seed, value in per_seed.items()
+            if seed in seconds.get(baseline, {}) and math.isfinite(value)
+        ]
         steps = statistics.mean(run.steps_to_target for run in solved) if solved else math.nan
-        print(f"| {members[0].trainer} | {config} | {len(solved)}/{len(members)} | {steps:,.0f} | "
-              f"{statistics.mean(run.updates for run in members):,.0f} | "
-              f"{' / '.join(f'{value:.1f}' for value in per_seed.values())} | "
-              f"{statistics.median(per_seed.values()):.1f} | "
-              f"{statistics.median(ratios) if ratios else math.nan:.2f}x |")
+        print(
+            f"| {members[0].trainer} | {config} | {len(solved)}/{len(members)} | {steps:,.0f} | "
+            f"{statistics.mean(run.updates for run in members):,.0f} | "
+            f"{' / '.join(f'{value:.1f}' for value in per_seed.values())} | "
+            f"{statistics.median(per_seed.values()):.1f} | "
+            f"{statistics.median(ratios) if ratios else math.nan:.2f}x |"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> list[Run]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trainer", default="ind_hdqn", choices=["ind_hdqn", "hcom", "hqmix"], help="the learner")
-    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS),
-                        help="configurations to compare; the first is the baseline of the speed-up column")
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        default=list(CONFIGS),
+        choices=list(CONFIGS),
+        help="configurations to compare; the first is the baseline of the speed-up column",
+    )
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. SEEDS-1 of every configuration")
     parser.add_argument("--device", default="cpu", help="the training device (cpu, cuda)")
     parser.add_argument("--out", default="runs/room_speed.jsonl", help="append each finished run here")

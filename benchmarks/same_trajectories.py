@@ -26,8 +26,23 @@ from _trees import extract, import_from
 RUNS = {
     "dqn": ["dqn", "--env", "CartPole-v1", "--total-steps", "6000", "--eval-every", "3000", "--seed", "1"],
     "ae_dqn": ["ae_dqn", "--total-steps", "6000", "--eval-every", "3000", "--eval-episodes", "10"],
-    "sac_n": ["sac_n", "online", "--total-steps", "3000", "--learning-starts", "1000", "--random-steps", "1000",
-              "--eval-every", "3000", "--eval-episodes", "2", "--hidden-sizes", "64", "64"],
+    "sac_n": [
+        "sac_n",
+        "online",
+        "--total-steps",
+        "3000",
+        "--learning-starts",
+        "1000",
+        "--random-steps",
+        "1000",
+        "--eval-every",
+        "3000",
+        "--eval-episodes",
+        "2",
+        "--hidden-sizes",
+        "64",
+        "64",
+    ],
     "hqmix": ["hqmix", "--total-steps", "12500", "--eval-every", "12500", "--eval-episodes", "20"],
 }
 #: Fields of a summary line that depend on the machine, not on the trajectory, and
@@ -40,8 +55,18 @@ def summary_of(tree: Path | None, run: str, scratch: Path) -> str:
     trainer, *options = RUNS[run]
     name = f"{run}_{'this' if tree is None else 'rev'}"
     command = [
-        sys.executable, str(Path(__file__).resolve()), "--worker", str(tree or ""), trainer, *options,
-        "--run-name", name, "--log-dir", str(scratch / "runs"), "--checkpoint-dir", str(scratch / "checkpoints"),
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        str(tree or ""),
+        trainer,
+        *options,
+        "--run-name",
+        name,
+        "--log-dir",
+        str(scratch / "runs"),
+        "--checkpoint-dir",
+        str(scratch / "checkpoints"),
         "--no-progress",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "SDL_VIDEODRIVER": "dummy"}
@@ -88,8 +113,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             this, rev = summary_of(None, run, scratch), summary_of(old, run, scratch)
             same = this == rev
             mismatches += not same
-            print(f"{run:<8}{field(this, 'eval_return'):>18}{field(rev, 'eval_return'):>17}"
-                  f"{field(this, 'steps_to_target'):>22}{'yes' if same else 'NO':>11}")
+            print(
+                f"{run:<8}{field(this, 'eval_return'):>18}{field(rev, 'eval_return'):>17}"
+                f"{field(this, 'steps_to_target'):>22}{'yes' if same else 'NO':>11}"
+            )
             if not same:
                 print(f"  this: {this}\n  rev:  {rev}")
     sys.exit(1 if mismatches else 0)

@@ -53,7 +53,12 @@ class Run:
 
 
 def train_task(
-    task_name: str, run_name: str, extra: Sequence[str], seed: int, root: str, stop_at_target: bool = True,
+    task_name: str,
+    run_name: str,
+    extra: Sequence[str],
+    seed: int,
+    root: str,
+    stop_at_target: bool = True,
     total_steps: int | None = None,
 ):
     """One run of ``task_name``'s trainer with ``extra`` options, on one thread, for ``total_steps``
@@ -65,12 +70,30 @@ def train_task(
     torch.set_num_threads(1)
     task = TASKS[task_name]
     trainer = importlib.import_module(f"hmarl.trainers.{task.trainer}")
-    return trainer.main([
-        *task.args, *extra, "--seed", str(seed), "--total-steps", str(total_steps or task.total_steps),
-        "--eval-every", str(task.eval_every), "--target-value", str(task.threshold),
-        *(["--stop-at-target"] if stop_at_target else []), "--device", "cpu", "--no-progress",
-        "--run-name", run_name, "--log-dir", f"{root}/runs", "--checkpoint-dir", f"{root}/checkpoints",
-    ])
+    return trainer.main(
+        [
+            *task.args,
+            *extra,
+            "--seed",
+            str(seed),
+            "--total-steps",
+            str(total_steps or task.total_steps),
+            "--eval-every",
+            str(task.eval_every),
+            "--target-value",
+            str(task.threshold),
+            *(["--stop-at-target"] if stop_at_target else []),
+            "--device",
+            "cpu",
+            "--no-progress",
+            "--run-name",
+            run_name,
+            "--log-dir",
+            f"{root}/runs",
+            "--checkpoint-dir",
+            f"{root}/checkpoints",
+        ]
+    )
 
 
 def run_one(task_name: str, sampler: str, seed: int, root: str) -> Run:
@@ -87,8 +110,10 @@ def mean_std(values: Sequence[float]) -> str:
 
 
 def print_table(runs: list[Run]) -> None:
-    print("| task | sampler | seeds | reached | env steps to target | wall s to target | wall s per 1,000 steps "
-          "| best greedy return |")
+    print(
+        "| task | sampler | seeds | reached | env steps to target | wall s to target | wall s per 1,000 steps "
+        "| best greedy return |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for task_name in dict.fromkeys(run.task for run in runs):
         for sampler in SAMPLERS:

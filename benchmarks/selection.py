@@ -84,8 +84,10 @@ def _batch_options(task_name: str, comparison: str) -> tuple[str, ...]:
     config = parse_config(module.Config, [])
     shrink = BETA + 1
     return (
-        "--batch-size", str(round(config.batch_size / shrink)),
-        "--base-batch-size", str(round(config.base_batch_size / shrink)),
+        "--batch-size",
+        str(round(config.batch_size / shrink)),
+        "--base-batch-size",
+        str(round(config.base_batch_size / shrink)),
     )
 
 
@@ -100,8 +102,9 @@ def reached_in_log(run: Run, root: str, threshold: float) -> Run:
     ``train/wall_seconds`` logged last before that evaluation (every ``log_every`` updates)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    log = EventAccumulator(f"{root}/runs/{run_name(run.task, run.method, run.comparison, run.seed)}",
-                           size_guidance={"scalars": 0})
+    log = EventAccumulator(
+        f"{root}/runs/{run_name(run.task, run.method, run.comparison, run.seed)}", size_guidance={"scalars": 0}
+    )
     log.Reload()
     step = next((event.step for event in log.Scalars("eval/return") if event.value >= threshold), None)
     walls = [event.value for event in log.Scalars("train/wall_seconds") if step is not None and event.step <= step]
@@ -112,12 +115,29 @@ def reached_in_log(run: Run, root: str, threshold: float) -> Run:
 def run_one(task_name: str, method: str, comparison: str, seed: int, root: str, total_steps: int) -> Run:
     extra = (*METHODS[method], *_batch_options(task_name, comparison))
     cpu = time.process_time()
-    result = train_task(task_name, run_name(task_name, method, comparison, seed), extra, seed, root,
-                        stop_at_target=False, total_steps=total_steps)
+    result = train_task(
+        task_name,
+        run_name(task_name, method, comparison, seed),
+        extra,
+        seed,
+        root,
+        stop_at_target=False,
+        total_steps=total_steps,
+    )
     final = result.evaluations[-1][1]["return"] if result.evaluations else math.nan
     return Run(
-        task_name, method, comparison, seed, result.env_steps, result.wall_seconds, result.steps_to_target,
-        result.seconds_to_target, final, result.backward_rows, result.scored_rows, time.process_time() - cpu,
+        task_name,
+        method,
+        comparison,
+        seed,
+        result.env_steps,
+        result.wall_seconds,
+        result.steps_to_target,
+        result.seconds_to_target,
+        final,
+        result.backward_rows,
+        result.scored_rows,
+        time.process_time() - cpu,
     )
 
 
@@ -139,13 +159,18 @@ def _cpu_share(runs: list[Run]) -> str:
 
 
 def print_table(runs: list[Run]) -> None:
-    print("| task | method | rows per update | seeds reached | env steps to target | wall s to target | "
-          "wall-clock speed-up vs uniform | final greedy return | backward rows (M) | scored rows (M) | "
-          "CPU s per wall s |")
+    print(
+        "| task | method | rows per update | seeds reached | env steps to target | wall s to target | "
+        "wall-clock speed-up vs uniform | final greedy return | backward rows (M) | scored rows (M) | "
+        "CPU s per wall s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for task in dict.fromkeys(run.task for run in runs):
-        uniform = [run.seconds_to_target for run in runs
-                   if run.task == task and run.method == "uniform" and run.seconds_to_target is not None]
+        uniform = [
+            run.seconds_to_target
+            for run in runs
+            if run.task == task and run.method == "uniform" and run.seconds_to_target is not None
+        ]
         for method in METHODS:
             for comparison in dict.fromkeys(run.comparison for run in runs if run.method == method):
                 members = [run for run in runs if (run.task, run.method, run.comparison) == (task, method, comparison)]
@@ -168,19 +193,35 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS), help="tasks to compare on")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS), help="methods")
-    parser.add_argument("--comparisons", nargs="+", default=["drawn", "backward"], choices=["drawn", "backward"],
-                        help="how the selective methods are matched to uniform replay")
+    parser.add_argument(
+        "--comparisons",
+        nargs="+",
+        default=["drawn", "backward"],
+        choices=["drawn", "backward"],
+        help="how the selective methods are matched to uniform replay",
+    )
     parser.add_argument("--seeds", type=int, default=3, help="seeds per task and method (0, 1, ...)")
-    parser.add_argument("--total-steps", type=int, nargs="+", default=None,
-                        help="environment steps per run, one per task (default: each task's budget)")
+    parser.add_argument(
+        "--total-steps",
+        type=int,
+        nargs="+",
+        default=None,
+        help="environment steps per run, one per task (default: each task's budget)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="runs at once, one thread each")
-    parser.add_argument("--out", default="runs/selection.jsonl",
-                        help="append each finished run here; runs already in it are not run again")
+    parser.add_argument(
+        "--out", default="runs/selection.jsonl", help="append each finished run here; runs already in it are not run again"
+    )
     parser.add_argument("--root", default="runs/selection", help="logs and checkpoints go under here")
     parser.add_argument("--table-only", action="store_true", help="print the table of the runs in --out and stop")
-    parser.add_argument("--threshold", nargs="+", default=[], metavar="TASK=RETURN",
-                        help="with --table-only: the steps and wall clock to another greedy return, read from the "
-                             "runs' logs under --root (e.g. cartpole=300)")
+    parser.add_argument(
+        "--threshold",
+        nargs="+",
+        default=[],
+        metavar="TASK=RETURN",
+        help="with --table-only: the steps and wall clock to another greedy return, read from the "
+        "runs' logs under --root (e.g. cartpole=300)",
+    )
     args = parser.parse_args(argv)
     thresholds = {}
     for item in args.threshold:
@@ -203,8 +244,10 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
     comparisons = [f"equal {name}" for name in args.comparisons]
     jobs = jobs_for(args.tasks, args.methods, comparisons, args.seeds)
     if out.exists():  # a stopped or extended benchmark runs only what --out lacks
-        done = {(run["task"], run["method"], run["comparison"], run["seed"])
-                for run in map(json.loads, out.read_text().splitlines())}
+        done = {
+            (run["task"], run["method"], run["comparison"], run["seed"])
+            for run in map(json.loads, out.read_text().splitlines())
+        }
         jobs = [job for job in jobs if job not in done]
     budget = dict(zip(args.tasks, totals, strict=True))
     runs = []
@@ -215,8 +258,7 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
             runs.append(run)
             with out.open("a") as stream:
                 stream.write(json.dumps(asdict(run)) + "\n")
-            print(f"finished {run.task} {run.method} {run.comparison} seed {run.seed}: {run.steps_to_target}",
-                  flush=True)
+            print(f"finished {run.task} {run.method} {run.comparison} seed {run.seed}: {run.steps_to_target}", flush=True)
     print_table(runs)
     return runs
 

@@ -75,12 +75,12 @@ def train_one(selection: str, noise: float, seed: int, args: argparse.Namespace)
     torch.manual_seed(seed)
     net = mlp(x_train.shape[1], list(args.hidden), 10)
     config = SelectionConfig(selection=selection, selection_beta=args.beta)
-    engine_config = EngineConfig(batch_size=args.batch_size, base_batch_size=args.batch_size, lr=args.lr,
-                                 max_grad_norm=0.0)
+    engine_config = EngineConfig(batch_size=args.batch_size, base_batch_size=args.batch_size, lr=args.lr, max_grad_norm=0.0)
     engine = UpdateEngine({"net": net}, engine_config, total_updates=args.updates, seed=seed)
     engine.selection = make_selection(config, seed=seed)
-    data = ReplayBuffer({"x": Field((x_train.shape[1],)), "y": Field((), torch.long)}, capacity=len(y_train),
-                        num_streams=1, seed=seed)
+    data = ReplayBuffer(
+        {"x": Field((x_train.shape[1],)), "y": Field((), torch.long)}, capacity=len(y_train), num_streams=1, seed=seed
+    )
     data.extend({"x": x_train, "y": y_train})
 
     def loss(batch):
@@ -103,8 +103,17 @@ def train_one(selection: str, noise: float, seed: int, args: argparse.Namespace)
                 rows_to_target, seconds_to_target = engine.backward_rows, seconds
     # The final error is the mean of the last five evaluations: one is noisy on 497 digits.
     periods = dict(zip(engine.selection.names, engine.selection.pulls, strict=True)) if selection == "adapt-sb" else {}
-    return Run(selection, noise, seed, rows_to_target, seconds_to_target, float(np.mean(errors[-5:])),
-               engine.backward_rows, engine.scored_rows, periods)
+    return Run(
+        selection,
+        noise,
+        seed,
+        rows_to_target,
+        seconds_to_target,
+        float(np.mean(errors[-5:])),
+        engine.backward_rows,
+        engine.scored_rows,
+        periods,
+    )
 
 
 def _mean_std(values: Sequence[float], scale: float = 1.0, digits: int = 0) -> str:
@@ -122,8 +131,10 @@ def _periods(runs: list[Run]) -> str:
 
 
 def print_table(runs: list[Run], targets: Sequence[float]) -> None:
-    print("| labels flipped | selection | reached | target test error | backward rows to target | "
-          "wall s to target | final test error % | rows scored per backward row | AdaptSB's periods per curve |")
+    print(
+        "| labels flipped | selection | reached | target test error | backward rows to target | "
+        "wall s to target | final test error % | rows scored per backward row | AdaptSB's periods per curve |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for noise in dict.fromkeys(run.noise for run in runs):
         for selection in dict.fromkeys(run.selection for run in runs):
@@ -150,14 +161,21 @@ def main(argv: Sequence[str] | None = None) -> list[Run]:
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
     parser.add_argument("--beta", type=float, default=3.0, help="Selective-Backprop's exponent (prob_pow)")
     parser.add_argument("--eval-every", type=int, default=10, help="updates between test evaluations")
-    parser.add_argument("--target-error", type=float, nargs=2, default=[0.03, 0.05],
-                        help="target test error with clean labels and with flipped labels")
+    parser.add_argument(
+        "--target-error",
+        type=float,
+        nargs=2,
+        default=[0.03, 0.05],
+        help="target test error with clean labels and with flipped labels",
+    )
     args = parser.parse_args(argv)
     for selection in args.selections:
         check_choice("selections", selection, SELECTIONS)
     if args.seeds < 1 or args.updates < 5 * args.eval_every or args.eval_every < 1:
-        raise ValueError(f"--seeds must be >= 1 and --updates >= 5 * --eval-every >= 5, got {args.seeds}, "
-                         f"{args.updates} and {args.eval_every}")
+        raise ValueError(
+            f"--seeds must be >= 1 and --updates >= 5 * --eval-every >= 5, got {args.seeds}, "
+            f"{args.updates} and {args.eval_every}"
+        )
     if any(not 0.0 <= noise < 0.9 for noise in args.noise):
         raise ValueError(f"--noise must be in [0, 0.9), got {args.noise}")
     torch.set_num_threads(1)

@@ -31,13 +31,26 @@ PROBLEMS = {
         "algorithm": "dqn",
         "params": {"gamma": {"low": 0.8, "high": 1.0}, "lr": {"low": 1e-6, "high": 1e-2, "log": True}},
         "length": {"field": "total_steps", "low": 1000, "high": 8000},
-        "options": ["--env", "CartPole-v1", "--eval-every", "1000", "--eval-episodes", "5", "--learning-starts", "500",
-                    "--device", "cpu"],
+        "options": [
+            "--env",
+            "CartPole-v1",
+            "--eval-every",
+            "1000",
+            "--eval-episodes",
+            "5",
+            "--learning-starts",
+            "500",
+            "--device",
+            "cpu",
+        ],
     },
     "room": {
         "algorithm": "ind_hdqn",
-        "params": {"lr": {"low": 1e-5, "high": 1e-3, "log": True}, "low_lr": {"low": 1e-5, "high": 1e-3, "log": True},
-                   "batch_size": {"low": 32, "high": 256}},
+        "params": {
+            "lr": {"low": 1e-5, "high": 1e-3, "log": True},
+            "low_lr": {"low": 1e-5, "high": 1e-3, "log": True},
+            "batch_size": {"low": 32, "high": 256},
+        },
         "length": {"field": "total_steps", "low": 10000, "high": 60000},
         "options": ["--eval-every", "10000", "--eval-episodes", "20", "--device", "cpu"],
     },
@@ -63,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="trials at once (local Ray CPUs)")
     parser.add_argument("--storage", default="", help="Ray Tune storage (default: a temporary directory)")
     parser.add_argument("--jsonl", default="", help="append each study's best-so-far curve to this file")
-    parser.add_argument("--plot", default="", help="PNG of best-so-far against wall clock (one per problem: "
-                        "<stem>_<problem>.png)")
+    parser.add_argument(
+        "--plot", default="", help="PNG of best-so-far against wall clock (one per problem: <stem>_<problem>.png)"
+    )
     args = parser.parse_args(argv)
     problems = [name for name in args.problems.split(",") if name]
     searchers = [name for name in args.searchers.split(",") if name]
@@ -97,24 +111,48 @@ def main(argv: list[str] | None = None) -> int:
         for repeat in range(args.repeats):
             # Searchers alternate within a repetition, so a slow spell of the machine hits all alike.
             for searcher in searchers:
-                study = Study(algorithm=spec["algorithm"], space=space, searcher=searcher, budget_s=args.budget,
-                              seed=repeat, name=f"{problem}_{searcher}_{repeat}_{stamp}", storage=str(storage))
+                study = Study(
+                    algorithm=spec["algorithm"],
+                    space=space,
+                    searcher=searcher,
+                    budget_s=args.budget,
+                    seed=repeat,
+                    name=f"{problem}_{searcher}_{repeat}_{stamp}",
+                    storage=str(storage),
+                )
                 rows = run_study(study, progress=False)
                 points = best_so_far(rows)
                 curves[searcher].append(points)
                 done = sum(row.status == "done" for row in rows)
-                print(f"{problem} {searcher} repeat {repeat}: {done}/{len(rows)} trials, best "
-                      f"{points[-1][1] if points else float('nan'):.1f}", flush=True)
+                print(
+                    f"{problem} {searcher} repeat {repeat}: {done}/{len(rows)} trials, best "
+                    f"{points[-1][1] if points else float('nan'):.1f}",
+                    flush=True,
+                )
                 if args.jsonl:
                     with open(args.jsonl, "a") as file:
-                        file.write(json.dumps({"problem": problem, "searcher": searcher, "repeat": repeat,
-                                               "budget_s": args.budget, "trials": len(rows), "done": done,
-                                               "best_so_far": points}) + "\n")
+                        file.write(
+                            json.dumps(
+                                {
+                                    "problem": problem,
+                                    "searcher": searcher,
+                                    "repeat": repeat,
+                                    "budget_s": args.budget,
+                                    "trials": len(rows),
+                                    "done": done,
+                                    "best_so_far": points,
+                                }
+                            )
+                            + "\n"
+                        )
         print_table(problem, curves, args.budget)
         if args.plot:
             path = Path(args.plot)
-            plot_best_so_far(curves, str(path.with_name(f"{path.stem}_{problem}{path.suffix}")),
-                             title=f"{problem}: best score so far ({args.repeats} studies each)")
+            plot_best_so_far(
+                curves,
+                str(path.with_name(f"{path.stem}_{problem}{path.suffix}")),
+                title=f"{problem}: best score so far ({args.repeats} studies each)",
+            )
     ray.shutdown()
     return 0
 
@@ -125,15 +163,19 @@ def print_table(problem: str, curves: dict[str, list[list[tuple[float, float]]]]
     best_baseline = max(baselines, key=lambda name: median(finals[name])) if baselines else ""
     target = median(finals[best_baseline]) if best_baseline else math.nan
     print(f"\n{problem}: budget {budget:g} s per study; target = median final best of {best_baseline} = {target:.1f}")
-    print(f"{'searcher':>8}  {'median best':>11}  {'mean best':>9}  {'min':>7}  {'max':>7}  "
-          f"{'median s to target':>18}  {'reached':>7}")
+    print(
+        f"{'searcher':>8}  {'median best':>11}  {'mean best':>9}  {'min':>7}  {'max':>7}  "
+        f"{'median s to target':>18}  {'reached':>7}"
+    )
     for name, runs in curves.items():
         values = finals[name]
         times = [first_time(points, target) for points in runs]
         reached = [t for t in times if math.isfinite(t)]
         median_time = median(times) if len(reached) * 2 > len(times) else math.inf
-        print(f"{name:>8}  {median(values):11.1f}  {statistics.mean(values):9.1f}  {min(values):7.1f}  "
-              f"{max(values):7.1f}  {median_time:18.1f}  {len(reached):>3}/{len(times)}")
+        print(
+            f"{name:>8}  {median(values):11.1f}  {statistics.mean(values):9.1f}  {min(values):7.1f}  "
+            f"{max(values):7.1f}  {median_time:18.1f}  {len(reached):>3}/{len(times)}"
+        )
     if "boil" in curves and best_baseline:
         boil_time = median([first_time(points, target) for points in curves["boil"]])
         base_time = median([first_time(points, target) for points in curves[best_baseline]])

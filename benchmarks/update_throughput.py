@@ -112,20 +112,25 @@ def filled_agent(batch_size: int, device: torch.device, mode: str = "none") -> D
     capacity = max(4 * batch_size, 16_384)
     streams = 1024
     config = DQNConfig(
-        batch_size=batch_size, buffer_size=capacity, hidden_sizes=HIDDEN_SIZES, use_action_mask=False,
+        batch_size=batch_size,
+        buffer_size=capacity,
+        hidden_sizes=HIDDEN_SIZES,
+        use_action_mask=False,
         **mode_options(mode),
     )
     agent = DQN(config, ROOM_OBS_DIM, ROOM_ACTIONS, streams, total_steps=10**6, total_updates=10**6, device=device)
     generator = torch.Generator(device=device).manual_seed(0)
     for _ in range(capacity // streams):
-        agent.replay.add({
-            "observation": torch.rand(streams, ROOM_OBS_DIM, device=device, generator=generator),
-            "action": torch.randint(ROOM_ACTIONS, (streams,), device=device, generator=generator),
-            "reward": torch.rand(streams, device=device, generator=generator),
-            "next_observation": torch.rand(streams, ROOM_OBS_DIM, device=device, generator=generator),
-            "terminated": torch.rand(streams, device=device, generator=generator) < 0.01,
-            "truncated": torch.zeros(streams, dtype=torch.bool, device=device),
-        })
+        agent.replay.add(
+            {
+                "observation": torch.rand(streams, ROOM_OBS_DIM, device=device, generator=generator),
+                "action": torch.randint(ROOM_ACTIONS, (streams,), device=device, generator=generator),
+                "reward": torch.rand(streams, device=device, generator=generator),
+                "next_observation": torch.rand(streams, ROOM_OBS_DIM, device=device, generator=generator),
+                "terminated": torch.rand(streams, device=device, generator=generator) < 0.01,
+                "truncated": torch.zeros(streams, dtype=torch.bool, device=device),
+            }
+        )
     return agent
 
 
@@ -141,8 +146,19 @@ def measure(device: torch.device, batch_sizes: Sequence[int], repeats: int, seco
 
 def _worker_rates(tree: Path, args: argparse.Namespace) -> dict[int, float]:
     command = [
-        sys.executable, str(Path(__file__).resolve()), "--tree", str(tree), "--worker", "--devices", args.devices[0],
-        "--batch-sizes", *map(str, args.batch_sizes), "--repeats", str(args.repeats), "--seconds", str(args.seconds),
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--tree",
+        str(tree),
+        "--worker",
+        "--devices",
+        args.devices[0],
+        "--batch-sizes",
+        *map(str, args.batch_sizes),
+        "--repeats",
+        str(args.repeats),
+        "--seconds",
+        str(args.seconds),
     ]
     output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=tempfile.gettempdir()).stdout
     return {int(batch): rate for batch, rate in json.loads(output.splitlines()[-1]).items()}
@@ -156,8 +172,10 @@ def compare(args: argparse.Namespace) -> dict[int, dict[str, Any]]:
         for _ in range(args.rounds):
             rounds["new"].append(_worker_rates(REPO, args))
             rounds["old"].append(_worker_rates(old, args))
-    print(f"DQN update on {args.devices[0]}, this tree against {args.against}, {args.rounds} alternating rounds, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+    print(
+        f"DQN update on {args.devices[0]}, this tree against {args.against}, {args.rounds} alternating rounds, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+    )
     print(f"{'batch':>7}{'new samples/s':>15}{'old samples/s':>15}{'new/old (median of rounds)':>28}")
     table = {}
     for batch in args.batch_sizes:
@@ -175,8 +193,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=list(BATCH_SIZES), help="batch sizes to measure")
     parser.add_argument("--repeats", type=int, default=5, help="measurements per row; the table shows their median")
     parser.add_argument("--seconds", type=float, default=1.0, help="minimum length of one measurement")
-    parser.add_argument("--modes", nargs="+", default=None, choices=MODES,
-                        help="update modes measured side by side (default: none default, and default+graphs on CUDA)")
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=None,
+        choices=MODES,
+        help="update modes measured side by side (default: none default, and default+graphs on CUDA)",
+    )
     parser.add_argument("--against", default="", help="compare this tree's engine with the one of this git commit")
     parser.add_argument("--rounds", type=int, default=5, help="with --against: alternating measurements of each side")
     parser.add_argument("--tree", default="", help=argparse.SUPPRESS)
@@ -192,9 +215,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     devices = args.devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     per_sample_flops = flops_per_sample(ROOM_OBS_DIM, HIDDEN_SIZES, ROOM_ACTIONS)
-    print(f"DQN update, MLP {'x'.join(map(str, HIDDEN_SIZES))} on {ROOM_OBS_DIM} inputs, {ROOM_ACTIONS} actions; "
-          f"{per_sample_flops / 1e6:.3f} MFLOP per sample; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} CPU threads")
+    print(
+        f"DQN update, MLP {'x'.join(map(str, HIDDEN_SIZES))} on {ROOM_OBS_DIM} inputs, {ROOM_ACTIONS} actions; "
+        f"{per_sample_flops / 1e6:.3f} MFLOP per sample; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} CPU threads"
+    )
     for name in devices:
         device = torch.device(name)
         modes = args.modes or ["none", "default"] + (["default+graphs"] if device.type == "cuda" else [])
@@ -202,8 +227,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise ValueError(f"--modes {' '.join(modes)}: a +graphs mode needs a CUDA device, got --devices {name}")
         first, others = modes[0], modes[1:]
         relative = f"per-sample x vs {args.batch_sizes[0]}"
-        print(f"{'device':<8}{'batch':>7}{first + ' ms':>16}{'samples/s':>13}{'GFLOP/s':>10}{'% peak':>8}{relative:>22}"
-              + "".join(f"{mode + ' ms':>22}{'x ' + first:>10}" for mode in others))
+        print(
+            f"{'device':<8}{'batch':>7}{first + ' ms':>16}{'samples/s':>13}{'GFLOP/s':>10}{'% peak':>8}{relative:>22}"
+            + "".join(f"{mode + ' ms':>22}{'x ' + first:>10}" for mode in others)
+        )
         peak = matmul_peak(device, args.repeats, args.seconds)
         print(f"{name:<8}{'matmul':>7}{'':>16}{'':>13}{peak / 1e9:>10.1f}{100.0:>7.0f}%")
         baseline = None
@@ -216,10 +243,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             samples_per_second = rates[first]
             flops = samples_per_second * per_sample_flops
             baseline = baseline or samples_per_second
-            print(f"{name:<8}{batch_size:>7}{1e3 * batch_size / samples_per_second:>16.3f}{samples_per_second:>13,.0f}"
-                  f"{flops / 1e9:>10.1f}{100 * flops / peak:>7.1f}%{samples_per_second / baseline:>22.2f}"
-                  + "".join(f"{1e3 * batch_size / rates[mode]:>22.3f}{rates[mode] / samples_per_second:>10.2f}"
-                            for mode in others))
+            print(
+                f"{name:<8}{batch_size:>7}{1e3 * batch_size / samples_per_second:>16.3f}{samples_per_second:>13,.0f}"
+                f"{flops / 1e9:>10.1f}{100 * flops / peak:>7.1f}%{samples_per_second / baseline:>22.2f}"
+                + "".join(
+                    f"{1e3 * batch_size / rates[mode]:>22.3f}{rates[mode] / samples_per_second:>10.2f}" for mode in others
+                )
+            )
+
 
 if __name__ == "__main__":
     main()

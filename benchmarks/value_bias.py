@@ -79,8 +79,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
         results[str(path)] = row = measure(path, args.episodes, args.seed)
         print(f"| {checkpoint_file(path)} | " + " | ".join(f"{row[key]:+.3f}" for key in COLUMNS) + " |")
     if len(results) > 1:
-        cells = [f"{np.mean([r[key] for r in results.values()]):+.3f} ± {np.std([r[key] for r in results.values()]):.3f}"
-                 for key in COLUMNS]
+        cells = [
+            f"{np.mean([r[key] for r in results.values()]):+.3f} ± {np.std([r[key] for r in results.values()]):.3f}"
+            for key in COLUMNS
+        ]
         print(f"| mean ± std over {len(results)} | " + " | ".join(cells) + " |")
     return results
 

@@ -54,12 +54,21 @@ LEADING_PAGES = ("reproduction.md", "benchmarks.md")
 #: for these keyword arguments).
 ENVIRONMENT_PAGES: dict[str, tuple[str, tuple[str, ...], str, list[dict[str, Any]]]] = {
     "trash_collection": (
-        "trash_collection_v0", (), "../img/trash_collection.gif",
-        [{"layout": "room"}, {"layout": "ring"}, {"layout": "coordination"}, {"layout": "random"},
-         {"layout": "ring", "view": "egocentric", "view_size": 5}],
+        "trash_collection_v0",
+        (),
+        "../img/trash_collection.gif",
+        [
+            {"layout": "room"},
+            {"layout": "ring"},
+            {"layout": "coordination"},
+            {"layout": "random"},
+            {"layout": "ring", "view": "egocentric", "view_size": 5},
+        ],
     ),
     "basketball_defense": (
-        "basketball_defense_v1", ("basketball_defense_v0",), "../img/basketball_defense.gif",
+        "basketball_defense_v1",
+        ("basketball_defense_v0",),
+        "../img/basketball_defense.gif",
         [{"n_players": 1}, {"n_players": 3}, {"n_players": 5}, {"n_players": 3, "view": "matched"}],
     ),
 }
@@ -70,6 +79,7 @@ HELP_COLUMNS = 100
 
 
 # --- reST-flavoured docstrings to Markdown ----------------------------------------------
+
 
 def rst_to_markdown(text: str) -> str:
     """The docstring markup used in ``hmarl`` as Markdown: double backquotes and
@@ -132,6 +142,7 @@ def argument_docs(doc: str) -> dict[str, str]:
 
 # --- environment pages ------------------------------------------------------------------
 
+
 def _load_module(name: str) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -145,8 +156,7 @@ def constructor_arguments(module: Any) -> list[tuple[str, str, str]]:
     core_cls = _core_class(module)
     described = argument_docs(core_cls.__doc__ or "")
     rows = [
-        ("render_mode", "None", "`\"human\"` (a pygame window), `\"rgb_array\"` (frames from "
-         "`render()`) or `None`."),
+        ("render_mode", "None", '`"human"` (a pygame window), `"rgb_array"` (frames from `render()`) or `None`.'),
         ("num_envs", "1", "`vector_env` only: the number of copies stepped together, with auto-reset."),
     ]
     for parameter in list(inspect.signature(core_cls.__init__).parameters.values())[1:]:
@@ -154,8 +164,7 @@ def constructor_arguments(module: Any) -> list[tuple[str, str, str]]:
             continue
         if parameter.name not in described:
             raise ValueError(
-                f"{core_cls.__name__}'s docstring has no entry for the argument {parameter.name!r} "
-                "in its Arguments section"
+                f"{core_cls.__name__}'s docstring has no entry for the argument {parameter.name!r} in its Arguments section"
             )
         default = "required" if parameter.default is inspect.Parameter.empty else repr(parameter.default)
         rows.append((parameter.name, default, rst_to_markdown(described[parameter.name])))
@@ -207,17 +216,18 @@ def environment_page(page: str) -> str:
     goal_names = list(env.core.goal_names)
     metadata = env.metadata
     facts = [
-        "| | |", "|---|---|",
+        "| | |",
+        "|---|---|",
         f"| Import | `from hmarl.envs import {name}` |",
-        "| Agents (default arguments) | "
-        + ", ".join(f"`{a}`" for a in env.possible_agents) + " |",
+        "| Agents (default arguments) | " + ", ".join(f"`{a}`" for a in env.possible_agents) + " |",
         f"| Actions | `Discrete({env.action_space(agent).n})`: "
-        + ", ".join(f"`{a}`" for a in module_action_names(env)) + " |",
+        + ", ".join(f"`{a}`" for a in module_action_names(env))
+        + " |",
         f"| Observation | `Dict(observation: Box{env.observation_space(agent)['observation'].shape}, "
         f"action_mask: Box{env.observation_space(agent)['action_mask'].shape})` |",
         f"| State | `Box{env.state_space.shape}` |",
-        f"| Goals | " + ", ".join(f"`{g}`" for g in goal_names) + " |",
-        f"| Faces | `env` (AEC), `parallel_env`, `raw_env`, `vector_env` (batched) |",
+        "| Goals | " + ", ".join(f"`{g}`" for g in goal_names) + " |",
+        "| Faces | `env` (AEC), `parallel_env`, `raw_env`, `vector_env` (batched) |",
         f"| Render modes | {', '.join(f'`{m}`' for m in metadata['render_modes'])} at {metadata['render_fps']} fps |",
     ]
     env.close()
@@ -242,26 +252,39 @@ def environment_page(page: str) -> str:
         out += ["", f"## {section}", "", rst_to_markdown(sections[section])]
     out += ["", "## Spaces", "", "Built with `parallel_env(...)` for these arguments:", ""]
     out += _space_rows(module, examples)
-    out += ["", "## Arguments", "",
-            f"Keyword arguments of `{name}.env`, `parallel_env`, `raw_env` and `vector_env`:", "",
-            "| argument | default | description |", "|---|---|---|"]
+    out += [
+        "",
+        "## Arguments",
+        "",
+        f"Keyword arguments of `{name}.env`, `parallel_env`, `raw_env` and `vector_env`:",
+        "",
+        "| argument | default | description |",
+        "|---|---|---|",
+    ]
     out += [f"| `{arg}` | `{default}` | {text} |" for arg, default, text in constructor_arguments(module)]
     out += ["", "## Version history", "", rst_to_markdown(sections.get("Version History", ""))]
     for old in older:
         old_sections = docstring_sections(_load_module(old).__doc__ or "")
         old_title = old_sections[""].partition("\n")[0]
-        out += ["", f"### `{old}`", "", rst_to_markdown(old_title), "",
-                rst_to_markdown(old_sections[""].partition("\n")[2].strip())]
+        out += [
+            "",
+            f"### `{old}`",
+            "",
+            rst_to_markdown(old_title),
+            "",
+            rst_to_markdown(old_sections[""].partition("\n")[2].strip()),
+        ]
     return "\n".join(out) + "\n"
 
 
 def module_action_names(env: Any) -> list[str]:
-    names = getattr(importlib.import_module(type(env.core).__module__), "ACTION_NAMES")
+    names = importlib.import_module(type(env.core).__module__).ACTION_NAMES
     n = env.action_space(env.possible_agents[0]).n
     return list(names) + [f"extra_{k}" for k in range(n - len(names))]
 
 
 # --- listed folders ---------------------------------------------------------------------
+
 
 def listed_pages(folder: Path) -> list[Path]:
     """The Markdown pages of ``folder`` but its index, leading pages first."""
@@ -317,6 +340,7 @@ def index_page(folder_name: str) -> str:
 
 # --- the CLI ----------------------------------------------------------------------------
 
+
 def cli_help() -> str:
     """``--help`` of ``hmarl`` and of each of its commands, as Markdown."""
     from hmarl import cli
@@ -343,6 +367,7 @@ def _cli_help(parser: Any, tune_parser: Any) -> str:
 
 
 # --- mkdocs events ----------------------------------------------------------------------
+
 
 def on_config(config: Any) -> Any:
     for entry in config["nav"] or []:

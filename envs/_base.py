@@ -66,9 +66,7 @@ def check_actions(actions: Any, shape: tuple[int, ...], n_actions: int) -> np.nd
             raise TypeError(f"actions must be integers, got dtype {array.dtype}")
     if array.size and (array.min() < 0 or array.max() >= n_actions):
         bad = array[(array < 0) | (array >= n_actions)].ravel()[0]
-        raise ValueError(
-            f"action {bad} is outside the action space; valid actions are 0..{n_actions - 1}"
-        )
+        raise ValueError(f"action {bad} is outside the action space; valid actions are 0..{n_actions - 1}")
     return array.astype(np.int64, copy=False)
 
 
@@ -93,11 +91,7 @@ class CoreState:
 
     def fields(self) -> dict[str, np.ndarray]:
         """The arrays by name, leaving out ``None`` fields."""
-        return {
-            f.name: getattr(self, f.name)
-            for f in dataclasses.fields(self)
-            if getattr(self, f.name) is not None
-        }
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not None}
 
     @classmethod
     def axis_of(cls, name: str) -> int:
@@ -134,9 +128,7 @@ class CoreState:
         names, shapes and dtypes first."""
         own = self.fields()
         if set(arrays) != set(own):
-            raise ValueError(
-                f"state must hold the fields {sorted(own)}, got {sorted(arrays)}"
-            )
+            raise ValueError(f"state must hold the fields {sorted(own)}, got {sorted(arrays)}")
         for name, value in own.items():
             given = np.asarray(arrays[name])
             if given.shape != value.shape or given.dtype != value.dtype:
@@ -153,9 +145,7 @@ _AXES: dict[type, dict[str, int]] = {}
 
 def _register_state_type(state_type: type[CoreState]) -> None:
     if state_type not in _AXES:
-        _AXES[state_type] = {
-            f.name: f.metadata.get("copies_axis", 0) for f in dataclasses.fields(state_type)
-        }
+        _AXES[state_type] = {f.name: f.metadata.get("copies_axis", 0) for f in dataclasses.fields(state_type)}
 
 
 def _state_property(name: str) -> property:
@@ -403,9 +393,7 @@ class VectorEnv:
     max_cycles = property(lambda self: self.core.max_cycles)
     observation_grid = property(lambda self: self.core.observation_grid)
     goal_grid = property(lambda self: self.core.goal_grid)
-    possible_agents = property(
-        lambda self: [f"{self.core.agent_prefix}_{i}" for i in range(self.core.n_agents)]
-    )
+    possible_agents = property(lambda self: [f"{self.core.agent_prefix}_{i}" for i in range(self.core.n_agents)])
 
     def _next_buffers(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         buffers = self._buffers[self._turn]
@@ -430,9 +418,7 @@ class VectorEnv:
         self._episode_return[:] = 0.0
         return self._observe(self._next_buffers()[0]), {}
 
-    def step(self, actions: Any) -> tuple[
-        dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]
-    ]:
+    def step(self, actions: Any) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         if not self._started:
             raise RuntimeError("call reset() before step()")
         core = self.core
@@ -473,9 +459,7 @@ class VectorEnv:
             raise ValueError("state must be a VectorEnv.get_state() result")
         returns = np.asarray(saved["episode_return"])
         if returns.shape != self._episode_return.shape:
-            raise ValueError(
-                f"state's episode_return must have shape {self._episode_return.shape}, got {returns.shape}"
-            )
+            raise ValueError(f"state's episode_return must have shape {self._episode_return.shape}, got {returns.shape}")
         self.core.set_state(saved["core"])
         self._episode_return[:] = returns
         self._started = bool(saved["started"])
@@ -568,10 +552,7 @@ class PettingZooParallelEnv(ParallelEnv):
     def _observe(self) -> dict[str, dict[str, np.ndarray]]:
         observation = self.core.observations()[0]
         mask = self.core.action_masks()[0]
-        return {
-            agent: {"observation": observation[i], "action_mask": mask[i]}
-            for i, agent in enumerate(self.possible_agents)
-        }
+        return {agent: {"observation": observation[i], "action_mask": mask[i]} for i, agent in enumerate(self.possible_agents)}
 
     def reset(
         self, seed: int | None = None, options: Mapping[str, Any] | None = None
@@ -588,18 +569,13 @@ class PettingZooParallelEnv(ParallelEnv):
 
     def step(self, actions: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         if not self.agents:
-            raise ValueError(
-                "step() called on a finished episode (every agent is done); call reset() first"
-            )
+            raise ValueError("step() called on a finished episode (every agent is done); call reset() first")
         if not isinstance(actions, Mapping):
             raise TypeError(f"actions must be a dict keyed by agent, got {type(actions).__name__}")
         missing = [agent for agent in self.agents if agent not in actions]
         extra = [agent for agent in actions if agent not in self.agents]
         if missing or extra:
-            raise ValueError(
-                f"actions must name every live agent {self.agents}; "
-                f"missing {missing}, unknown {extra}"
-            )
+            raise ValueError(f"actions must name every live agent {self.agents}; missing {missing}, unknown {extra}")
         core = self.core
         values = [actions[agent] for agent in self.possible_agents]
         # Fast path for in-range plain/int64 ints; anything else gets the full checks.
@@ -635,9 +611,7 @@ class PettingZooParallelEnv(ParallelEnv):
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:
-            gymnasium.logger.warn(
-                "render() called without a render_mode; pass render_mode='human' or 'rgb_array'"
-            )
+            gymnasium.logger.warn("render() called without a render_mode; pass render_mode='human' or 'rgb_array'")
             return None
         if self._renderer is None:
             self._renderer = _Renderer(self.core, self.render_mode)

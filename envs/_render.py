@@ -75,6 +75,4 @@ def save_gif(frames: Sequence[np.ndarray], path: str, fps: int = 10) -> None:
     if fps < 1:
         raise ValueError(f"fps={fps} is out of range; it must be >= 1")
     images = [Image.fromarray(np.asarray(frame, dtype=np.uint8)) for frame in frames]
-    images[0].save(
-        path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0
-    )
+    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)

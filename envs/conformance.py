@@ -58,10 +58,7 @@ def seeded_rollout(env: Any, seed: int, steps: int, action_seed: int) -> list:
         if not env.agents:
             observations, infos = env.reset()
             record += [observations, infos]
-        actions = {
-            agent: int(rng.choice(np.flatnonzero(observations[agent]["action_mask"])))
-            for agent in env.agents
-        }
+        actions = {agent: int(rng.choice(np.flatnonzero(observations[agent]["action_mask"]))) for agent in env.agents}
         observations, *rest = env.step(actions)
         record += [actions, observations, *rest, env.state()]
     return record
@@ -71,8 +68,7 @@ def finished_episodes(record: list) -> int:
     """Episodes that ended in a :func:`seeded_rollout` record: the step infos of the
     parallel face carry ``episode_length`` only when an episode ends."""
     return sum(
-        isinstance(item, dict)
-        and any(isinstance(info, dict) and "episode_length" in info for info in item.values())
+        isinstance(item, dict) and any(isinstance(info, dict) and "episode_length" in info for info in item.values())
         for item in record
     )
 
@@ -87,9 +83,7 @@ def assert_deterministic(make_env: Callable[[], Any], steps: int) -> list:
     return first
 
 
-def assert_faces_agree(
-    module: types.ModuleType, kwargs: Mapping[str, Any], steps: int, masked_actions: bool
-) -> int:
+def assert_faces_agree(module: types.ModuleType, kwargs: Mapping[str, Any], steps: int, masked_actions: bool) -> int:
     """Step ``module.parallel_env`` and ``module.vector_env(num_envs=1)`` with the same seed
     and actions and compare everything both return; returns the finished episodes.
 
@@ -118,9 +112,7 @@ def assert_faces_agree(
         batch, batch_rewards, batch_terminated, batch_truncated, batch_infos = vector.step(actions)
         for i, agent in enumerate(agents):
             assert rewards[agent] == batch_rewards[0, i], "the faces' rewards differ"
-            assert infos[agent]["invalid_action"] == batch_infos["invalid_action"][0, i], (
-                "the faces' invalid_action differ"
-            )
+            assert infos[agent]["invalid_action"] == batch_infos["invalid_action"][0, i], "the faces' invalid_action differ"
         assert terminations[agents[0]] == batch_terminated[0], "the faces' terminations differ"
         assert truncations[agents[0]] == batch_truncated[0], "the faces' truncations differ"
         if batch_terminated[0] or batch_truncated[0]:
@@ -128,9 +120,7 @@ def assert_faces_agree(
             for name in stat_names:
                 assert infos[agents[0]][name] == batch_infos[name][0], f"the faces' {name} differ"
             for i, agent in enumerate(agents):
-                np.testing.assert_array_equal(
-                    observations[agent]["observation"], batch_infos["final_observation"][0, i]
-                )
+                np.testing.assert_array_equal(observations[agent]["observation"], batch_infos["final_observation"][0, i])
             observations, _ = parallel.reset()
     return episodes
 
@@ -141,15 +131,20 @@ def _vector_rollout(venv: Any, actions: np.ndarray) -> list:
         obs, rewards, terminated, truncated, infos = venv.step(step_actions)
         done = terminated | truncated
         record.append(
-            [{key: value.copy() for key, value in obs.items()}, rewards, terminated, truncated,
-             infos["invalid_action"], infos["episode_return"][done], infos["final_observation"][done]]
+            [
+                {key: value.copy() for key, value in obs.items()},
+                rewards,
+                terminated,
+                truncated,
+                infos["invalid_action"],
+                infos["episode_return"][done],
+                infos["final_observation"][done],
+            ]
         )
     return record
 
 
-def assert_state_roundtrip(
-    module: types.ModuleType, kwargs: Mapping[str, Any], num_envs: int = 4, steps: int = 60
-) -> None:
+def assert_state_roundtrip(module: types.ModuleType, kwargs: Mapping[str, Any], num_envs: int = 4, steps: int = 60) -> None:
     """A batched env set to a :meth:`get_state` taken mid-run repeats the run from there,
     in the same env and in a fresh one, including resets and random draws."""
     venv = module.vector_env(num_envs=num_envs, **kwargs)
@@ -170,8 +165,12 @@ def assert_state_roundtrip(
 
 
 def assert_invariants(
-    module: types.ModuleType, kwargs: Mapping[str, Any], num_envs: int = 8, steps: int = 200,
-    masked: bool = False, seed: int = 0,
+    module: types.ModuleType,
+    kwargs: Mapping[str, Any],
+    num_envs: int = 8,
+    steps: int = 200,
+    masked: bool = False,
+    seed: int = 0,
 ) -> int:
     """Step ``num_envs`` copies with random actions (legal ones if ``masked``) and check
     that observations and states (the final ones of finished episodes too) lie in the
@@ -200,10 +199,7 @@ def assert_invariants(
             final = {"observation": infos["final_observation"][done], "state": infos["final_state"][done]}
             _check_spaces(final, observation_space, state_space, step, masks=False)
         missed = forbidden & ~infos["invalid_action"]
-        assert not missed.any(), (
-            f"step {step}: masked actions {actions[missed].tolist()} took effect without "
-            "invalid_action"
-        )
+        assert not missed.any(), f"step {step}: masked actions {actions[missed].tolist()} took effect without invalid_action"
     return steps * num_envs
 
 

@@ -111,5 +111,11 @@ LAYOUTS = (*BUILTIN_LAYOUTS, "random")
 env, parallel_env, raw_env, vector_env = make_constructors(TrashCollectionCore)
 
 __all__ = [
-    "ACTION_NAMES", "LAYOUTS", "TrashCollectionCore", "env", "parallel_env", "raw_env", "vector_env",
+    "ACTION_NAMES",
+    "LAYOUTS",
+    "TrashCollectionCore",
+    "env",
+    "parallel_env",
+    "raw_env",
+    "vector_env",
 ]

@@ -59,8 +59,23 @@ def make_agent(*args: Any, **kwargs: Any) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> GradientNorm:
     argv = list(sys.argv[1:] if argv is None else argv)
-    defaults = ["--env", "CartPole-v1", "--total-steps", "3000", "--learning-starts", "500", "--eval-every", "0",
-                "--no-progress", "--log-dir", "runs", "--checkpoint-every", "0", "--run-name", "custom_hook"]
+    defaults = [
+        "--env",
+        "CartPole-v1",
+        "--total-steps",
+        "3000",
+        "--learning-starts",
+        "500",
+        "--eval-every",
+        "0",
+        "--no-progress",
+        "--log-dir",
+        "runs",
+        "--checkpoint-every",
+        "0",
+        "--run-name",
+        "custom_hook",
+    ]
     config = parse_config(dqn.Config, [*defaults, *argv], __doc__)
     HOOKS.clear()
     result = train(config, make_agent, "dqn")

@@ -30,10 +30,7 @@ def play(make_env, episodes: int, seed: int) -> tuple[float, float]:
         observations, _ = env.reset(seed=seed + episode)
         total, steps = 0.0, 0
         while env.agents:
-            actions = {
-                agent: int(rng.choice(np.flatnonzero(observations[agent]["action_mask"])))
-                for agent in env.agents
-            }
+            actions = {agent: int(rng.choice(np.flatnonzero(observations[agent]["action_mask"]))) for agent in env.agents}
             observations, rewards, _, _, _ = env.step(actions)
             total += sum(rewards.values())
             steps += 1

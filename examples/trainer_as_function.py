@@ -19,8 +19,23 @@ from hmarl.training import TrainResult
 
 def main(argv: Sequence[str] | None = None) -> TrainResult:
     argv = list(sys.argv[1:] if argv is None else argv)
-    defaults = ["--env", "CartPole-v1", "--total-steps", "4000", "--learning-starts", "500", "--eval-every", "1000",
-                "--eval-episodes", "3", "--no-progress", "--checkpoint-every", "0", "--run-name", "as_function"]
+    defaults = [
+        "--env",
+        "CartPole-v1",
+        "--total-steps",
+        "4000",
+        "--learning-starts",
+        "500",
+        "--eval-every",
+        "1000",
+        "--eval-episodes",
+        "3",
+        "--no-progress",
+        "--checkpoint-every",
+        "0",
+        "--run-name",
+        "as_function",
+    ]
     result = dqn.main([*defaults, *argv])
     print(f"run {result.run_name}: {result.env_steps} steps, {result.updates} updates, {result.wall_seconds:.1f} s")
     print("step    greedy return")

@@ -54,17 +54,20 @@ class Trainer:
 TRAINERS = {
     "dqn": Trainer("dqn", "double DQN (dueling, n-step) on a discrete-action environment"),
     "ae_dqn": Trainer("ae_dqn", "DQN with an action-elimination network and a contextual bandit"),
-    "sac_n": Trainer("sac_n", "SAC-N / LB-SAC, online (`sac_n online`) or offline (`sac_n offline`)",
-                     config="OnlineConfig", factory="make_online_agent"),
-    "hierarchical": Trainer("hierarchical", "a hierarchical learner; --high-level picks it",
-                            factory_module="hierarchical"),
-    "ind_hdqn": Trainer("ind_hdqn", "Ind-hDQN: independent high levels over a shared low level",
-                        factory_module="hierarchical"),
+    "sac_n": Trainer(
+        "sac_n",
+        "SAC-N / LB-SAC, online (`sac_n online`) or offline (`sac_n offline`)",
+        config="OnlineConfig",
+        factory="make_online_agent",
+    ),
+    "hierarchical": Trainer("hierarchical", "a hierarchical learner; --high-level picks it", factory_module="hierarchical"),
+    "ind_hdqn": Trainer(
+        "ind_hdqn", "Ind-hDQN: independent high levels over a shared low level", factory_module="hierarchical"
+    ),
     "hcom": Trainer("hcom", "hCom: communicating high levels (CommNet)", factory_module="hierarchical"),
     "hqmix": Trainer("hqmix", "hQmix: high levels mixed by a monotonic QMIX network", factory_module="hierarchical"),
     "qmix": Trainer("qmix", "flat QMIX over primitive actions, the cooperative baseline without hierarchy"),
-    "low_level_only": Trainer("low_level_only", "random goals over the trained low level",
-                              factory_module="hierarchical"),
+    "low_level_only": Trainer("low_level_only", "random goals over the trained low level", factory_module="hierarchical"),
     "collect": Trainer("collect", "collect offline datasets (random/medium/replay/expert) with SAC-N"),
 }
 
@@ -126,7 +129,8 @@ def load_run(run: str, algorithm: str = "", device: str = "cpu") -> LoadedRun:
     if algorithm not in TRAINERS:
         raise CommandError(
             f"checkpoint {str(path)!r} does not say which trainer wrote it; pass --algorithm, one of {sorted(TRAINERS)}"
-            if not algorithm else f"algorithm={algorithm!r} is not valid; choose one of {sorted(TRAINERS)}"
+            if not algorithm
+            else f"algorithm={algorithm!r} is not valid; choose one of {sorted(TRAINERS)}"
         )
     if "dataset" in checkpoint["config"]:
         raise CommandError(f"{str(path)!r} is an offline run; its evaluations are in its summary and TensorBoard logs")
@@ -167,8 +171,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     results = evaluate_episodes(loaded.agent, env, args.seed, torch.device(args.device))
     columns = ["episode", *results]
     rows = [[k, *(float(values[k]) for values in results.values())] for k in range(args.episodes)]
-    print(f"{loaded.algorithm} run {config.run_name}: {args.episodes} greedy episodes of {config.env} "
-          f"(checkpoint {loaded.checkpoint}, seed {args.seed})")
+    print(
+        f"{loaded.algorithm} run {config.run_name}: {args.episodes} greedy episodes of {config.env} "
+        f"(checkpoint {loaded.checkpoint}, seed {args.seed})"
+    )
     print(format_table(columns, rows))
     stats = [
         ["mean", *(float(values.mean()) for values in results.values())],
@@ -379,13 +385,30 @@ def cmd_watch(args: argparse.Namespace) -> int:
 #: Keys of the keyboard-controlled agent, by environment family: key name -> action name.
 KEYMAPS = {
     "trash_collection": {
-        "up": "up", "down": "down", "left": "left", "right": "right", "space": "pick", "return": "place",
+        "up": "up",
+        "down": "down",
+        "left": "left",
+        "right": "right",
+        "space": "pick",
+        "return": "place",
         ".": "stay",
     },
     "basketball_defense": {
-        "right": "run_0", "up": "run_90", "left": "run_180", "down": "run_270", "d": "slide_0", "w": "slide_90",
-        "a": "slide_180", "s": "slide_270", "e": "run_45", "q": "run_135", "z": "run_225", "c": "run_315",
-        "space": "steal", "b": "block", ".": "noop",
+        "right": "run_0",
+        "up": "run_90",
+        "left": "run_180",
+        "down": "run_270",
+        "d": "slide_0",
+        "w": "slide_90",
+        "a": "slide_180",
+        "s": "slide_270",
+        "e": "run_45",
+        "q": "run_135",
+        "z": "run_225",
+        "c": "run_315",
+        "space": "steal",
+        "b": "block",
+        ".": "noop",
     },
 }
 
@@ -541,7 +564,8 @@ def cmd_envs(args: argparse.Namespace) -> int:
         # The options are the simulation core's; the faces pass them through as **kwargs.
         signature = inspect.signature(type(env.core).__init__)
         options = [
-            f"{parameter.name}={parameter.default!r}" for parameter in signature.parameters.values()
+            f"{parameter.name}={parameter.default!r}"
+            for parameter in signature.parameters.values()
             if parameter.default is not inspect.Parameter.empty and parameter.name != "num_envs"
         ] + ["render_mode=None"]
         print(f"  options (--env-kwargs): {', '.join(options)}")
@@ -602,7 +626,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser(
-        "train", help="train an algorithm (options: hmarl train <algorithm> --help)", formatter_class=_formatter,
+        "train",
+        help="train an algorithm (options: hmarl train <algorithm> --help)",
+        formatter_class=_formatter,
         description="Train an algorithm. Everything after the algorithm goes to its trainer; "
         "`hmarl train <algorithm> --help` lists its options.\n\nalgorithms:\n"
         + "\n".join(f"  {name:15s} {trainer.summary}" for name, trainer in TRAINERS.items()),
@@ -616,16 +642,16 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--algorithm", default="", help="the trainer that wrote the run (default: read from it)")
         sub.add_argument("--seed", type=int, default=0, help="seed of the first episode's environment")
 
-    evaluate = commands.add_parser(
-        "eval", help="greedy episodes of a trained run, as a table", formatter_class=_formatter
-    )
+    evaluate = commands.add_parser("eval", help="greedy episodes of a trained run, as a table", formatter_class=_formatter)
     run_arguments(evaluate)
     evaluate.add_argument("--episodes", type=int, default=10, help="greedy episodes to play")
     evaluate.add_argument("--device", default="cpu", help="torch device to act on")
     evaluate.set_defaults(handler=cmd_eval)
 
     watch = commands.add_parser(
-        "watch", help="a trained run plays in a pygame window (or --out GIF/MP4)", formatter_class=_formatter,
+        "watch",
+        help="a trained run plays in a pygame window (or --out GIF/MP4)",
+        formatter_class=_formatter,
         description="Watch greedy episodes of a trained run. Hierarchical learners show each agent's current "
         "goal, the steps its option has run, and a marker on the goal's target.",
     )
@@ -637,7 +663,9 @@ def build_parser() -> argparse.ArgumentParser:
     watch.set_defaults(handler=cmd_watch)
 
     play = commands.add_parser(
-        "play", help="play an environment from the keyboard", formatter_class=_formatter,
+        "play",
+        help="play an environment from the keyboard",
+        formatter_class=_formatter,
         description="Control one agent from the keyboard; one key press is one step. Arrow keys move, "
         "digits pick an action by index, Esc quits.",
     )
@@ -645,7 +673,8 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--env-kwargs", default="{}", help="keyword arguments of the environment as JSON")
     play.add_argument("--agent", type=int, default=0, help="the agent you control")
     play.add_argument(
-        "--others", default="random",
+        "--others",
+        default="random",
         help="the other agents: random, scripted (the environment's scripted policy) or a run directory",
     )
     play.add_argument("--seed", type=int, default=0, help="seed of the environment and of random agents")
@@ -658,7 +687,9 @@ def build_parser() -> argparse.ArgumentParser:
     envs.set_defaults(handler=cmd_envs)
 
     bench = commands.add_parser(
-        "bench", help="run a benchmark script (no name: list them)", formatter_class=_formatter,
+        "bench",
+        help="run a benchmark script (no name: list them)",
+        formatter_class=_formatter,
         description="Run benchmarks/<name>.py with the given options; without a name, list the benchmarks.",
     )
     bench.add_argument("name", nargs="?", default="", help="the benchmark")
@@ -666,8 +697,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(handler=cmd_bench)
 
     tune = commands.add_parser(
-        "tune", help="hyperparameter search on Ray Tune: BOIL, random, TPE, ASHA (options: hmarl tune --help)",
-        formatter_class=_formatter, add_help=False,
+        "tune",
+        help="hyperparameter search on Ray Tune: BOIL, random, TPE, ASHA (options: hmarl tune --help)",
+        formatter_class=_formatter,
+        add_help=False,
         description="Search a trainer's hyperparameters; `hmarl tune --help` lists the options. "
         'Needs the tune extra: pip install -e ".[tune]".',
     )

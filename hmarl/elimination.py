@@ -55,17 +55,21 @@ class EliminationConfig:
     # feature dimension, small enough to eliminate after a few hundred tries per action.
     elimination_hidden_sizes: tuple[int, ...] = option((64, 8), "hidden layer widths of the elimination network")
     elimination_network: str = option(
-        "auto", "elimination network: mlp, conv (convolutions over a grid observation, pooled over its cells), "
-        "or auto (conv when the environment's observation is a grid, else mlp)")
+        "auto",
+        "elimination network: mlp, conv (convolutions over a grid observation, pooled over its cells), "
+        "or auto (conv when the environment's observation is a grid, else mlp)",
+    )
     elimination_channels: tuple[int, ...] = option((16, 16), "3x3 convolution channels of the conv elimination network")
     elimination_lambda: float = option(0.1, "ridge regularisation lambda of the per-action least squares")
     elimination_threshold: float = option(0.6, "eliminate an action when its lower confidence bound exceeds this")
     elimination_beta: float = option(2.0, "confidence width multiplier beta")
     elimination_fit_every: int = option(100, "updates between refits of the elimination bandit")
     elimination_samples: int = option(
-        512, "transitions per action the bandit is fitted on: a uniform sample of all that took the action")
+        512, "transitions per action the bandit is fitted on: a uniform sample of all that took the action"
+    )
     elimination_balance: bool = option(
-        True, "weight each action's valid and invalid outcomes equally in the BCE and the bandit's least squares")
+        True, "weight each action's valid and invalid outcomes equally in the BCE and the bandit's least squares"
+    )
 
 
 class ActionReservoir:
@@ -106,8 +110,12 @@ class ActionReservoir:
         return self.observation[filled], actions[filled], self.invalid[filled]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"observation": self.observation, "invalid": self.invalid, "seen": self.seen,
-                "generator": self.generator.get_state()}
+        return {
+            "observation": self.observation,
+            "invalid": self.invalid,
+            "seen": self.seen,
+            "generator": self.generator.get_state(),
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.observation = state["observation"].to(self.observation.device)
@@ -119,8 +127,9 @@ class ActionReservoir:
 class LinearEliminationBandit:
     """Per-action regularised least squares on features, with confidence bounds."""
 
-    def __init__(self, n_actions: int, feature_dim: int, lam: float, threshold: float, beta: float,
-                 device: torch.device) -> None:
+    def __init__(
+        self, n_actions: int, feature_dim: int, lam: float, threshold: float, beta: float, device: torch.device
+    ) -> None:
         if lam <= 0.0:
             raise ValueError(f"elimination_lambda must be > 0, got {lam}")
         if beta < 0.0:
@@ -189,15 +198,17 @@ class LinearEliminationBandit:
         self.fitted = bool(state["fitted"])
 
 
-def make_elimination_network(config: EliminationConfig, obs_dim: int, n_actions: int,
-                             obs_grid: tuple[int, ...]) -> QNetwork | GridNetwork:
+def make_elimination_network(
+    config: EliminationConfig, obs_dim: int, n_actions: int, obs_grid: tuple[int, ...]
+) -> QNetwork | GridNetwork:
     """The AEN that ``config.elimination_network`` names, for observations with ``obs_grid``."""
     kind = config.elimination_network
     if kind not in ELIMINATION_NETWORKS:
         raise ValueError(f"elimination_network must be one of {', '.join(ELIMINATION_NETWORKS)}, got {kind!r}")
     if kind == "conv" and not obs_grid:
-        raise ValueError("elimination_network='conv' needs an environment whose observation is a grid; "
-                         "this one has none (use mlp or auto)")
+        raise ValueError(
+            "elimination_network='conv' needs an environment whose observation is a grid; this one has none (use mlp or auto)"
+        )
     if kind == "mlp" or not obs_grid:
         return QNetwork(obs_dim, n_actions, config.elimination_hidden_sizes)
     return GridNetwork(obs_dim, n_actions, obs_grid, config.elimination_channels, config.elimination_hidden_sizes)
@@ -218,8 +229,15 @@ class ActionElimination:
     before each update and narrows its allowed actions with :meth:`restrict`.
     """
 
-    def __init__(self, config: EliminationConfig, obs_dim: int, n_actions: int, obs_grid: tuple[int, ...],
-                 device: torch.device, seed: int = 0) -> None:
+    def __init__(
+        self,
+        config: EliminationConfig,
+        obs_dim: int,
+        n_actions: int,
+        obs_grid: tuple[int, ...],
+        device: torch.device,
+        seed: int = 0,
+    ) -> None:
         if config.elimination_fit_every < 1:
             raise ValueError(f"elimination_fit_every must be >= 1, got {config.elimination_fit_every}")
         if config.elimination_samples < 1:
@@ -236,14 +254,17 @@ class ActionElimination:
         self.outcome_counts = torch.ones(n_actions, 2, device=device)
         self.reservoir = ActionReservoir(n_actions, config.elimination_samples, obs_dim, device, seed)
         self.bandit = LinearEliminationBandit(
-            n_actions, feature_dim(self.network, obs_dim), config.elimination_lambda,
-            config.elimination_threshold, config.elimination_beta, device,
+            n_actions,
+            feature_dim(self.network, obs_dim),
+            config.elimination_lambda,
+            config.elimination_threshold,
+            config.elimination_beta,
+            device,
         )
 
     def observe(self, observation: torch.Tensor, action: torch.Tensor, invalid: torch.Tensor) -> None:
         """Count the stored transitions' outcomes and offer them to the reservoirs."""
-        self.outcome_counts.index_put_((action, invalid.long()), torch.ones_like(action, dtype=torch.float),
-                                       accumulate=True)
+        self.outcome_counts.index_put_((action, invalid.long()), torch.ones_like(action, dtype=torch.float), accumulate=True)
         self.reservoir.add(observation, action, invalid)
 
     def restrict(self, allowed: torch.Tensor | None, observation: torch.Tensor) -> torch.Tensor | None:

@@ -35,9 +35,7 @@ def trunk(in_dim: int, hidden_sizes: Sequence[int], activation: type[nn.Module] 
     return nn.Sequential(*layers)
 
 
-def mlp(
-    in_dim: int, hidden_sizes: Sequence[int], out_dim: int, activation: type[nn.Module] = nn.ReLU
-) -> nn.Sequential:
+def mlp(in_dim: int, hidden_sizes: Sequence[int], out_dim: int, activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
     """A multilayer perceptron with a linear output layer."""
     last = hidden_sizes[-1] if hidden_sizes else in_dim
     return nn.Sequential(*trunk(in_dim, hidden_sizes, activation), nn.Linear(last, out_dim))
@@ -89,8 +87,9 @@ class GridNetwork(nn.Module):
     statistic over earlier features has covered.
     """
 
-    def __init__(self, obs_dim: int, n_outputs: int, grid: Sequence[int], channels: Sequence[int],
-                 hidden_sizes: Sequence[int]) -> None:
+    def __init__(
+        self, obs_dim: int, n_outputs: int, grid: Sequence[int], channels: Sequence[int], hidden_sizes: Sequence[int]
+    ) -> None:
         super().__init__()
         if len(grid) != 3 or min(grid) < 1:
             raise ValueError(f"grid must be (channels, height, width) of positive sizes, got {tuple(grid)}")
@@ -106,8 +105,7 @@ class GridNetwork(nn.Module):
         self.convolutions = nn.Sequential(*layers)
         flat_dim = obs_dim - self.grid_dim
         self.trunk = trunk(2 * channels[-1] + flat_dim, hidden_sizes)
-        self.head = nn.Linear((hidden_sizes[-1] + flat_dim) if hidden_sizes else 2 * channels[-1] + flat_dim,
-                              n_outputs)
+        self.head = nn.Linear((hidden_sizes[-1] + flat_dim) if hidden_sizes else 2 * channels[-1] + flat_dim, n_outputs)
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:
         batch = obs.shape[:-1]
@@ -142,11 +140,14 @@ class EgocentricView(nn.Module):
     def __init__(self, obs_dim: int, goal_dim: int, observation_grid: Sequence[int], goal_grid: Sequence[int]) -> None:
         super().__init__()
         if len(observation_grid) != 3 or min(observation_grid) < 1:
-            raise ValueError(f"observation_grid must be (channels, height, width) of positive sizes, "
-                             f"got {tuple(observation_grid)}")
+            raise ValueError(
+                f"observation_grid must be (channels, height, width) of positive sizes, got {tuple(observation_grid)}"
+            )
         if len(goal_grid) != 3 or min(goal_grid) < 1 or tuple(goal_grid[1:]) != tuple(observation_grid[1:]):
-            raise ValueError(f"goal_grid must be (channels, height, width) over the observation's "
-                             f"{tuple(observation_grid[1:])} grid, got {tuple(goal_grid)}")
+            raise ValueError(
+                f"goal_grid must be (channels, height, width) over the observation's "
+                f"{tuple(observation_grid[1:])} grid, got {tuple(goal_grid)}"
+            )
         self.channels, self.height, self.width = (int(size) for size in observation_grid)
         self.goal_channels = int(goal_grid[0])
         cells = self.height * self.width
@@ -155,8 +156,7 @@ class EgocentricView(nn.Module):
             raise ValueError(f"the grids hold more entries than obs_dim={obs_dim} or goal_dim={goal_dim}")
         window_height, window_width = 2 * self.height - 1, 2 * self.width - 1
         planes = self.channels - 1 + self.goal_channels + 1
-        self.out_dim = planes * window_height * window_width + (obs_dim - self.obs_grid_dim) + (
-            goal_dim - self.goal_grid_dim)
+        self.out_dim = planes * window_height * window_width + (obs_dim - self.obs_grid_dim) + (goal_dim - self.goal_grid_dim)
         # For an agent on each cell, the cell under each window position (``cells``: off the grid).
         y, x = torch.arange(self.height), torch.arange(self.width)
         rows = y[:, None, None, None] + torch.arange(window_height)[None, None, :, None] - (self.height - 1)
@@ -241,9 +241,7 @@ class IndependentGoalQ(nn.Module):
     its own MLP (as the original hQmix's per-agent networks), all run in one batched call.
     """
 
-    def __init__(
-        self, obs_dim: int, n_agents: int, n_goals: int, hidden_sizes: Sequence[int], shared: bool = True
-    ) -> None:
+    def __init__(self, obs_dim: int, n_agents: int, n_goals: int, hidden_sizes: Sequence[int], shared: bool = True) -> None:
         super().__init__()
         self.shared = shared
         if shared:

@@ -110,8 +110,14 @@ def test_the_elimination_network_follows_the_observation():
 
 def make_agent() -> AEDQN:
     torch.manual_seed(0)
-    config = AEDQNConfig(batch_size=16, buffer_size=2048, hidden_sizes=(16,), elimination_hidden_sizes=(4,),
-                         elimination_fit_every=1, elimination_beta=0.5)
+    config = AEDQNConfig(
+        batch_size=16,
+        buffer_size=2048,
+        hidden_sizes=(16,),
+        elimination_hidden_sizes=(4,),
+        elimination_fit_every=1,
+        elimination_beta=0.5,
+    )
     return AEDQN(config, obs_dim=3, n_actions=6, num_streams=4, total_steps=1000, total_updates=100)
 
 
@@ -120,19 +126,21 @@ def fill_with_invalid_extra_actions(agent: AEDQN, steps: int) -> None:
     generator = torch.Generator().manual_seed(1)
     for _ in range(steps):
         action = torch.randint(6, (4, 1), generator=generator)
-        agent.store({
-            "observation": torch.randn(4, 1, 3, generator=generator),
-            "action_mask": torch.ones(4, 1, 6, dtype=torch.bool),
-            "state": torch.zeros(4, 3),
-            "action": action,
-            "reward": torch.zeros(4, 1),
-            "next_observation": torch.randn(4, 1, 3, generator=generator),
-            "next_action_mask": torch.ones(4, 1, 6, dtype=torch.bool),
-            "next_state": torch.zeros(4, 3),
-            "terminated": torch.zeros(4, dtype=torch.bool),
-            "truncated": torch.zeros(4, dtype=torch.bool),
-            "invalid_action": action >= 3,
-        })
+        agent.store(
+            {
+                "observation": torch.randn(4, 1, 3, generator=generator),
+                "action_mask": torch.ones(4, 1, 6, dtype=torch.bool),
+                "state": torch.zeros(4, 3),
+                "action": action,
+                "reward": torch.zeros(4, 1),
+                "next_observation": torch.randn(4, 1, 3, generator=generator),
+                "next_action_mask": torch.ones(4, 1, 6, dtype=torch.bool),
+                "next_state": torch.zeros(4, 3),
+                "terminated": torch.zeros(4, dtype=torch.bool),
+                "truncated": torch.zeros(4, dtype=torch.bool),
+                "invalid_action": action >= 3,
+            }
+        )
 
 
 def test_elimination_applies_to_greedy_exploration_and_targets():
@@ -172,17 +180,56 @@ def test_outcome_counts_weigh_rare_valid_outcomes_up():
 def trash_args(tmp_path, name: str, env_kwargs: dict, total_steps: int, target: float) -> list[str]:
     """The same hyperparameters for AE-DQN and DQN; neither sees the action mask."""
     return [
-        "--env", "trash_collection_v0", "--env-kwargs", json.dumps(env_kwargs), "--total-steps", str(total_steps),
-        "--num-envs", "16", "--eval-every", "2000", "--target-metric", "success", "--target-value", str(target),
-        "--stop-at-target", "--lr", "1e-3", "--n-step", "3", "--updates-per-round", "1",
-        "--exploration-fraction", "0.5", "--epsilon-end", "0.05", "--hidden-sizes", "128", "128",
-        "--run-name", name, "--log-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "checkpoints"),
-        "--no-progress", "--no-use-action-mask",
+        "--env",
+        "trash_collection_v0",
+        "--env-kwargs",
+        json.dumps(env_kwargs),
+        "--total-steps",
+        str(total_steps),
+        "--num-envs",
+        "16",
+        "--eval-every",
+        "2000",
+        "--target-metric",
+        "success",
+        "--target-value",
+        str(target),
+        "--stop-at-target",
+        "--lr",
+        "1e-3",
+        "--n-step",
+        "3",
+        "--updates-per-round",
+        "1",
+        "--exploration-fraction",
+        "0.5",
+        "--epsilon-end",
+        "0.05",
+        "--hidden-sizes",
+        "128",
+        "128",
+        "--run-name",
+        name,
+        "--log-dir",
+        str(tmp_path / "runs"),
+        "--checkpoint-dir",
+        str(tmp_path / "checkpoints"),
+        "--no-progress",
+        "--no-use-action-mask",
     ]
 
 
-SMALL_TRASH = {"layout": "random", "n_agents": 1, "width": 3, "height": 3, "n_trash": 1, "n_dumps": 1,
-               "wall_density": 0.0, "max_cycles": 20, "extra_actions": 100}
+SMALL_TRASH = {
+    "layout": "random",
+    "n_agents": 1,
+    "width": 3,
+    "height": 3,
+    "n_trash": 1,
+    "n_dumps": 1,
+    "wall_density": 0.0,
+    "max_cycles": 20,
+    "extra_actions": 100,
+}
 
 
 def test_ae_dqn_learns_to_eliminate_the_extra_actions_of_trash_collection(tmp_path):

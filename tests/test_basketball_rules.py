@@ -13,7 +13,6 @@ from hmarl.envs.basketball_defense.core import BLOCK, NOOP, PASS, STEAL
 from hmarl.envs.basketball_defense.scripted import DEFENSES, GOAL_POLICIES
 
 
-
 @settings(max_examples=8, deadline=None)
 @given(
     seed=st.integers(0, 2**31 - 1),

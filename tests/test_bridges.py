@@ -47,7 +47,7 @@ def test_sb3_maskable_ppo_trains_with_masks_and_sees_our_returns():
     assert taken.all(), "MaskablePPO sampled a masked action"
     seen = [info["r"] for info in model.ep_info_buffer]
     assert len(seen) >= 20 and any(r != 0 for r in seen)
-    np.testing.assert_allclose(seen, ours[-len(seen):], rtol=1e-6)
+    np.testing.assert_allclose(seen, ours[-len(seen) :], rtol=1e-6)
 
 
 def epymarl_gymma_returns(key: str, time_limit: int, episodes: int, seed: int, **kwargs) -> tuple[list[float], list[dict]]:

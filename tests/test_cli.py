@@ -15,7 +15,11 @@ SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "SDL_VIDEODRIVER": "dumm
 
 def hmarl(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "hmarl.cli", *args], cwd=cwd, env=SUBPROCESS_ENV, capture_output=True, text=True,
+        [sys.executable, "-m", "hmarl.cli", *args],
+        cwd=cwd,
+        env=SUBPROCESS_ENV,
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
 
@@ -25,9 +29,28 @@ def hqmix_run(tmp_path_factory) -> Path:
     """A short hQmix run on the room layout: enough for its high level to choose goals."""
     directory = tmp_path_factory.mktemp("cli")
     done = hmarl(
-        "train", "hqmix", "--total-steps", "1500", "--num-envs", "8", "--learning-starts", "300",
-        "--high-level-starts", "300", "--batch-size", "32", "--eval-every", "0", "--run-name", "room",
-        "--high-buffer-size", "2000", "--low-buffer-size", "2000", "--no-progress", cwd=directory,
+        "train",
+        "hqmix",
+        "--total-steps",
+        "1500",
+        "--num-envs",
+        "8",
+        "--learning-starts",
+        "300",
+        "--high-level-starts",
+        "300",
+        "--batch-size",
+        "32",
+        "--eval-every",
+        "0",
+        "--run-name",
+        "room",
+        "--high-buffer-size",
+        "2000",
+        "--low-buffer-size",
+        "2000",
+        "--no-progress",
+        cwd=directory,
     )
     assert done.returncode == 0, done.stderr
     assert "summary run=room" in done.stdout
@@ -153,15 +176,17 @@ def test_play_is_driven_by_scripted_key_presses(tmp_path):
     assert done.returncode == 0, done.stderr
     # Seven keys map to actions; "x" is no key of this environment and plays no step.
     assert "played 7 steps" in done.stdout
-    scripted = hmarl("play", "basketball_defense_v1", "--others", "scripted", "--agent", "2",
-                     "--keys", "up,e,space,b", cwd=tmp_path)
+    scripted = hmarl(
+        "play", "basketball_defense_v1", "--others", "scripted", "--agent", "2", "--keys", "up,e,space,b", cwd=tmp_path
+    )
     assert scripted.returncode == 0, scripted.stderr
     assert "played 4 steps" in scripted.stdout
 
 
 def test_play_with_trained_teammates(hqmix_run, tmp_path):
-    done = hmarl("play", "trash_collection_v0", "--others", str(hqmix_run), "--agent", "1", "--keys", "left,down",
-                 cwd=tmp_path)
+    done = hmarl(
+        "play", "trash_collection_v0", "--others", str(hqmix_run), "--agent", "1", "--keys", "left,down", cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     assert "played 2 steps" in done.stdout
 
@@ -224,8 +249,22 @@ def test_every_trainer_script_is_a_train_subcommand():
 
 def test_train_and_eval_flat_qmix(tmp_path):
     done = hmarl(
-        "train", "qmix", "--total-steps", "800", "--num-envs", "8", "--learning-starts", "200",
-        "--eval-every", "0", "--batch-size", "32", "--run-name", "flat", "--no-progress", cwd=tmp_path,
+        "train",
+        "qmix",
+        "--total-steps",
+        "800",
+        "--num-envs",
+        "8",
+        "--learning-starts",
+        "200",
+        "--eval-every",
+        "0",
+        "--batch-size",
+        "32",
+        "--run-name",
+        "flat",
+        "--no-progress",
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     done = hmarl("eval", str(tmp_path / "checkpoints" / "flat"), "--episodes", "2", cwd=tmp_path)

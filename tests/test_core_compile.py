@@ -21,22 +21,30 @@ STREAMS, OBS_DIM, ACTIONS = 8, 10, 4
 def filled_dqn(compile: str, device: str = "cpu", **overrides) -> DQN:
     torch.manual_seed(0)
     config = DQNConfig(
-        batch_size=32, buffer_size=1024, hidden_sizes=(32, 32), use_action_mask=False, compile=compile,
-        target_update_period=3, **overrides,
+        batch_size=32,
+        buffer_size=1024,
+        hidden_sizes=(32, 32),
+        use_action_mask=False,
+        compile=compile,
+        target_update_period=3,
+        **overrides,
     )
     agent = DQN(config, OBS_DIM, ACTIONS, STREAMS, total_steps=10**4, total_updates=10**4, device=torch.device(device))
     generator = torch.Generator().manual_seed(0)
     for _ in range(64):
-        agent.replay.add({
-            name: value.to(device) for name, value in {
-                "observation": torch.rand(STREAMS, OBS_DIM, generator=generator),
-                "action": torch.randint(ACTIONS, (STREAMS,), generator=generator),
-                "reward": torch.rand(STREAMS, generator=generator),
-                "next_observation": torch.rand(STREAMS, OBS_DIM, generator=generator),
-                "terminated": torch.rand(STREAMS, generator=generator) < 0.1,
-                "truncated": torch.zeros(STREAMS, dtype=torch.bool),
-            }.items()
-        })
+        agent.replay.add(
+            {
+                name: value.to(device)
+                for name, value in {
+                    "observation": torch.rand(STREAMS, OBS_DIM, generator=generator),
+                    "action": torch.randint(ACTIONS, (STREAMS,), generator=generator),
+                    "reward": torch.rand(STREAMS, generator=generator),
+                    "next_observation": torch.rand(STREAMS, OBS_DIM, generator=generator),
+                    "terminated": torch.rand(STREAMS, generator=generator) < 0.1,
+                    "truncated": torch.zeros(STREAMS, dtype=torch.bool),
+                }.items()
+            }
+        )
     return agent
 
 
@@ -162,7 +170,8 @@ def test_a_checkpoint_resumes_in_the_other_mode(saved_mode, loaded_mode):
         ({"compile": "fast"}, r"compile='fast' is not valid; choose one of \['none', 'default', 'max-autotune'\]"),
         ({"cuda_graphs": True}, r"cuda_graphs=True needs compile='default' or 'max-autotune'"),
         pytest.param(
-            {"cuda_graphs": True, "compile": "default"}, r"cuda_graphs=True needs a CUDA device.*cpu",
+            {"cuda_graphs": True, "compile": "default"},
+            r"cuda_graphs=True needs a CUDA device.*cpu",
             id="cuda_graphs-on-cpu",
         ),
     ],

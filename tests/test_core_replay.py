@@ -19,13 +19,15 @@ def transition_fields() -> dict[str, Field]:
 def add_steps(buffer: ReplayBuffer, rewards, terminated, truncated) -> None:
     """One stream; the observation of step t is t and the next observation t + 100."""
     for t, (reward, term, trunc) in enumerate(zip(rewards, terminated, truncated, strict=True)):
-        buffer.add({
-            "observation": torch.tensor([float(t)]),
-            "reward": torch.tensor([reward]),
-            "next_observation": torch.tensor([t + 100.0]),
-            "terminated": torch.tensor([term]),
-            "truncated": torch.tensor([trunc]),
-        })
+        buffer.add(
+            {
+                "observation": torch.tensor([float(t)]),
+                "reward": torch.tensor([reward]),
+                "next_observation": torch.tensor([t + 100.0]),
+                "terminated": torch.tensor([term]),
+                "truncated": torch.tensor([trunc]),
+            }
+        )
 
 
 def sample_all(buffer: ReplayBuffer, rounds: int = 400) -> dict[str, torch.Tensor]:
@@ -36,10 +38,7 @@ def sample_all(buffer: ReplayBuffer, rounds: int = 400) -> dict[str, torch.Tenso
 
 def by_step(batch: dict[str, torch.Tensor]) -> dict[int, dict[str, float]]:
     """The sampled transitions keyed by the step they start at."""
-    return {
-        int(step): {name: float(value[i]) for name, value in batch.items()}
-        for i, step in enumerate(batch["observation"])
-    }
+    return {int(step): {name: float(value[i]) for name, value in batch.items()} for i, step in enumerate(batch["observation"])}
 
 
 def test_wrap_around_keeps_the_newest_rows_of_every_stream():

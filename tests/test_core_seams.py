@@ -24,18 +24,21 @@ from hmarl.nets import mlp
 
 
 def _buffer(capacity=64, streams=4, n_step=1, sampler=None, seed=0):
-    fields = {"x": Field(()), "reward": Field(()), "terminated": Field((), torch.bool),
-              "truncated": Field((), torch.bool)}
-    return ReplayBuffer(fields, capacity, streams, n_step=n_step, gamma=0.5, seed=seed, sampler=sampler,
-                        total_draws=100)
+    fields = {"x": Field(()), "reward": Field(()), "terminated": Field((), torch.bool), "truncated": Field((), torch.bool)}
+    return ReplayBuffer(fields, capacity, streams, n_step=n_step, gamma=0.5, seed=seed, sampler=sampler, total_draws=100)
 
 
 def _fill(buffer, rows):
     for step in range(rows):
         streams = buffer.num_streams
-        buffer.add({"x": torch.arange(streams) + 100.0 * step, "reward": torch.ones(streams),
-                    "terminated": torch.zeros(streams, dtype=torch.bool),
-                    "truncated": torch.zeros(streams, dtype=torch.bool)})
+        buffer.add(
+            {
+                "x": torch.arange(streams) + 100.0 * step,
+                "reward": torch.ones(streams),
+                "terminated": torch.zeros(streams, dtype=torch.bool),
+                "truncated": torch.zeros(streams, dtype=torch.bool),
+            }
+        )
 
 
 def test_the_uniform_sampler_draws_what_the_replay_always_drew():
@@ -94,8 +97,9 @@ def test_prioritized_indices_weights_and_scores_round_trip():
 
 def test_prioritized_draws_follow_the_priorities():
     """Chi-square goodness of fit of 40,000 draws over 8 slots with known priorities."""
-    buffer = _buffer(capacity=8, streams=1, sampler=SamplerConfig(sampler="prioritized", priority_alpha=1.0,
-                                                                  priority_eps=1e-9))
+    buffer = _buffer(
+        capacity=8, streams=1, sampler=SamplerConfig(sampler="prioritized", priority_alpha=1.0, priority_eps=1e-9)
+    )
     _fill(buffer, 8)
     priorities = torch.tensor([1.0, 2.0, 3.0, 4.0, 0.5, 8.0, 0.25, 6.0])
     buffer.feedback(torch.arange(8), priorities)
@@ -153,8 +157,12 @@ class Recorder:
 def _regression(seed=0, **overrides):
     torch.manual_seed(seed)
     net = mlp(1, [8], 1)
-    engine = UpdateEngine({"net": net}, EngineConfig(batch_size=6, target_update="polyak", tau=0.5, **overrides),
-                          total_updates=100, targets=["net"])
+    engine = UpdateEngine(
+        {"net": net},
+        EngineConfig(batch_size=6, target_update="polyak", tau=0.5, **overrides),
+        total_updates=100,
+        targets=["net"],
+    )
 
     def loss_fn(batch):
         values = (net(batch["x"][:, None]).squeeze(1) - batch["reward"]) ** 2
@@ -254,12 +262,17 @@ def _prioritized_dqn(seed=0):
 def _step(agent, step):
     generator = torch.Generator().manual_seed(step)
     obs = torch.rand(4, 1, 3, generator=generator)
-    agent.store({
-        "observation": obs, "action": torch.randint(2, (4, 1), generator=generator),
-        "reward": torch.rand(4, 1, generator=generator), "next_observation": obs + 0.1,
-        "next_action_mask": torch.ones(4, 1, 2, dtype=torch.bool),
-        "terminated": torch.rand(4, generator=generator) < 0.1, "truncated": torch.zeros(4, dtype=torch.bool),
-    })
+    agent.store(
+        {
+            "observation": obs,
+            "action": torch.randint(2, (4, 1), generator=generator),
+            "reward": torch.rand(4, 1, generator=generator),
+            "next_observation": obs + 0.1,
+            "next_action_mask": torch.ones(4, 1, 2, dtype=torch.bool),
+            "terminated": torch.rand(4, generator=generator) < 0.1,
+            "truncated": torch.zeros(4, dtype=torch.bool),
+        }
+    )
 
 
 def test_resume_is_exact_with_the_prioritized_sampler_and_a_stateful_hook():

@@ -162,8 +162,9 @@ def test_adapt_sb_moves_to_the_curve_after_which_the_loss_falls_most_per_backwar
 
 
 def _dqn(selection, seed=0):
-    config = DQNConfig(batch_size=16, buffer_size=512, hidden_sizes=(16,), n_step=2, selection=selection,
-                       adapt_period=3, selection_window=64)
+    config = DQNConfig(
+        batch_size=16, buffer_size=512, hidden_sizes=(16,), n_step=2, selection=selection, adapt_period=3, selection_window=64
+    )
     torch.manual_seed(seed)
     return DQN(config, obs_dim=3, n_actions=2, num_streams=4, total_steps=1000, total_updates=100, seed=seed)
 
@@ -171,12 +172,17 @@ def _dqn(selection, seed=0):
 def _step(agent, step):
     generator = torch.Generator().manual_seed(step)
     obs = torch.rand(4, 1, 3, generator=generator)
-    agent.store({
-        "observation": obs, "action": torch.randint(2, (4, 1), generator=generator),
-        "reward": torch.rand(4, 1, generator=generator), "next_observation": obs + 0.1,
-        "next_action_mask": torch.ones(4, 1, 2, dtype=torch.bool),
-        "terminated": torch.rand(4, generator=generator) < 0.1, "truncated": torch.zeros(4, dtype=torch.bool),
-    })
+    agent.store(
+        {
+            "observation": obs,
+            "action": torch.randint(2, (4, 1), generator=generator),
+            "reward": torch.rand(4, 1, generator=generator),
+            "next_observation": obs + 0.1,
+            "next_action_mask": torch.ones(4, 1, 2, dtype=torch.bool),
+            "terminated": torch.rand(4, generator=generator) < 0.1,
+            "truncated": torch.zeros(4, dtype=torch.bool),
+        }
+    )
 
 
 @pytest.mark.parametrize("selection", ["sb", "stale-sb", "adapt-sb"])
@@ -198,7 +204,9 @@ def test_resume_is_exact_with_the_selection_state(selection):
     for name, tensor in straight.q_network.state_dict().items():
         assert torch.equal(tensor, resumed.q_network.state_dict()[name]), name
     assert (straight.engine.scored_rows, straight.engine.backward_rows) == (
-        resumed.engine.scored_rows, resumed.engine.backward_rows)
+        resumed.engine.scored_rows,
+        resumed.engine.backward_rows,
+    )
     assert straight.engine.scored_rows > straight.engine.backward_rows
     first, second = straight.engine.selection.state_dict(), resumed.engine.selection.state_dict()
     assert torch.equal(first["window"]["values"], second["window"]["values"])
@@ -216,18 +224,30 @@ def test_resume_is_exact_with_the_selection_state(selection):
 def test_bad_selection_options_are_refused():
     with pytest.raises(ValueError, match="selection='topk'"):
         make_selection(SelectionConfig(selection="topk"))
-    for name, value in [("selection_beta", -1.0), ("selection_floor", 1.5), ("selection_window", 0),
-                        ("selection_staleness", 0), ("adapt_period", 0), ("adapt_explore", 2.0), ("adapt_step", 0.0)]:
+    for name, value in [
+        ("selection_beta", -1.0),
+        ("selection_floor", 1.5),
+        ("selection_window", 0),
+        ("selection_staleness", 0),
+        ("adapt_period", 0),
+        ("adapt_explore", 2.0),
+        ("adapt_step", 0.0),
+    ]:
         with pytest.raises(ValueError, match=name):
-            make_selection(SelectionConfig(selection="adapt-sb" if name.startswith("adapt") else "stale-sb",
-                                           **{name: value}))
+            make_selection(SelectionConfig(selection="adapt-sb" if name.startswith("adapt") else "stale-sb", **{name: value}))
     with pytest.raises(ValueError, match="selection='typo'"):
         _dqn("typo")
 
 
 TRAINER_CONFIGS = [
-    ("dqn", "Config"), ("ae_dqn", "Config"), ("qmix", "Config"), ("sac_n", "OnlineConfig"),
-    ("sac_n", "OfflineConfig"), ("ind_hdqn", "Config"), ("hcom", "Config"), ("hqmix", "Config"),
+    ("dqn", "Config"),
+    ("ae_dqn", "Config"),
+    ("qmix", "Config"),
+    ("sac_n", "OnlineConfig"),
+    ("sac_n", "OfflineConfig"),
+    ("ind_hdqn", "Config"),
+    ("hcom", "Config"),
+    ("hqmix", "Config"),
 ]
 
 
@@ -250,9 +270,23 @@ def test_every_engine_of_a_learner_gets_the_selection_its_config_names():
 
 def _cartpole_args(tmp_path, *extra):
     return [
-        "--env", "CartPole-v1", "--total-steps", "12000", "--eval-every", "2000", "--target-value", "150",
-        "--stop-at-target", "--seed", "1", "--log-dir", str(tmp_path / "runs"),
-        "--checkpoint-dir", str(tmp_path / "checkpoints"), "--no-progress", *extra,
+        "--env",
+        "CartPole-v1",
+        "--total-steps",
+        "12000",
+        "--eval-every",
+        "2000",
+        "--target-value",
+        "150",
+        "--stop-at-target",
+        "--seed",
+        "1",
+        "--log-dir",
+        str(tmp_path / "runs"),
+        "--checkpoint-dir",
+        str(tmp_path / "checkpoints"),
+        "--no-progress",
+        *extra,
     ]
 
 
@@ -282,11 +316,32 @@ def test_both_levels_of_a_hierarchical_learner_select_rows(tmp_path, trainer):
     from hmarl.training import parse_config, train
 
     module = importlib.import_module(f"hmarl.trainers.{trainer}")
-    config = parse_config(module.Config, [
-        "--selection", "stale-sb", "--total-steps", "800", "--num-envs", "4", "--batch-size", "32", "--low-updates", "1",
-        "--learning-starts", "200", "--high-level-starts", "400", "--eval-every", "0", "--no-progress",
-        "--log-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "checkpoints"),
-    ])
+    config = parse_config(
+        module.Config,
+        [
+            "--selection",
+            "stale-sb",
+            "--total-steps",
+            "800",
+            "--num-envs",
+            "4",
+            "--batch-size",
+            "32",
+            "--low-updates",
+            "1",
+            "--learning-starts",
+            "200",
+            "--high-level-starts",
+            "400",
+            "--eval-every",
+            "0",
+            "--no-progress",
+            "--log-dir",
+            str(tmp_path / "runs"),
+            "--checkpoint-dir",
+            str(tmp_path / "checkpoints"),
+        ],
+    )
     agents = []
     result = train(config, lambda *args: agents.append(hierarchical.make_agent(*args)) or agents[-1], trainer)
     engines = agents[0].engines()

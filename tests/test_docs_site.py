@@ -33,13 +33,24 @@ def test_the_site_builds_strictly_and_its_links_and_images_check_out(tmp_path):
     site = tmp_path / "site"
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**__import__("os").environ, "NO_MKDOCS_2_WARNING": "1", "SDL_VIDEODRIVER": "dummy"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert check_site.check_site(site) == []
-    for page in ("environments/trash_collection", "environments/basketball_defense", "results",
-                 "research", "cli", "libraries/torchrl", "algorithms/hierarchical", "core/new_method"):
+    for page in (
+        "environments/trash_collection",
+        "environments/basketball_defense",
+        "results",
+        "research",
+        "cli",
+        "libraries/torchrl",
+        "algorithms/hierarchical",
+        "core/new_method",
+    ):
         assert (site / page / "index.html").is_file(), page
     cli_page = (site / "cli" / "index.html").read_text()
     assert "hmarl watch --help" in cli_page and "--max-steps" in cli_page
@@ -78,7 +89,7 @@ def test_the_checker_finds_each_kind_of_break(tmp_path, page, broken, problem):
 
 
 def test_the_checker_refuses_a_folder_without_a_site(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no index.html"):
+    with pytest.raises(FileNotFoundError, match=r"no index\.html"):
         check_site.check_site(tmp_path)
 
 
@@ -94,8 +105,15 @@ def test_every_constructor_argument_is_on_the_environment_page(page):
     table = text.split("## Arguments", 1)[1].split("## ", 1)[0]
     for argument in [*arguments, "render_mode"]:
         assert re.search(rf"^\| `{argument}` \| `[^`]+` \| \S", table, re.M), argument
-    for section in ("## Agents", "## Actions", "## Observations", "## Rewards", "## Options and goals",
-                    "## Spaces", "## Version history"):
+    for section in (
+        "## Agents",
+        "## Actions",
+        "## Observations",
+        "## Rewards",
+        "## Options and goals",
+        "## Spaces",
+        "## Version history",
+    ):
         assert section in text
 
 
@@ -163,7 +181,7 @@ def test_tags_named_on_the_algorithm_pages_exist_in_the_code():
     assert len(named) >= 20
     missing = []
     for tag in sorted(named):
-        candidates = [tag] + [tag[len(prefix):] for prefix in ENGINE_PREFIXES if tag.startswith(prefix)]
+        candidates = [tag] + [tag[len(prefix) :] for prefix in ENGINE_PREFIXES if tag.startswith(prefix)]
         if not any(candidate in quoted for candidate in candidates):
             missing.append(tag)
     assert not missing, f"tags the code never writes: {missing}"
@@ -174,8 +192,15 @@ def test_the_committed_generated_pages_are_what_the_hook_writes():
     the code (``python docs/hooks.py`` rewrites them)."""
     with contextlib.redirect_stdout(io.StringIO()):
         generated = hooks.generated_pages()
-    assert set(generated) >= {"results/index.md", "research/index.md", "environments/trash_collection.md",
-                              "environments/basketball_defense.md"}
-    stale = [uri for uri, content in generated.items()
-             if not (DOCS / uri).is_file() or (DOCS / uri).read_text(encoding="utf-8") != content]
+    assert set(generated) >= {
+        "results/index.md",
+        "research/index.md",
+        "environments/trash_collection.md",
+        "environments/basketball_defense.md",
+    }
+    stale = [
+        uri
+        for uri, content in generated.items()
+        if not (DOCS / uri).is_file() or (DOCS / uri).read_text(encoding="utf-8") != content
+    ]
     assert not stale, f"run `python docs/hooks.py`: these committed pages differ from the generated ones: {stale}"

@@ -67,19 +67,21 @@ def test_double_q_target_uses_the_mask_and_the_online_argmax():
 def test_dueling_head_and_n_step_agent_update():
     agent = small_dqn(dueling=True, n_step=3)
     for step in range(6):
-        agent.store({
-            "observation": torch.randn(2, 1, 3),
-            "action_mask": torch.ones(2, 1, 5, dtype=torch.bool),
-            "state": torch.zeros(2, 3),
-            "action": torch.randint(5, (2, 1)),
-            "reward": torch.ones(2, 1),
-            "next_observation": torch.randn(2, 1, 3),
-            "next_action_mask": torch.ones(2, 1, 5, dtype=torch.bool),
-            "next_state": torch.zeros(2, 3),
-            "terminated": torch.tensor([step == 4, False]),
-            "truncated": torch.tensor([False, False]),
-            "invalid_action": torch.zeros(2, 1, dtype=torch.bool),
-        })
+        agent.store(
+            {
+                "observation": torch.randn(2, 1, 3),
+                "action_mask": torch.ones(2, 1, 5, dtype=torch.bool),
+                "state": torch.zeros(2, 3),
+                "action": torch.randint(5, (2, 1)),
+                "reward": torch.ones(2, 1),
+                "next_observation": torch.randn(2, 1, 3),
+                "next_action_mask": torch.ones(2, 1, 5, dtype=torch.bool),
+                "next_state": torch.zeros(2, 3),
+                "terminated": torch.tensor([step == 4, False]),
+                "truncated": torch.tensor([False, False]),
+                "invalid_action": torch.zeros(2, 1, dtype=torch.bool),
+            }
+        )
     assert agent.can_update()
     metrics = agent.update()
     assert math.isfinite(metrics["loss"]) and agent.engine.updates == 1
@@ -92,9 +94,21 @@ def test_batch_larger_than_buffer_is_refused():
 
 def cartpole_args(tmp_path, total_steps: int, target: float) -> list[str]:
     return [
-        "--env", "CartPole-v1", "--total-steps", str(total_steps), "--eval-every", "2000",
-        "--target-value", str(target), "--stop-at-target", "--seed", "1",
-        "--log-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "checkpoints"),
+        "--env",
+        "CartPole-v1",
+        "--total-steps",
+        str(total_steps),
+        "--eval-every",
+        "2000",
+        "--target-value",
+        str(target),
+        "--stop-at-target",
+        "--seed",
+        "1",
+        "--log-dir",
+        str(tmp_path / "runs"),
+        "--checkpoint-dir",
+        str(tmp_path / "checkpoints"),
         "--no-progress",
     ]
 

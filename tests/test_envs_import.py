@@ -22,6 +22,9 @@ print(",".join(loaded))
 def test_envs_do_not_import_torch(statement):
     result = subprocess.run(
         [sys.executable, "-c", PROBE.format(statement=statement)],
-        capture_output=True, text=True, check=True, timeout=120,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     assert result.stdout.strip() == "", f"{statement!r} imported {result.stdout.strip()}"

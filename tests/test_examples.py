@@ -48,7 +48,10 @@ def test_pettingzoo_random_plays_both_environments(tmp_path):
 def test_pettingzoo_random_refuses_no_episodes(tmp_path):
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / "pettingzoo_random.py"), "--episodes", "0"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 2 and "--episodes must be at least 1" in done.stderr
 
@@ -81,8 +84,16 @@ def test_trainer_as_function_prints_its_curve(tmp_path):
 
 def test_new_high_level_trains_through_the_trainers_command_line(tmp_path):
     out = run_example(
-        "new_high_level.py", "--total-steps", "800", "--eval-every", "0", "--no-progress", "--checkpoint-every", "0",
-        *run_dirs(tmp_path), cwd=tmp_path,
+        "new_high_level.py",
+        "--total-steps",
+        "800",
+        "--eval-every",
+        "0",
+        "--no-progress",
+        "--checkpoint-every",
+        "0",
+        *run_dirs(tmp_path),
+        cwd=tmp_path,
     )
     summary = re.search(r"^summary run=(\S+) env_steps=(\d+)", out, re.MULTILINE)
     assert summary, out

@@ -15,8 +15,15 @@ from hmarl.nets import CommGoalQ, EgocentricView, GoalConditionedQ, IndependentG
 from hmarl.training.loop import make_transition, to_tensors
 
 SPEC = HierSpec(
-    num_envs=2, n_agents=2, obs_dim=3, state_dim=4, n_actions=7, n_goals=3, goal_dim=2,
-    low_actions=(0, 1, 2, 3, 4), navigation_goals=(0, 1),
+    num_envs=2,
+    n_agents=2,
+    obs_dim=3,
+    state_dim=4,
+    n_actions=7,
+    n_goals=3,
+    goal_dim=2,
+    low_actions=(0, 1, 2, 3, 4),
+    navigation_goals=(0, 1),
 )
 
 
@@ -219,8 +226,10 @@ def _grid_row(height, width, agent, walls, goal):
     for cell in walls:
         obs[1][cell] = 1.0
     goal_row[goal] = 1.0
-    return (torch.as_tensor(np.append(obs.ravel(), 1.0), dtype=torch.float32)[None],
-            torch.as_tensor(np.append(goal_row.ravel(), [0.0, 1.0]), dtype=torch.float32)[None])
+    return (
+        torch.as_tensor(np.append(obs.ravel(), 1.0), dtype=torch.float32)[None],
+        torch.as_tensor(np.append(goal_row.ravel(), [0.0, 1.0]), dtype=torch.float32)[None],
+    )
 
 
 def test_egocentric_view_centres_the_agent_and_marks_the_grid_edge():
@@ -326,8 +335,7 @@ def test_acting_storing_and_updating_on_trash_collection(high_level, variant):
 
 def test_low_level_stops_learning_for_good_once_it_reaches_enough_goals():
     env = trash_collection_v0.vector_env(num_envs=3, layout="room")
-    config = HierConfig(batch_size=16, high_buffer_size=256, low_buffer_size=256, high_level_starts=0,
-                        low_freeze_success=0.8)
+    config = HierConfig(batch_size=16, high_buffer_size=256, low_buffer_size=256, high_level_starts=0, low_freeze_success=0.8)
     agent = HierarchicalAgent(config, HierSpec.of(env), option_len=4, total_updates=10)
     agent.attach_env(env, evaluation=False)
     obs, _ = env.reset(seed=0)
@@ -471,9 +479,7 @@ def test_low_level_rows_pair_each_state_with_its_own_goal_encoding():
         rows = {name: agent.low_replay.storage[name][start : len(agent.low_replay)] for name in agent.low_replay.fields}
         env_index, agent_index = np.nonzero(navigating)
         expected_next = np.where(done[:, None, None, None], before, after)
-        np.testing.assert_allclose(
-            rows["goal_encodings"].float().numpy(), before[env_index, agent_index], atol=1e-3
-        )
+        np.testing.assert_allclose(rows["goal_encodings"].float().numpy(), before[env_index, agent_index], atol=1e-3)
         np.testing.assert_allclose(
             rows["next_goal_encodings"].float().numpy(), expected_next[env_index, agent_index], atol=1e-3
         )

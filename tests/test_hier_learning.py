@@ -20,10 +20,35 @@ from hmarl.training.loop import to_tensors
 # within the 20-step limit.
 TINY = "name: tiny\nmax_cycles: 20\nreward: place\nT.A..D\n......\nT.A..D\n"
 SMALL_RUN = [
-    "--total-steps", "12000", "--num-envs", "16", "--learning-starts", "1000", "--high-level-starts", "3000",
-    "--low-exploration-steps", "5000", "--high-exploration-steps", "5000", "--batch-size", "128",
-    "--eval-every", "4000", "--eval-episodes", "20", "--low-hidden-sizes", "64", "64",
-    "--high-hidden-sizes", "64", "64", "--low-buffer-size", "20000", "--high-buffer-size", "10000", "--no-progress",
+    "--total-steps",
+    "12000",
+    "--num-envs",
+    "16",
+    "--learning-starts",
+    "1000",
+    "--high-level-starts",
+    "3000",
+    "--low-exploration-steps",
+    "5000",
+    "--high-exploration-steps",
+    "5000",
+    "--batch-size",
+    "128",
+    "--eval-every",
+    "4000",
+    "--eval-episodes",
+    "20",
+    "--low-hidden-sizes",
+    "64",
+    "64",
+    "--high-hidden-sizes",
+    "64",
+    "64",
+    "--low-buffer-size",
+    "20000",
+    "--high-buffer-size",
+    "10000",
+    "--no-progress",
 ]
 
 
@@ -39,8 +64,16 @@ def _args(tmp_path, *extra: str) -> list[str]:
     layout = tmp_path / "tiny.txt"
     layout.write_text(TINY)
     return [
-        "--env-kwargs", json.dumps({"layout": str(layout)}), "--log-dir", str(tmp_path / "runs"),
-        "--checkpoint-dir", str(tmp_path / "checkpoints"), "--run-name", "test", *SMALL_RUN, *extra,
+        "--env-kwargs",
+        json.dumps({"layout": str(layout)}),
+        "--log-dir",
+        str(tmp_path / "runs"),
+        "--checkpoint-dir",
+        str(tmp_path / "checkpoints"),
+        "--run-name",
+        "test",
+        *SMALL_RUN,
+        *extra,
     ]
 
 
@@ -49,8 +82,16 @@ def _args(tmp_path, *extra: str) -> list[str]:
 # which it learns here: a wider mixer, rarer target copies, one low-level update per
 # update, the high level's learning rate of 2.5e-4 and the sqrt rule.
 HQMIX_SMALL = (
-    "--mixer-embed", "32", "--target-update-period", "25", "--low-updates", "1", "--lr", "2.5e-4",
-    "--lr-scaling", "sqrt",
+    "--mixer-embed",
+    "32",
+    "--target-update-period",
+    "25",
+    "--low-updates",
+    "1",
+    "--lr",
+    "2.5e-4",
+    "--lr-scaling",
+    "sqrt",
 )
 
 
@@ -67,11 +108,28 @@ def test_ind_hdqn_learns_to_defend_basketball(tmp_path, one_thread):
     """3v3 defense against the normal offense: random defenders stop 0.42 of the
     possessions, standing still 0.40; Ind-hDQN stops 0.61-0.71 after 50,000 steps on
     seeds 0-4 (100 possessions per evaluation, so 0.58 is 3 standard errors above random)."""
-    result = ind_hdqn.main([
-        "--env", "basketball_defense_v1", "--env-kwargs", '{"n_players": 3, "skill": "normal"}', "--interrupt",
-        "--total-steps", "50000", "--eval-every", "50000", "--eval-episodes", "100", "--no-progress",
-        "--log-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "checkpoints"), "--run-name", "test",
-    ])
+    result = ind_hdqn.main(
+        [
+            "--env",
+            "basketball_defense_v1",
+            "--env-kwargs",
+            '{"n_players": 3, "skill": "normal"}',
+            "--interrupt",
+            "--total-steps",
+            "50000",
+            "--eval-every",
+            "50000",
+            "--eval-episodes",
+            "100",
+            "--no-progress",
+            "--log-dir",
+            str(tmp_path / "runs"),
+            "--checkpoint-dir",
+            str(tmp_path / "checkpoints"),
+            "--run-name",
+            "test",
+        ]
+    )
     stop = possession_rates(result.evaluations[-1][1])["stop"]
     assert stop >= 0.58, f"stop rate {stop:.2f} (random defense 0.42, scripted man-to-man 0.74)"
 
@@ -100,19 +158,53 @@ def test_low_level_only_learns_to_reach_every_goal(tmp_path, one_thread):
 
 
 # 5x5 layouts drawn anew every episode (10% walls), two agents.
-RANDOM_SMALL = {"layout": "random", "n_agents": 2, "width": 5, "height": 5, "n_trash": 2, "wall_density": 0.1,
-                "max_cycles": 30}
+RANDOM_SMALL = {
+    "layout": "random",
+    "n_agents": 2,
+    "width": 5,
+    "height": 5,
+    "n_trash": 2,
+    "wall_density": 0.1,
+    "max_cycles": 30,
+}
 
 
 def _greedy_reach_on_new_layouts(tmp_path, low_view: str) -> float:
     """Train the low level alone on random goals for 12,000 steps, then the fraction of
     random feasible goals its greedy policy reaches within 12 steps on 200 new layouts."""
-    config = parse_config(low_level_only.Config, [
-        "--env-kwargs", json.dumps(RANDOM_SMALL), "--total-steps", "12000", "--num-envs", "16",
-        "--learning-starts", "1000", "--low-exploration-steps", "5000", "--batch-size", "128", "--eval-every", "0",
-        "--low-hidden-sizes", "64", "64", "--low-buffer-size", "20000", "--no-progress", "--low-view", low_view,
-        "--log-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "checkpoints"), "--run-name", low_view,
-    ])
+    config = parse_config(
+        low_level_only.Config,
+        [
+            "--env-kwargs",
+            json.dumps(RANDOM_SMALL),
+            "--total-steps",
+            "12000",
+            "--num-envs",
+            "16",
+            "--learning-starts",
+            "1000",
+            "--low-exploration-steps",
+            "5000",
+            "--batch-size",
+            "128",
+            "--eval-every",
+            "0",
+            "--low-hidden-sizes",
+            "64",
+            "64",
+            "--low-buffer-size",
+            "20000",
+            "--no-progress",
+            "--low-view",
+            low_view,
+            "--log-dir",
+            str(tmp_path / "runs"),
+            "--checkpoint-dir",
+            str(tmp_path / "checkpoints"),
+            "--run-name",
+            low_view,
+        ],
+    )
     agents = []
 
     def build(*args):
@@ -144,17 +236,39 @@ def test_egocentric_low_level_navigates_layouts_it_has_never_seen(tmp_path, one_
 
 @pytest.mark.parametrize(
     "extra",
-    [(), ("--return-regularizer", "0.1"), ("--high-n-step", "5"), ("--sampler", "prioritized"),
-     ("--selection", "stale-sb"), ("--selection", "adapt-sb", "--adapt-period", "3")],
+    [
+        (),
+        ("--return-regularizer", "0.1"),
+        ("--high-n-step", "5"),
+        ("--sampler", "prioritized"),
+        ("--selection", "stale-sb"),
+        ("--selection", "adapt-sb", "--adapt-period", "3"),
+    ],
     ids=["default", "held_rows", "n_step", "prioritized", "stale_sb", "adapt_sb"],
 )
 def test_resume_continues_exactly(extra, tmp_path, one_thread):
     """Also with the return regulariser and with n-step rows, which wait in the recorder
     for their episode's end, with prioritised replay at both levels, and with a selection
     stage whose state (scores kept per slot, the bandit's means) is in the checkpoint."""
-    args = _args(tmp_path, "--total-steps", "2400", "--eval-every", "1200", "--learning-starts", "800",
-                 "--high-level-starts", "800", "--checkpoint-every", "40", "--keep-checkpoints", "0",
-                 "--checkpoint-replay", "--high-level", "qmix", *extra)
+    args = _args(
+        tmp_path,
+        "--total-steps",
+        "2400",
+        "--eval-every",
+        "1200",
+        "--learning-starts",
+        "800",
+        "--high-level-starts",
+        "800",
+        "--checkpoint-every",
+        "40",
+        "--keep-checkpoints",
+        "0",
+        "--checkpoint-replay",
+        "--high-level",
+        "qmix",
+        *extra,
+    )
     hierarchical.main(args)
     checkpoints = sorted((tmp_path / "checkpoints" / "test").glob("update_*.pt"))
     straight = load_checkpoint(checkpoints[-1])
@@ -199,8 +313,10 @@ def test_the_basketball_table_reads_the_rates_off_the_evaluation(capsys, benchma
         {"shot": 0.9, "miss": 0.3, "block": 0.1, "steal": 0.05, "points_allowed": 1.0},
         {"shot": 0.8, "miss": 0.3, "block": 0.1, "steal": 0.15, "points_allowed": 0.8},
     ]
-    runs = [benchmark.Run("basketball", "basketball", "hcom", "", seed, 100, 10, 1.0, None, None, ev)
-            for seed, ev in enumerate(evals)]
+    runs = [
+        benchmark.Run("basketball", "basketball", "hcom", "", seed, 100, 10, 1.0, None, None, ev)
+        for seed, ev in enumerate(evals)
+    ]
     benchmark.print_table(runs)
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| hcom"))
     cells = [cell.strip() for cell in row.strip("|").split("|")]
@@ -231,12 +347,29 @@ def test_the_ablations_suite_runs_the_rows_asked_for(tmp_path, monkeypatch, benc
 
     monkeypatch.setattr(benchmark, "run_one", fake_run)
     out = str(tmp_path / "runs.jsonl")
-    benchmark.main(["--suite", "ablations", "quick", "--learners", "ind_hdqn", "--ablations", "default", "batch1024_every2",
-                    "--seeds", "2", "--out", out])
+    benchmark.main(
+        [
+            "--suite",
+            "ablations",
+            "quick",
+            "--learners",
+            "ind_hdqn",
+            "--ablations",
+            "default",
+            "batch1024_every2",
+            "--seeds",
+            "2",
+            "--out",
+            out,
+        ]
+    )
     assert ran == [
-        ("ablations", "room", "ind_hdqn", "", 0), ("ablations", "room", "ind_hdqn", "", 1),
-        ("ablations", "room", "ind_hdqn", "batch1024_every2", 0), ("ablations", "room", "ind_hdqn", "batch1024_every2", 1),
-        ("quick", "room", "ind_hdqn", "", 0), ("quick", "room", "ind_hdqn", "", 1),
+        ("ablations", "room", "ind_hdqn", "", 0),
+        ("ablations", "room", "ind_hdqn", "", 1),
+        ("ablations", "room", "ind_hdqn", "batch1024_every2", 0),
+        ("ablations", "room", "ind_hdqn", "batch1024_every2", 1),
+        ("quick", "room", "ind_hdqn", "", 0),
+        ("quick", "room", "ind_hdqn", "", 1),
     ]
     config = parse_config(ind_hdqn.Config, list(benchmark.ABLATIONS["batch1024_every2"]))
     assert (config.batch_size, config.train_every, config.target_update_period) == (1024, 2, 5)
@@ -256,9 +389,15 @@ def test_the_ablations_suite_runs_the_rows_asked_for(tmp_path, monkeypatch, benc
 def test_ind_hdqn_reaches_the_published_thresholds(task, tmp_path, one_thread, benchmark_script):
     benchmark = benchmark_script("reproduce_tang2018")
     # The whole budget: the final greedy evaluation must meet both the reward sum and the length.
-    args = benchmark.parse_args([
-        "--log-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "ckpt"), "--no-stop-at-target",
-    ])
+    args = benchmark.parse_args(
+        [
+            "--log-dir",
+            str(tmp_path / "runs"),
+            "--checkpoint-dir",
+            str(tmp_path / "ckpt"),
+            "--no-stop-at-target",
+        ]
+    )
     runs = [benchmark.run_one("trash", task, "ind_hdqn", "", seed, args) for seed in range(3)]
     threshold, max_length = benchmark.TASKS[task].threshold, benchmark.TASKS[task].max_length
     assert np.mean([run.eval["return"] for run in runs]) >= threshold
@@ -271,12 +410,17 @@ def test_joint_learners_above_independent_ones_on_new_layouts(tmp_path, one_thre
     level), seeds 0-2, 150,000 steps, final greedy evaluation over 100 episodes. Measured:
     reward sum hCom 1.31, hQmix 1.32, Ind-hDQN 1.24."""
     benchmark = benchmark_script("reproduce_tang2018")
-    args = benchmark.parse_args([
-        "--log-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "ckpt"), "--no-stop-at-target",
-    ])
+    args = benchmark.parse_args(
+        [
+            "--log-dir",
+            str(tmp_path / "runs"),
+            "--checkpoint-dir",
+            str(tmp_path / "ckpt"),
+            "--no-stop-at-target",
+        ]
+    )
     reward = {
-        learner: np.mean([benchmark.run_one("joint", "random3", learner, "", seed, args).eval["return"]
-                          for seed in range(3)])
+        learner: np.mean([benchmark.run_one("joint", "random3", learner, "", seed, args).eval["return"] for seed in range(3)])
         for learner in ("ind_hdqn", "hcom", "hqmix")
     }
     assert min(reward["hcom"], reward["hqmix"]) >= 1.25, reward
@@ -290,14 +434,23 @@ def test_basketball_ordering_hierarchical_above_low_level_only_above_flat(tmp_pa
     steps): stop rate hCom 0.756, Ind-hDQN 0.731, hQmix 0.719, low-level-only 0.607,
     IL-DQN 0.469 (random defense 0.42)."""
     benchmark = benchmark_script("reproduce_tang2018")
-    args = benchmark.parse_args([
-        "--log-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "ckpt"), "--total-steps", "150000",
-    ])
+    args = benchmark.parse_args(
+        [
+            "--log-dir",
+            str(tmp_path / "runs"),
+            "--checkpoint-dir",
+            str(tmp_path / "ckpt"),
+            "--total-steps",
+            "150000",
+        ]
+    )
     stop = {
-        learner: np.mean([
-            possession_rates(benchmark.run_one("basketball", "basketball", learner, "", seed, args).eval)["stop"]
-            for seed in range(3)
-        ])
+        learner: np.mean(
+            [
+                possession_rates(benchmark.run_one("basketball", "basketball", learner, "", seed, args).eval)["stop"]
+                for seed in range(3)
+            ]
+        )
         for learner in ("ind_hdqn", "hcom", "hqmix", "low_level_only", "il_dqn")
     }
     hierarchical_stop = [stop[learner] for learner in ("ind_hdqn", "hcom", "hqmix")]
@@ -315,12 +468,17 @@ def test_goal_time_counts_each_copy_until_its_first_episode_ends(benchmark_scrip
     time.add(np.array([[0, 1, 1], [2, 1, 0]]), np.array([1, 1]))
     time.add(np.array([[2, 1, 1], [0, 0, 0]]), np.array([2, 0]))  # copy 1 finished
     assert time.steps == 5
-    expected = np.array([
-        [2, 0, 3],  # agent 0: goal a at copy 0's first two steps, c at copy 1's two and copy 0's third
-        [1, 3, 1],
-        [1, 3, 1],
-        [1, 2, 1],  # two or more on a: copy 0 step 0; on b: copy 0 steps 1, 2; on c: copy 1 step 0
-    ]) / 5
+    expected = (
+        np.array(
+            [
+                [2, 0, 3],  # agent 0: goal a at copy 0's first two steps, c at copy 1's two and copy 0's third
+                [1, 3, 1],
+                [1, 3, 1],
+                [1, 2, 1],  # two or more on a: copy 0 step 0; on b: copy 0 steps 1, 2; on c: copy 1 step 0
+            ]
+        )
+        / 5
+    )
     assert np.allclose(time.shares(), expected)
 
 
@@ -329,10 +487,32 @@ def test_high_levels_compared_over_one_low_level(tmp_path, one_thread, capsys, b
     random goals and the scripted ones over the same low level; it refuses others."""
     benchmark = benchmark_script("basketball_high_levels")
     args = [
-        "--env", "basketball_defense_v1", "--env-kwargs", '{"n_players": 3}', "--interrupt", "--total-steps", "800",
-        "--num-envs", "8", "--learning-starts", "400", "--batch-size", "32", "--high-buffer-size", "256",
-        "--low-buffer-size", "256", "--high-level-starts", "400", "--eval-every", "0", "--no-progress",
-        "--log-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "checkpoints"),
+        "--env",
+        "basketball_defense_v1",
+        "--env-kwargs",
+        '{"n_players": 3}',
+        "--interrupt",
+        "--total-steps",
+        "800",
+        "--num-envs",
+        "8",
+        "--learning-starts",
+        "400",
+        "--batch-size",
+        "32",
+        "--high-buffer-size",
+        "256",
+        "--low-buffer-size",
+        "256",
+        "--high-level-starts",
+        "400",
+        "--eval-every",
+        "0",
+        "--no-progress",
+        "--log-dir",
+        str(tmp_path / "runs"),
+        "--checkpoint-dir",
+        str(tmp_path / "checkpoints"),
     ]
     for seed in (0, 1):
         ind_hdqn.main([*args, "--seed", str(seed), "--run-name", f"bb{seed}"])
@@ -381,16 +561,18 @@ def test_high_levels_compared_over_one_low_level(tmp_path, one_thread, capsys, b
 def test_value_bias_compares_learned_values_with_the_returns_that_followed(tmp_path, one_thread, benchmark_script):
     benchmark = benchmark_script("value_bias")
     for learner in ("qmix", "independent"):
-        hierarchical.main(_args(tmp_path, "--total-steps", "2000", "--eval-every", "0", "--high-level", learner,
-                                "--run-name", learner))
+        hierarchical.main(
+            _args(tmp_path, "--total-steps", "2000", "--eval-every", "0", "--high-level", learner, "--run-name", learner)
+        )
     runs = [str(tmp_path / "checkpoints" / learner) for learner in ("qmix", "independent")]
     results = benchmark.main([*runs, "--episodes", "8"])
     for row in results.values():
         assert all(np.isfinite(value) for value in row.values())
         assert row["bias"] == pytest.approx(row["value"] - row["return"])
         assert -1.0 <= row["return"] <= 2.0, "returns of the tiny layout's rewards (at most 1.0 per agent)"
-    hierarchical.main(_args(tmp_path, "--total-steps", "600", "--eval-every", "0", "--high-level", "random",
-                            "--run-name", "random"))
+    hierarchical.main(
+        _args(tmp_path, "--total-steps", "600", "--eval-every", "0", "--high-level", "random", "--run-name", "random")
+    )
     with pytest.raises(ValueError, match="low-level-only"):
         benchmark.main([str(tmp_path / "checkpoints" / "random"), "--episodes", "2"])
 

@@ -58,8 +58,12 @@ def test_an_interrupted_option_ends_unreached():
     options = Options(num_envs=1, n_agents=2, n_goals=4, option_len=10)
     options.start(np.array([[0, 1]]), options.deciding())
     outcome = options.advance(
-        np.zeros((1, 2), bool), np.ones((1, 2), bool), np.zeros((1, 2), bool), np.zeros((1, 2), bool),
-        np.array([F]), interrupt=np.array([[T, F]]),
+        np.zeros((1, 2), bool),
+        np.ones((1, 2), bool),
+        np.zeros((1, 2), bool),
+        np.zeros((1, 2), bool),
+        np.array([F]),
+        interrupt=np.array([[T, F]]),
     )
     np.testing.assert_array_equal(outcome.ended, [[T, F]])
     assert not outcome.reached.any()
@@ -240,8 +244,9 @@ def test_n_step_rows_stop_at_a_truncation_and_bootstrap_there():
     out = None
     for k in range(3):  # one-step segments, rewards 1, 2, 3; the time limit cuts after the third
         recorder.observe(obs(k), state(k), np.array([[k, k]]), np.array([[T, T]]))
-        out = recorder.record(np.array([[k + 1, k + 1]]), every, obs(k + 1), state(k + 1), mask, np.array([F]),
-                              np.array([k == 2]))
+        out = recorder.record(
+            np.array([[k + 1, k + 1]]), every, obs(k + 1), state(k + 1), mask, np.array([F]), np.array([k == 2])
+        )
     by_start = {int(o[0, 0]): i for i, o in enumerate(out["obs"])}
     first = by_start[0]
     np.testing.assert_allclose(out["reward"][first], [1 + 0.5 * 2 + 0.25 * 3] * 2)

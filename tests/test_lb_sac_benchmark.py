@@ -12,6 +12,7 @@ import pytest
 from hmarl.data import OfflineDataset, save_dataset
 from hmarl.training import OfflineResult
 
+
 @pytest.fixture(scope="module")
 def lb_sac(benchmark_script) -> ModuleType:
     return benchmark_script("lb_sac")
@@ -33,8 +34,12 @@ def test_scaled_down_sets_defaults_that_explicit_options_override(lb_sac: Module
 
 @pytest.mark.parametrize(
     ("argv", "flag"),
-    [(["--time-budget", "0"], "--time-budget"), (["--target-fraction", "1.5"], "--target-fraction"),
-     (["--lb-sac-batch", "0"], "--lb-sac-batch"), (["--hidden-sizes", "0"], "--hidden-sizes")],
+    [
+        (["--time-budget", "0"], "--time-budget"),
+        (["--target-fraction", "1.5"], "--target-fraction"),
+        (["--lb-sac-batch", "0"], "--lb-sac-batch"),
+        (["--hidden-sizes", "0"], "--hidden-sizes"),
+    ],
 )
 def test_bad_options_name_the_flag(lb_sac: ModuleType, argv: list[str], flag: str) -> None:
     with pytest.raises(ValueError, match=flag):
@@ -53,8 +58,11 @@ def tiny_dataset(n: int = 2_000) -> OfflineDataset:
     rng = np.random.default_rng(0)
     observations = rng.normal(size=(n, 3)).astype(np.float32)
     return OfflineDataset(
-        observations=observations, actions=rng.uniform(-2, 2, size=(n, 1)), rewards=rng.normal(size=n),
-        next_observations=np.roll(observations, -1, axis=0), terminals=np.zeros(n),
+        observations=observations,
+        actions=rng.uniform(-2, 2, size=(n, 1)),
+        rewards=rng.normal(size=n),
+        next_observations=np.roll(observations, -1, axis=0),
+        terminals=np.zeros(n),
         timeouts=np.arange(n) % 200 == 199,
         metadata={"env_id": "Pendulum-v1", "quality": "medium", "ref_min_score": -1200.0, "ref_max_score": -150.0},
     )
@@ -92,11 +100,32 @@ def test_no_ratio_when_a_run_never_reaches_the_given_score(lb_sac: ModuleType) -
 
 def test_a_tiny_comparison_runs_end_to_end(lb_sac: ModuleType, tmp_path: Path) -> None:
     path = save_dataset(tmp_path / "Pendulum-v1-medium.npz", tiny_dataset())
-    table = lb_sac.main([
-        "--dataset", str(path), "--sac-n-ensemble", "3", "--lb-sac-ensemble", "2", "--lb-sac-batch", "1024",
-        "--hidden-sizes", "8", "--time-budget", "1", "--eval-seconds", "0.5", "--eval-episodes", "2",
-        "--device", "cpu", "--out-dir", str(tmp_path / "runs"), "--target-score", "-1000",
-    ])
+    table = lb_sac.main(
+        [
+            "--dataset",
+            str(path),
+            "--sac-n-ensemble",
+            "3",
+            "--lb-sac-ensemble",
+            "2",
+            "--lb-sac-batch",
+            "1024",
+            "--hidden-sizes",
+            "8",
+            "--time-budget",
+            "1",
+            "--eval-seconds",
+            "0.5",
+            "--eval-episodes",
+            "2",
+            "--device",
+            "cpu",
+            "--out-dir",
+            str(tmp_path / "runs"),
+            "--target-score",
+            "-1000",
+        ]
+    )
     assert "| sac_n | 3 | 256 | 3.00e-04 |" in table
     assert "| lb_sac | 2 | 1024 | 6.00e-04 |" in table
     assert "time to normalised score -1000.0 (--target-score)" in table

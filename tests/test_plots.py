@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 pytest.importorskip("matplotlib")
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from hmarl.training.logger import RunLogger  # noqa: E402
+from hmarl.training.logger import RunLogger
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "plots.py"
@@ -103,8 +103,20 @@ def test_steps_to_target() -> None:
 def test_writes_the_image_with_its_command(runs: Path, tmp_path: Path) -> None:
     out = tmp_path / "img" / "curve.png"
     table = tmp_path / "curve.csv"
-    argv = ["--runs", f"A={runs}/a_s*", "--runs", f"B={runs}/b_s*", "--out", str(out), "--csv", str(table),
-            "--title", "test", "--target", "0.9"]
+    argv = [
+        "--runs",
+        f"A={runs}/a_s*",
+        "--runs",
+        f"B={runs}/b_s*",
+        "--out",
+        str(out),
+        "--csv",
+        str(table),
+        "--title",
+        "test",
+        "--target",
+        "0.9",
+    ]
     groups = plots.main(argv)
     assert [g.label for g in groups] == ["A", "B"]
     with Image.open(out) as image:
@@ -146,19 +158,38 @@ def test_bad_options(runs: Path, tmp_path: Path) -> None:
     with pytest.raises(plots.PlotError, match="--smooth"):
         plots.main(["--runs", f"{runs}/a_s*", "--smooth", "0", "--out", str(tmp_path / "x.png")])
     with pytest.raises(plots.PlotError, match="share no logged step"):
-        disjoint = [plots.Curve(Path("p"), np.array([1, 2]), np.array([0.0, 1.0])),
-                    plots.Curve(Path("q"), np.array([5, 6]), np.array([0.0, 1.0]))]
+        disjoint = [
+            plots.Curve(Path("p"), np.array([1, 2]), np.array([0.0, 1.0])),
+            plots.Curve(Path("q"), np.array([5, 6]), np.array([0.0, 1.0])),
+        ]
         plots.aggregate("d", disjoint)
 
 
 def test_command_line_errors_and_help(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--runs", f"{tmp_path}/none*", "--out", str(tmp_path / "x.png")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0
     assert "plots.py: error: --runs" in result.stderr and "Traceback" not in result.stderr
     help_text = plots.build_parser().format_help()
-    for option in ("--runs", "--tag", "--out", "--title", "--spread", "--span", "--hold-last", "--smooth",
-                   "--target", "--csv", "--xlabel", "--ylabel", "--width", "--height", "--dpi"):
+    for option in (
+        "--runs",
+        "--tag",
+        "--out",
+        "--title",
+        "--spread",
+        "--span",
+        "--hold-last",
+        "--smooth",
+        "--target",
+        "--csv",
+        "--xlabel",
+        "--ylabel",
+        "--width",
+        "--height",
+        "--dpi",
+    ):
         assert option in help_text

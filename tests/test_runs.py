@@ -36,17 +36,44 @@ SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "SDL_VIDEODRIVER": "dumm
 
 def hmarl(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "hmarl.cli", *args], cwd=cwd, env=SUBPROCESS_ENV, capture_output=True, text=True,
+        [sys.executable, "-m", "hmarl.cli", *args],
+        cwd=cwd,
+        env=SUBPROCESS_ENV,
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
 
 
 def dqn_args(tmp_path: Path, run_name: str, total_steps: int = 2_000, checkpoint_every: int = 20) -> list[str]:
     return [
-        "--env", "CartPole-v1", "--num-envs", "4", "--total-steps", str(total_steps), "--learning-starts", "200",
-        "--batch-size", "32", "--hidden-sizes", "32", "--eval-every", "1000", "--eval-episodes", "2",
-        "--checkpoint-every", str(checkpoint_every), "--keep-checkpoints", "0", "--run-name", run_name,
-        "--log-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "checkpoints"), "--no-progress",
+        "--env",
+        "CartPole-v1",
+        "--num-envs",
+        "4",
+        "--total-steps",
+        str(total_steps),
+        "--learning-starts",
+        "200",
+        "--batch-size",
+        "32",
+        "--hidden-sizes",
+        "32",
+        "--eval-every",
+        "1000",
+        "--eval-episodes",
+        "2",
+        "--checkpoint-every",
+        str(checkpoint_every),
+        "--keep-checkpoints",
+        "0",
+        "--run-name",
+        run_name,
+        "--log-dir",
+        str(tmp_path / "runs"),
+        "--checkpoint-dir",
+        str(tmp_path / "checkpoints"),
+        "--no-progress",
     ]
 
 
@@ -86,8 +113,19 @@ def test_bad_options_are_refused_before_any_work(tmp_path, options, message):
 
 def test_a_hierarchical_learner_needs_an_environment_with_options(tmp_path):
     with pytest.raises(ValueError, match="env='CartPole-v1' has no options interface"):
-        hqmix_trainer.main(["--env", "CartPole-v1", "--env-kwargs", "{}", "--no-progress",
-                            "--checkpoint-dir", str(tmp_path / "c"), "--log-dir", str(tmp_path / "r")])
+        hqmix_trainer.main(
+            [
+                "--env",
+                "CartPole-v1",
+                "--env-kwargs",
+                "{}",
+                "--no-progress",
+                "--checkpoint-dir",
+                str(tmp_path / "c"),
+                "--log-dir",
+                str(tmp_path / "r"),
+            ]
+        )
 
 
 def test_unwritable_paths_are_refused_by_name(tmp_path):
@@ -98,8 +136,17 @@ def test_unwritable_paths_are_refused_by_name(tmp_path):
         with pytest.raises(ValueError, match=f"{option[2:].replace('-', '_')}=.* is not a writable directory"):
             dqn_trainer.main(args)
     with pytest.raises(ValueError, match=r"gif=.* is not a writable directory"):
-        hqmix_trainer.main(["--gif", str(blocker / "episode.gif"), "--no-progress",
-                            "--checkpoint-dir", str(tmp_path / "c"), "--log-dir", str(tmp_path / "r")])
+        hqmix_trainer.main(
+            [
+                "--gif",
+                str(blocker / "episode.gif"),
+                "--no-progress",
+                "--checkpoint-dir",
+                str(tmp_path / "c"),
+                "--log-dir",
+                str(tmp_path / "r"),
+            ]
+        )
 
 
 def test_an_unwritable_directory_fails_in_the_first_second(tmp_path):
@@ -114,8 +161,10 @@ def test_an_unwritable_directory_fails_in_the_first_second(tmp_path):
 
     imports = min(seconds(sys.executable, "-c", "import hmarl.cli, hmarl.trainers.hqmix")[0] for _ in range(2))
     elapsed, done = min(
-        (seconds(sys.executable, "-m", "hmarl.cli", "train", "hqmix", "--checkpoint-dir", str(blocker / "sub"))
-         for _ in range(2)),
+        (
+            seconds(sys.executable, "-m", "hmarl.cli", "train", "hqmix", "--checkpoint-dir", str(blocker / "sub"))
+            for _ in range(2)
+        ),
         key=lambda pair: pair[0],
     )
     assert done.returncode == 2, done.stderr
@@ -133,7 +182,11 @@ def test_sigterm_leaves_a_checkpoint_that_resumes_exactly(tmp_path):
     stopped_args = [arg if arg != "straight" else "stopped" for arg in args]
     process = subprocess.Popen(
         [sys.executable, "-m", "hmarl.cli", "train", "dqn", *stopped_args, "--checkpoint-every", "50"],
-        cwd=tmp_path, env=SUBPROCESS_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        env=SUBPROCESS_ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     # A periodic checkpoint shows that training is under way (they do not change what is learned).
     deadline = time.monotonic() + 120
@@ -149,8 +202,9 @@ def test_sigterm_leaves_a_checkpoint_that_resumes_exactly(tmp_path):
     assert 0 < load_checkpoint(saved)["loop"]["global_step"] < 4_000
     resumed = hmarl("train", "dqn", "--resume", str(saved), "--no-progress", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    assert_same_learning(load_checkpoint(tmp_path / "checkpoints" / "straight"),
-                         load_checkpoint(tmp_path / "checkpoints" / "stopped"))
+    assert_same_learning(
+        load_checkpoint(tmp_path / "checkpoints" / "straight"), load_checkpoint(tmp_path / "checkpoints" / "stopped")
+    )
 
 
 def test_ctrl_c_finishes_the_update_and_saves(tmp_path, monkeypatch, capsys):
@@ -201,9 +255,28 @@ def test_an_offline_run_stops_on_sigterm_with_a_checkpoint(tmp_path, monkeypatch
         return metrics
 
     monkeypatch.setattr(SACN, "update", update_then_sigterm)
-    args = ["offline", "--dataset", str(path), "--hidden-sizes", "16", "--ensemble-size", "2", "--batch-size", "32",
-            "--total-updates", "50", "--eval-every", "0", "--no-progress", "--run-name", "offline",
-            "--checkpoint-dir", str(tmp_path / "checkpoints"), "--log-dir", str(tmp_path / "runs")]
+    args = [
+        "offline",
+        "--dataset",
+        str(path),
+        "--hidden-sizes",
+        "16",
+        "--ensemble-size",
+        "2",
+        "--batch-size",
+        "32",
+        "--total-updates",
+        "50",
+        "--eval-every",
+        "0",
+        "--no-progress",
+        "--run-name",
+        "offline",
+        "--checkpoint-dir",
+        str(tmp_path / "checkpoints"),
+        "--log-dir",
+        str(tmp_path / "runs"),
+    ]
     with pytest.raises(RunInterrupted) as stopped:
         sac_n.main(args)
     assert stopped.value.code == 128 + signal.SIGTERM
@@ -301,8 +374,14 @@ def test_a_branch_with_a_lower_learning_rate_goes_past_the_failed_update(tmp_pat
     script.write_text(FAILING_AT_HIGH_LR)
 
     def train(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, str(script), "train", "dqn", *args], cwd=tmp_path,
-                              env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [sys.executable, str(script), "train", "dqn", *args],
+            cwd=tmp_path,
+            env=SUBPROCESS_ENV,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     failed = train(*dqn_args(tmp_path, "source", total_steps=1_200, checkpoint_every=10), "--lr", "1e-3")
     assert failed.returncode == 1, failed.stderr
@@ -397,8 +476,13 @@ def test_twenty_kills_and_resumes_end_where_an_uninterrupted_run_ends(tmp_path):
     for _ in range(20):
         before = newest()
         command = ["--resume", str(run), "--no-progress"] if before else crashing
-        process = subprocess.Popen([sys.executable, "-m", "hmarl.cli", "train", "dqn", *command], cwd=tmp_path,
-                                   env=SUBPROCESS_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hmarl.cli", "train", "dqn", *command],
+            cwd=tmp_path,
+            env=SUBPROCESS_ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         # Each kill lands at a random moment after the process has trained far enough to
         # write a checkpoint of its own (however slow the machine is to start it), so
         # every round makes progress and some kills fall in the middle of a write.

@@ -73,9 +73,7 @@ def test_target_is_the_minimum_over_target_members() -> None:
     target = agent.critic_target(batch, alpha)
     torch.manual_seed(1)
     next_action, next_log_prob = agent.actor(batch["next_observation"])
-    members = torch.stack([
-        member_forward(agent.target_critic, m, batch["next_observation"], next_action) for m in range(3)
-    ])
+    members = torch.stack([member_forward(agent.target_critic, m, batch["next_observation"], next_action) for m in range(3)])
     expected = batch["reward"] + 0.99 * (~batch["terminated"]) * (members.min(0).values - alpha * next_log_prob)
     torch.testing.assert_close(target, expected)
     torch.testing.assert_close(target[batch["terminated"]], batch["reward"][batch["terminated"]])

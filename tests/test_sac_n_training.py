@@ -18,8 +18,18 @@ from hmarl.trainers import collect, sac_n
 from hmarl.training import TrainResult, load_checkpoint
 
 SMALL_ONLINE = [
-    "--hidden-sizes", "64", "64", "--batch-size", "128", "--lr", "1e-3",
-    "--learning-starts", "500", "--random-steps", "500", "--no-progress",
+    "--hidden-sizes",
+    "64",
+    "64",
+    "--batch-size",
+    "128",
+    "--lr",
+    "1e-3",
+    "--learning-starts",
+    "500",
+    "--random-steps",
+    "500",
+    "--no-progress",
 ]
 
 
@@ -31,24 +41,49 @@ def run_args(tmp_path: Path, name: str) -> list[str]:
 def pendulum_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[TrainResult, Path]:
     """One short online run, shared: its result, and its checkpoints as policy snapshots."""
     tmp_path = tmp_path_factory.mktemp("pendulum_run")
-    result = sac_n.main([
-        "online", *SMALL_ONLINE, *run_args(tmp_path, "online"), "--total-steps", "7000",
-        "--eval-every", "7000", "--eval-episodes", "5", "--checkpoint-every", "900", "--keep-checkpoints", "0",
-        "--checkpoint-replay",
-    ])
+    result = sac_n.main(
+        [
+            "online",
+            *SMALL_ONLINE,
+            *run_args(tmp_path, "online"),
+            "--total-steps",
+            "7000",
+            "--eval-every",
+            "7000",
+            "--eval-episodes",
+            "5",
+            "--checkpoint-every",
+            "900",
+            "--keep-checkpoints",
+            "0",
+            "--checkpoint-replay",
+        ]
+    )
     return result, result.checkpoint.parent
 
 
 @pytest.fixture(scope="module")
-def pendulum_datasets(
-    pendulum_run: tuple[TrainResult, Path], tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Path]:
+def pendulum_datasets(pendulum_run: tuple[TrainResult, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp_path = tmp_path_factory.mktemp("pendulum_datasets")
-    return collect.main([
-        "--env", "Pendulum-v1", "--policy-run", str(pendulum_run[1]), "--num-transitions", "1000",
-        "--reference-episodes", "10", "--collect-envs", "5", "--out-dir", str(tmp_path), "--format", "npz",
-        "--no-progress",
-    ])
+    return collect.main(
+        [
+            "--env",
+            "Pendulum-v1",
+            "--policy-run",
+            str(pendulum_run[1]),
+            "--num-transitions",
+            "1000",
+            "--reference-episodes",
+            "10",
+            "--collect-envs",
+            "5",
+            "--out-dir",
+            str(tmp_path),
+            "--format",
+            "npz",
+            "--no-progress",
+        ]
+    )
 
 
 def test_online_sac_learns_pendulum(pendulum_run: tuple[TrainResult, Path]) -> None:
@@ -87,14 +122,37 @@ def test_collector_writes_every_quality_with_references(pendulum_datasets: dict[
 def test_offline_training_resumes_exactly(tmp_path: Path, pendulum_datasets: dict[str, Path]) -> None:
     data = pendulum_datasets["medium"]
     common = [
-        "offline", "--dataset", str(data), "--hidden-sizes", "32", "32", "--ensemble-size", "3",
-        "--batch-size", "64", "--eval-every", "4", "--eval-episodes", "2", "--no-progress", "--total-updates", "8",
+        "offline",
+        "--dataset",
+        str(data),
+        "--hidden-sizes",
+        "32",
+        "32",
+        "--ensemble-size",
+        "3",
+        "--batch-size",
+        "64",
+        "--eval-every",
+        "4",
+        "--eval-episodes",
+        "2",
+        "--no-progress",
+        "--total-updates",
+        "8",
     ]
     straight = sac_n.main([*common, *run_args(tmp_path, "straight")])
-    halfway = sac_n.main([
-        *common, *run_args(tmp_path, "halves"), "--checkpoint-every", "4", "--keep-checkpoints", "0",
-        "--total-updates", "8",
-    ])
+    halfway = sac_n.main(
+        [
+            *common,
+            *run_args(tmp_path, "halves"),
+            "--checkpoint-every",
+            "4",
+            "--keep-checkpoints",
+            "0",
+            "--total-updates",
+            "8",
+        ]
+    )
     first_half = tmp_path / "ckpt" / "halves" / "update_000000004.pt"
     first_half.with_name("update_000000008.pt").unlink()
     resumed = sac_n.main(["offline", "--resume", str(first_half), "--no-progress"])
@@ -109,14 +167,28 @@ def test_offline_training_resumes_exactly(tmp_path: Path, pendulum_datasets: dic
 
 def test_online_training_resumes_exactly(tmp_path: Path) -> None:
     common = [
-        "online", *SMALL_ONLINE, "--hidden-sizes", "16", "--batch-size", "32", "--learning-starts", "100",
-        "--random-steps", "100", "--total-steps", "300", "--eval-every", "300", "--eval-episodes", "2",
+        "online",
+        *SMALL_ONLINE,
+        "--hidden-sizes",
+        "16",
+        "--batch-size",
+        "32",
+        "--learning-starts",
+        "100",
+        "--random-steps",
+        "100",
+        "--total-steps",
+        "300",
+        "--eval-every",
+        "300",
+        "--eval-episodes",
+        "2",
     ]
     straight = sac_n.main([*common, *run_args(tmp_path, "straight")])
-    sac_n.main([*common, *run_args(tmp_path, "halves"), "--checkpoint-every", "100", "--keep-checkpoints", "0",
-                "--checkpoint-replay"])
-    resumed = sac_n.main(["online", "--resume", str(tmp_path / "ckpt" / "halves" / "update_000000100.pt"),
-                          "--no-progress"])
+    sac_n.main(
+        [*common, *run_args(tmp_path, "halves"), "--checkpoint-every", "100", "--keep-checkpoints", "0", "--checkpoint-replay"]
+    )
+    resumed = sac_n.main(["online", "--resume", str(tmp_path / "ckpt" / "halves" / "update_000000100.pt"), "--no-progress"])
     assert resumed.final_eval == straight.final_eval
     expected = load_checkpoint(straight.checkpoint)["agent"]["actor"]["modules"]
     actual = load_checkpoint(resumed.checkpoint)["agent"]["actor"]["modules"]
@@ -146,15 +218,45 @@ def test_online_sac_solves_pendulum_at_the_trainer_defaults(tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_lb_sac_offline_reaches_the_medium_dataset_return(tmp_path: Path) -> None:
-    paths = collect.main([
-        *SMALL_ONLINE, *run_args(tmp_path, "collect"), "--total-steps", "6000", "--eval-every", "0",
-        "--snapshots", "12", "--num-transitions", "20000", "--qualities", "medium",
-        "--out-dir", str(tmp_path / "data"),
-    ])
+    paths = collect.main(
+        [
+            *SMALL_ONLINE,
+            *run_args(tmp_path, "collect"),
+            "--total-steps",
+            "6000",
+            "--eval-every",
+            "0",
+            "--snapshots",
+            "12",
+            "--num-transitions",
+            "20000",
+            "--qualities",
+            "medium",
+            "--out-dir",
+            str(tmp_path / "data"),
+        ]
+    )
     dataset = load_dataset(paths["medium"])
-    result = sac_n.main([
-        "offline", "--dataset", str(paths["medium"]), "--batch-size", "10000", "--lr-scaling", "sqrt",
-        "--ensemble-size", "2", "--hidden-sizes", "32", "32", "--total-updates", "6000", "--eval-every", "500",
-        "--no-progress", *run_args(tmp_path, "lb_sac"),
-    ])
+    result = sac_n.main(
+        [
+            "offline",
+            "--dataset",
+            str(paths["medium"]),
+            "--batch-size",
+            "10000",
+            "--lr-scaling",
+            "sqrt",
+            "--ensemble-size",
+            "2",
+            "--hidden-sizes",
+            "32",
+            "32",
+            "--total-updates",
+            "6000",
+            "--eval-every",
+            "500",
+            "--no-progress",
+            *run_args(tmp_path, "lb_sac"),
+        ]
+    )
     assert result.final_eval["return"] >= dataset.metadata["mean_return"]

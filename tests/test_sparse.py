@@ -75,8 +75,9 @@ def test_masks_keep_the_allocated_count_per_layer_and_ensemble_member():
 @pytest.mark.parametrize("optimizer,target_update", [("adam", "polyak"), ("adamw", "hard"), ("adamod", "polyak")])
 def test_masked_weights_stay_exactly_zero_through_optimiser_and_target_updates(optimizer, target_update):
     net = _net()
-    config = EngineConfig(optimizer=optimizer, weight_decay=0.1, target_update=target_update,
-                          target_update_period=3, tau=0.5, lr=1e-2)
+    config = EngineConfig(
+        optimizer=optimizer, weight_decay=0.1, target_update=target_update, target_update_period=3, tau=0.5, lr=1e-2
+    )
     engine = UpdateEngine({"q": net}, config, 100, targets=["q"])
     # Targets differ from the network before the hook: re-masking must reach them too.
     with torch.no_grad():
@@ -166,13 +167,24 @@ def test_rigl_drops_smallest_grows_largest_gradients_with_counts_per_layer():
 
 # --- replay: delayed n-step and dynamic buffer -----------------------------------------
 def _replay(capacity: int = 64, streams: int = 2) -> ReplayBuffer:
-    fields = {"x": Field(()), "action": Field((), torch.long), "reward": Field(()),
-              "terminated": Field((), torch.bool), "truncated": Field((), torch.bool)}
+    fields = {
+        "x": Field(()),
+        "action": Field((), torch.long),
+        "reward": Field(()),
+        "terminated": Field((), torch.bool),
+        "truncated": Field((), torch.bool),
+    }
     replay = ReplayBuffer(fields, capacity, streams, gamma=0.5)
     for step in range(capacity // streams):
-        replay.add({"x": torch.full((streams,), float(step)), "action": torch.zeros(streams, dtype=torch.long),
-                    "reward": torch.ones(streams), "terminated": torch.zeros(streams, dtype=torch.bool),
-                    "truncated": torch.zeros(streams, dtype=torch.bool)})
+        replay.add(
+            {
+                "x": torch.full((streams,), float(step)),
+                "action": torch.zeros(streams, dtype=torch.long),
+                "reward": torch.ones(streams),
+                "terminated": torch.zeros(streams, dtype=torch.bool),
+                "truncated": torch.zeros(streams, dtype=torch.bool),
+            }
+        )
     return replay
 
 
@@ -229,8 +241,9 @@ def test_dynamic_buffer_shrinks_only_above_the_threshold_and_never_below_its_min
     engine, _ = _scalar_engine()
     replay = _replay(capacity=200, streams=2)
     distance = {"value": 0.1}
-    control = ReplayControl(engine, "q", lambda name, rows: torch.tensor(distance["value"]), nstep=1,
-                            threshold=0.3, minimum=150, check_rows=16)
+    control = ReplayControl(
+        engine, "q", lambda name, rows: torch.tensor(distance["value"]), nstep=1, threshold=0.3, minimum=150, check_rows=16
+    )
     oldest = replay.oldest(4)["x"].tolist()
     assert oldest == [0.0, 0.0, 1.0, 1.0]
     assert control.check(replay) == 0 and replay.filled_rows * 2 == 200
@@ -245,8 +258,15 @@ def test_dynamic_buffer_shrinks_only_above_the_threshold_and_never_below_its_min
     draws = torch.cat([replay.draw(50).batch["x"] for _ in range(20)])
     assert draws.min() >= 25, "dropped transitions are never drawn"
     # New transitions fill the freed room.
-    replay.add({"x": torch.full((2,), 100.0), "action": torch.zeros(2, dtype=torch.long), "reward": torch.ones(2),
-                "terminated": torch.zeros(2, dtype=torch.bool), "truncated": torch.zeros(2, dtype=torch.bool)})
+    replay.add(
+        {
+            "x": torch.full((2,), 100.0),
+            "action": torch.zeros(2, dtype=torch.long),
+            "reward": torch.ones(2),
+            "terminated": torch.zeros(2, dtype=torch.bool),
+            "truncated": torch.zeros(2, dtype=torch.bool),
+        }
+    )
     assert replay.filled_rows * 2 == 152
 
 
@@ -258,16 +278,30 @@ def _dqn(config: DQNConfig, seed: int = 0) -> DQN:
 def _fill(agent: DQN, steps: int, seed: int) -> None:
     generator = torch.Generator().manual_seed(seed)
     for _ in range(steps):
-        agent.replay.add({
-            "observation": torch.randn(2, 4, generator=generator), "action": torch.randint(3, (2,), generator=generator),
-            "reward": torch.randn(2, generator=generator), "next_observation": torch.randn(2, 4, generator=generator),
-            "terminated": torch.rand(2, generator=generator) < 0.1, "truncated": torch.zeros(2, dtype=torch.bool),
-            "next_action_mask": torch.ones(2, 3, dtype=torch.bool),
-        })
+        agent.replay.add(
+            {
+                "observation": torch.randn(2, 4, generator=generator),
+                "action": torch.randint(3, (2,), generator=generator),
+                "reward": torch.randn(2, generator=generator),
+                "next_observation": torch.randn(2, 4, generator=generator),
+                "terminated": torch.rand(2, generator=generator) < 0.1,
+                "truncated": torch.zeros(2, dtype=torch.bool),
+                "next_action_mask": torch.ones(2, 3, dtype=torch.bool),
+            }
+        )
 
 
-SPARSE_DQN = DQNConfig(batch_size=16, buffer_size=400, hidden_sizes=(32, 32), sparsity=0.8, topology_period=5,
-                       nstep_delay=12, buffer_check_period=4, buffer_min=100, buffer_threshold=0.3)
+SPARSE_DQN = DQNConfig(
+    batch_size=16,
+    buffer_size=400,
+    hidden_sizes=(32, 32),
+    sparsity=0.8,
+    topology_period=5,
+    nstep_delay=12,
+    buffer_check_period=4,
+    buffer_min=100,
+    buffer_threshold=0.3,
+)
 
 
 def test_resume_is_exact_with_masks_topology_schedule_and_buffer_capacity():
@@ -304,8 +338,16 @@ def test_dense_default_attaches_nothing():
 def test_every_learner_gets_it_the_hierarchical_levels_included():
     env = trash_collection_v0.vector_env(num_envs=2, layout="room", max_cycles=10)
     spec = HierSpec.of(env)
-    config = HierConfig(high_level="qmix", batch_size=16, high_buffer_size=256, low_buffer_size=256,
-                        high_level_starts=0, sparsity=0.9, buffer_check_period=1, buffer_min=16)
+    config = HierConfig(
+        high_level="qmix",
+        batch_size=16,
+        high_buffer_size=256,
+        low_buffer_size=256,
+        high_level_starts=0,
+        sparsity=0.9,
+        buffer_check_period=1,
+        buffer_min=16,
+    )
     agent = HierarchicalAgent(config, spec, option_len=4, total_updates=10)
     run = attach_sparse(agent, config, 100)
     assert set(run.hooks) == {"low", "high"}
@@ -344,8 +386,15 @@ def test_bad_sparse_options_are_named(overrides, option):
 
 
 def test_bad_sparse_options_fail_before_training(tmp_path):
-    args = ["--total-steps", "2000", "--log-dir", str(tmp_path / "runs"), "--checkpoint-dir", str(tmp_path / "ck"),
-            "--no-progress"]
+    args = [
+        "--total-steps",
+        "2000",
+        "--log-dir",
+        str(tmp_path / "runs"),
+        "--checkpoint-dir",
+        str(tmp_path / "ck"),
+        "--no-progress",
+    ]
     with pytest.raises(ValueError, match=r"sparsity=1.0 is not valid; it must be in \[0, 1\)"):
         dqn_trainer.main([*args, "--sparsity", "1.0"])
     with pytest.raises(ValueError, match="nstep_delay=100000 is longer than the run"):
@@ -372,11 +421,28 @@ def test_sparse_export_holds_only_non_zeros_and_loads_back(tmp_path):
 
 # --- learning -------------------------------------------------------------------------
 def test_rlx2_dqn_at_90_percent_sparsity_learns_cartpole(tmp_path):
-    result = dqn_trainer.main([
-        "--env", "CartPole-v1", "--total-steps", "15000", "--eval-every", "2500", "--target-value", "150",
-        "--stop-at-target", "--seed", "1", "--sparsity", "0.9", "--log-dir", str(tmp_path / "runs"),
-        "--checkpoint-dir", str(tmp_path / "checkpoints"), "--no-progress",
-    ])
+    result = dqn_trainer.main(
+        [
+            "--env",
+            "CartPole-v1",
+            "--total-steps",
+            "15000",
+            "--eval-every",
+            "2500",
+            "--target-value",
+            "150",
+            "--stop-at-target",
+            "--seed",
+            "1",
+            "--sparsity",
+            "0.9",
+            "--log-dir",
+            str(tmp_path / "runs"),
+            "--checkpoint-dir",
+            str(tmp_path / "checkpoints"),
+            "--no-progress",
+        ]
+    )
     assert result.steps_to_target is not None, result.summary()
     assert result.extra["density_q"] == "0.100"
     assert float(result.extra["train_flops"].rstrip("x")) < 0.25
@@ -388,20 +454,58 @@ def test_a_sparse_sac_run_resumes_exactly_through_the_trainer(tmp_path):
     from hmarl.training import load_checkpoint
 
     args = [
-        "online", "--env", "Pendulum-v1", "--hidden-sizes", "32", "32", "--batch-size", "32", "--total-steps", "1200",
-        "--learning-starts", "200", "--random-steps", "200", "--eval-every", "600", "--eval-episodes", "1",
-        "--sparsity", "0.9", "--topology-period", "40", "--nstep-delay", "300", "--buffer-check-period", "50",
-        "--buffer-min", "300", "--buffer-threshold", "0.001", "--checkpoint-every", "400", "--keep-checkpoints", "0",
-        "--checkpoint-replay", "--run-name", "sparse", "--log-dir", str(tmp_path / "runs"),
-        "--checkpoint-dir", str(tmp_path / "checkpoints"), "--no-progress",
+        "online",
+        "--env",
+        "Pendulum-v1",
+        "--hidden-sizes",
+        "32",
+        "32",
+        "--batch-size",
+        "32",
+        "--total-steps",
+        "1200",
+        "--learning-starts",
+        "200",
+        "--random-steps",
+        "200",
+        "--eval-every",
+        "600",
+        "--eval-episodes",
+        "1",
+        "--sparsity",
+        "0.9",
+        "--topology-period",
+        "40",
+        "--nstep-delay",
+        "300",
+        "--buffer-check-period",
+        "50",
+        "--buffer-min",
+        "300",
+        "--buffer-threshold",
+        "0.001",
+        "--checkpoint-every",
+        "400",
+        "--keep-checkpoints",
+        "0",
+        "--checkpoint-replay",
+        "--run-name",
+        "sparse",
+        "--log-dir",
+        str(tmp_path / "runs"),
+        "--checkpoint-dir",
+        str(tmp_path / "checkpoints"),
+        "--no-progress",
     ]
     straight_result = sac_n.main(args)
     checkpoints = sorted((tmp_path / "checkpoints" / "sparse").glob("update_*.pt"))
     straight = load_checkpoint(checkpoints[-1])
     resumed_result = sac_n.main(["online", "--resume", str(checkpoints[0]), "--no-progress"])
     resumed = load_checkpoint(sorted((tmp_path / "checkpoints" / "sparse").glob("update_*.pt"))[-1])
-    assert resumed_result.summary().split(" wall=")[1].split(" ", 2)[2] == \
-        straight_result.summary().split(" wall=")[1].split(" ", 2)[2]
+    assert (
+        resumed_result.summary().split(" wall=")[1].split(" ", 2)[2]
+        == straight_result.summary().split(" wall=")[1].split(" ", 2)[2]
+    )
     for engine in ("actor", "critic"):
         for name, tensor in straight["agent"][engine]["modules"].items():
             torch.testing.assert_close(resumed["agent"][engine]["modules"][name], tensor, rtol=0, atol=0)

@@ -50,9 +50,7 @@ def test_random_play_keeps_the_invariants(kwargs, seed, steps):
     check_invariants(venv)
     for _ in range(steps):
         # Half the actions follow the mask (so trash moves), half are unconstrained.
-        masked = np.array(
-            [[rng.choice(np.flatnonzero(row)) for row in env] for env in obs["action_mask"]]
-        )
+        masked = np.array([[rng.choice(np.flatnonzero(row)) for row in env] for env in obs["action_mask"]])
         anything = rng.integers(0, venv.n_actions, masked.shape)
         actions = np.where(rng.random(masked.shape) < 0.5, masked, anything)
         obs, rewards, _terminated, _truncated, _infos = venv.step(actions)

@@ -34,20 +34,38 @@ def cell(venv, x: int, y: int) -> int:
 ORIGINAL = {
     "room": dict(
         size=(11, 11),
-        walls={(0, 5), (1, 5), (2, 5), *((2, y) for y in range(2, 9)), (7, 1),
-               *((x, 2) for x in range(7, 11)), *((8, y) for y in range(7, 11))},
-        agents=[(3, 4), (3, 6)], trash=[(1, 4), (0, 6)], dumps=[(10, 1), (10, 10)],
-        in_wall=[False, False], max_cycles=100,
+        walls={
+            (0, 5),
+            (1, 5),
+            (2, 5),
+            *((2, y) for y in range(2, 9)),
+            (7, 1),
+            *((x, 2) for x in range(7, 11)),
+            *((8, y) for y in range(7, 11)),
+        },
+        agents=[(3, 4), (3, 6)],
+        trash=[(1, 4), (0, 6)],
+        dumps=[(10, 1), (10, 10)],
+        in_wall=[False, False],
+        max_cycles=100,
     ),
     "ring": dict(
-        size=(11, 11), walls=set(), agents=[(4, 4), (6, 6)],
+        size=(11, 11),
+        walls=set(),
+        agents=[(4, 4), (6, 6)],
         trash={(4, 1), (6, 1), (9, 4), (9, 6), (6, 9), (4, 9), (1, 6), (1, 4)},
-        dumps={(4, 6), (6, 4)}, in_wall=[False, False], max_cycles=100,
+        dumps={(4, 6), (6, 4)},
+        in_wall=[False, False],
+        max_cycles=100,
     ),
     "coordination": dict(
-        size=(15, 7), walls={(7, 0), (7, 2), (7, 3), (7, 4), (7, 6)},
-        agents=[(3, 3), (10, 3)], trash=[(0, 3), (14, 3)], dumps=[(7, 1), (7, 5)],
-        in_wall=[True, True], max_cycles=50,
+        size=(15, 7),
+        walls={(7, 0), (7, 2), (7, 3), (7, 4), (7, 6)},
+        agents=[(3, 3), (10, 3)],
+        trash=[(0, 3), (14, 3)],
+        dumps=[(7, 1), (7, 5)],
+        in_wall=[True, True],
+        max_cycles=50,
     ),
 }
 
@@ -236,9 +254,7 @@ def run_coordination(dump_of_agent: tuple[int, int]) -> np.ndarray:
     return total
 
 
-@pytest.mark.parametrize(
-    "dumps, payoff", [((0, 0), 1.0), ((1, 1), 0.5), ((0, 1), 0.1), ((1, 0), 0.1)]
-)
+@pytest.mark.parametrize("dumps, payoff", [((0, 0), 1.0), ((1, 1), 0.5), ((0, 1), 0.1), ((1, 0), 0.1)])
 def test_coordination_pays_at_the_end(dumps, payoff):
     np.testing.assert_allclose(run_coordination(dumps), [payoff, payoff])
 
@@ -281,9 +297,7 @@ def test_observation_and_state_layout():
 def test_goal_interface_room():
     venv = trash_collection_v0.vector_env(num_envs=2, layout="room")
     venv.reset(seed=0)
-    assert venv.goal_names == [
-        "goto_dump_0", "goto_dump_1", "goto_trash_0", "goto_trash_1", "pick", "place"
-    ]
+    assert venv.goal_names == ["goto_dump_0", "goto_dump_1", "goto_trash_0", "goto_trash_1", "pick", "place"]
     mask = venv.goal_mask()
     assert mask.shape == (2, 2, 6)
     assert mask[:, :, :4].all() and not mask[:, :, 4:].any()

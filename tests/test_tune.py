@@ -12,8 +12,7 @@ from hmarl.tune import missing_extra
 
 MISSING = missing_extra()
 if MISSING:
-    pytest.skip(f"the tune extra is not installed (missing {MISSING}): pip install -e '.[tune]'",
-                allow_module_level=True)
+    pytest.skip(f"the tune extra is not installed (missing {MISSING}): pip install -e '.[tune]'", allow_module_level=True)
 
 import torch  # noqa: E402
 
@@ -40,9 +39,7 @@ def test_compression_matches_hand_computed_values():
     expected = (3 * sigmoid(2 * (2 - 3)) + 4 * sigmoid(2 * (6 - 3))) / 2
     assert compress_curve([1, 2, 3, 4], max_length=4, m0=3.0, g0=2.0) == pytest.approx(expected, rel=1e-12)
     # A curve with no positive value is shifted by +500 first.
-    assert compress_curve([-1, -2], max_length=2) == pytest.approx(
-        (499 * sigmoid(-6) + 498 * sigmoid(6)) / 2, rel=1e-12
-    )
+    assert compress_curve([-1, -2], max_length=2) == pytest.approx((499 * sigmoid(-6) + 498 * sigmoid(6)) / 2, rel=1e-12)
 
 
 def test_compression_module_agrees_and_passes_gradients_to_m0_g0():
@@ -212,8 +209,11 @@ def _space(params, length=None, options=("--eval-every", "1000")):
 
 def test_space_of_trainer_fields():
     space = _space(
-        {"lr": {"low": 1e-5, "high": 1e-2, "log": True}, "gamma": {"low": 0.8, "high": 1.0},
-         "batch_size": {"low": 32, "high": 256}},
+        {
+            "lr": {"low": 1e-5, "high": 1e-2, "log": True},
+            "gamma": {"low": 0.8, "high": 1.0},
+            "batch_size": {"low": 32, "high": 256},
+        },
         {"field": "total_steps", "low": 2000, "high": 20000},
     )
     lr, _gamma, batch = space.params
@@ -232,8 +232,7 @@ def test_space_of_trainer_fields():
         ({"lr": {"low": 0.0, "high": 1e-3, "log": True}}, None, "log range must be positive"),
         ({"gamma": {"low": 0.9, "high": 1.5}}, None, "gamma=1.5 is not valid"),
         ({"env": {"low": 0, "high": 1}}, None, "env is str"),
-        ({"lr": {"low": 1e-4, "high": 1e-3}}, {"field": "total_steps", "low": 500, "high": 1000},
-         "LOW must be >= eval_every"),
+        ({"lr": {"low": 1e-4, "high": 1e-3}}, {"field": "total_steps", "low": 500, "high": 1000}, "LOW must be >= eval_every"),
         ({"lr": {"low": 1e-4, "high": 1e-3}}, {"field": "lr", "low": 1, "high": 2}, "integer field"),
     ],
 )
@@ -278,8 +277,10 @@ def test_tune_command_refuses_bad_input_before_any_work(tmp_path, capsys):
 def test_space_file_formats(tmp_path):
     from hmarl.tune.space import read_space_file
 
-    (tmp_path / "s.yaml").write_text("params:\n  lr: {low: 1.0e-4, high: 1.0e-2, log: true}\n"
-                                     "length: {field: total_steps, low: 2000, high: 8000}\noptions: {eval_every: 1000}\n")
+    (tmp_path / "s.yaml").write_text(
+        "params:\n  lr: {low: 1.0e-4, high: 1.0e-2, log: true}\n"
+        "length: {field: total_steps, low: 2000, high: 8000}\noptions: {eval_every: 1000}\n"
+    )
     (tmp_path / "s.toml").write_text("[params.lr]\nlow = 1e-4\nhigh = 1e-2\nlog = true\n")
     (tmp_path / "s.json").write_text('{"params": {"lr": {"low": 0.0001, "high": 0.01, "log": true}}}')
     for name in ("s.yaml", "s.toml", "s.json"):
@@ -298,8 +299,10 @@ def test_each_searcher_is_built_over_the_same_space():
 
     from hmarl.tune.searchers import BoilSearcher, make_searcher
 
-    space = _space({"lr": {"low": 1e-5, "high": 1e-2, "log": True}, "gamma": {"low": 0.8, "high": 1.0}},
-                   {"field": "total_steps", "low": 2000, "high": 18000})
+    space = _space(
+        {"lr": {"low": 1e-5, "high": 1e-2, "log": True}, "gamma": {"low": 0.8, "high": 1.0}},
+        {"field": "total_steps", "low": 2000, "high": 18000},
+    )
     search, scheduler, params = make_searcher("boil", space, seed=0)
     assert isinstance(search, BoilSearcher) and scheduler is None and params == {}
     configs = [search.suggest(f"t{k}") for k in range(search.boil.initial_design)]

@@ -35,8 +35,24 @@ def test_tune_help_explains_every_option(capsys):
         cli.main(["tune", "--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for option in ("--space", "--param", "--length", "--searcher", "--budget", "--max-trials", "--metric",
-                   "--seed", "--name", "--storage", "--address", "--workers", "--cpus-per-trial", "--resume",
-                   "--plot", "--progress", "--verbose"):
+    for option in (
+        "--space",
+        "--param",
+        "--length",
+        "--searcher",
+        "--budget",
+        "--max-trials",
+        "--metric",
+        "--seed",
+        "--name",
+        "--storage",
+        "--address",
+        "--workers",
+        "--cpus-per-trial",
+        "--resume",
+        "--plot",
+        "--progress",
+        "--verbose",
+    ):
         assert option in text, option
     assert "boil" in text and "RAY_ADDRESS" in text

@@ -19,8 +19,7 @@ from hmarl.tune import missing_extra
 
 MISSING = missing_extra()
 if MISSING:
-    pytest.skip(f"the tune extra is not installed (missing {MISSING}): pip install -e '.[tune]'",
-                allow_module_level=True)
+    pytest.skip(f"the tune extra is not installed (missing {MISSING}): pip install -e '.[tune]'", allow_module_level=True)
 
 from hmarl.tune.space import build_space  # noqa: E402
 from hmarl.tune.study import Study, run_study  # noqa: E402
@@ -28,8 +27,21 @@ from hmarl.trainers import dqn  # noqa: E402
 
 FLAKY = Path(__file__).parent / "tune_trainers" / "flaky_dqn.py"
 #: A DQN run of a few seconds: 4 copies, evaluations of 2 episodes every 500 steps.
-TINY = ["--num-envs", "4", "--learning-starts", "200", "--eval-every", "500", "--eval-episodes", "2",
-        "--device", "cpu", "--hidden-sizes", "32", "32"]
+TINY = [
+    "--num-envs",
+    "4",
+    "--learning-starts",
+    "200",
+    "--eval-every",
+    "500",
+    "--eval-episodes",
+    "2",
+    "--device",
+    "cpu",
+    "--hidden-sizes",
+    "32",
+    "32",
+]
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +60,14 @@ def cluster():
 
 def _study(tmp_path: Path, name: str, searcher: str, algorithm: str = "dqn", max_trials: int = 4) -> Study:
     space = build_space(
-        dqn.Config, {"lr": {"low": 1e-4, "high": 1e-2, "log": True}},
-        {"field": "total_steps", "low": 500, "high": 1500}, TINY,
+        dqn.Config,
+        {"lr": {"low": 1e-4, "high": 1e-2, "log": True}},
+        {"field": "total_steps", "low": 500, "high": 1500},
+        TINY,
     )
-    return Study(algorithm=algorithm, space=space, searcher=searcher, max_trials=max_trials, seed=3, name=name,
-                 storage=str(tmp_path))
+    return Study(
+        algorithm=algorithm, space=space, searcher=searcher, max_trials=max_trials, seed=3, name=name, storage=str(tmp_path)
+    )
 
 
 def test_boil_study_on_a_two_worker_cluster(cluster, tmp_path):
@@ -104,13 +119,32 @@ def _trial_states(directory: Path) -> dict[str, str]:
 
 def test_killed_study_resumes_without_losing_or_repeating_trials(cluster, tmp_path):
     command = [
-        sys.executable, "-m", "hmarl.tune", "dqn", "--param", "lr=1e-4:1e-2:log", "--length", "total_steps=500:1500",
-        "--searcher", "boil", "--max-trials", "6", "--seed", "1", "--name", "crash", "--storage", str(tmp_path),
-        "--address", cluster.address, "--no-progress", "--", *TINY,
+        sys.executable,
+        "-m",
+        "hmarl.tune",
+        "dqn",
+        "--param",
+        "lr=1e-4:1e-2:log",
+        "--length",
+        "total_steps=500:1500",
+        "--searcher",
+        "boil",
+        "--max-trials",
+        "6",
+        "--seed",
+        "1",
+        "--name",
+        "crash",
+        "--storage",
+        str(tmp_path),
+        "--address",
+        cluster.address,
+        "--no-progress",
+        "--",
+        *TINY,
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    driver = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    driver = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     directory = tmp_path / "crash"
     deadline = time.monotonic() + 120
     try:
@@ -130,8 +164,11 @@ def test_killed_study_resumes_without_losing_or_repeating_trials(cluster, tmp_pa
     assert len(finished) >= 2
 
     resumed = subprocess.run(
-        [sys.executable, "-m", "hmarl.tune", "--resume", str(directory), "--address", cluster.address,
-         "--no-progress"], env=env, capture_output=True, text=True, timeout=240,
+        [sys.executable, "-m", "hmarl.tune", "--resume", str(directory), "--address", cluster.address, "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     table = list(csv.DictReader((directory / "trials.csv").open()))

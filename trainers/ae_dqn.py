@@ -1,8 +1,8 @@
 """AE-DQN: DQN with an action-elimination network and a linear contextual bandit.
 
-    python trainers/ae_dqn.py
-    python trainers/ae_dqn.py --env-kwargs '{"layout": "random", "n_agents": 1, "extra_actions": 100}'
-    python trainers/ae_dqn.py --env CartPole-v1 --target-value 475
+python trainers/ae_dqn.py
+python trainers/ae_dqn.py --env-kwargs '{"layout": "random", "n_agents": 1, "extra_actions": 100}'
+python trainers/ae_dqn.py --env CartPole-v1 --target-value 475
 """
 
 from __future__ import annotations
@@ -18,8 +18,15 @@ from hmarl.trainers import dqn
 from hmarl.training import Budget, EnvSpec, RunConfig, TrainResult, parse_config, train
 
 SMALL_TRASH_TASK = {
-    "layout": "random", "n_agents": 1, "extra_actions": 100,
-    "width": 4, "height": 4, "n_trash": 1, "n_dumps": 1, "wall_density": 0.0, "max_cycles": 30,
+    "layout": "random",
+    "n_agents": 1,
+    "extra_actions": 100,
+    "width": 4,
+    "height": 4,
+    "n_trash": 1,
+    "n_dumps": 1,
+    "wall_density": 0.0,
+    "max_cycles": 30,
 }
 
 

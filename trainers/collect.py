@@ -40,8 +40,17 @@ from hmarl.data import QUALITIES, OfflineDataset, save_dataset
 from hmarl.data.offline import REF_MAX_KEY, REF_MIN_KEY
 from hmarl.trainers.sac_n import OnlineConfig, make_online_agent, train_online
 from hmarl.training import (
-    CHECKPOINT_PATTERN, BatchedEnv, EnvSpec, budget_of, evaluate, load_checkpoint, make_vector_env, parse_config,
-    resolve_device, restore_agent, to_tensors,
+    CHECKPOINT_PATTERN,
+    BatchedEnv,
+    EnvSpec,
+    budget_of,
+    evaluate,
+    load_checkpoint,
+    make_vector_env,
+    parse_config,
+    resolve_device,
+    restore_agent,
+    to_tensors,
 )
 from hmarl.training.loop import seed_everything
 
@@ -60,7 +69,8 @@ class CollectConfig(OnlineConfig):
     medium_fraction: float = option(1 / 3, "where the medium policy's return lies between random (0) and expert (1)")
     snapshots: int = option(20, "policies saved along training to choose the medium one from")
     policy_run: str = option(
-        "", "checkpoint directory of an earlier online SAC-N run to use instead of training (the replay dataset "
+        "",
+        "checkpoint directory of an earlier online SAC-N run to use instead of training (the replay dataset "
         "needs its checkpoints written with --checkpoint-replay)",
     )
     reference_episodes: int = option(50, "greedy episodes behind each reference return")

@@ -1,7 +1,7 @@
 """DQN: double Q-learning with optional dueling head and n-step returns.
 
-    python trainers/dqn.py --env CartPole-v1
-    python trainers/dqn.py --env trash_collection_v0 --env-kwargs '{"layout": "random", "extra_actions": 100}'
+python trainers/dqn.py --env CartPole-v1
+python trainers/dqn.py --env trash_collection_v0 --env-kwargs '{"layout": "random", "extra_actions": 100}'
 """
 
 from __future__ import annotations
@@ -32,7 +32,11 @@ class Config(RunConfig, DQNConfig):
 
 
 def make_agent(
-    config: RunConfig, spec: EnvSpec, budget: Budget, device: torch.device, agent_cls: type[DQN] = DQN,
+    config: RunConfig,
+    spec: EnvSpec,
+    budget: Budget,
+    device: torch.device,
+    agent_cls: type[DQN] = DQN,
     **agent_kwargs: Any,
 ) -> DQN:
     """A DQN-family agent (``agent_cls``) sized for ``spec``; one replay stream per copy and agent.

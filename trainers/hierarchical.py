@@ -21,7 +21,15 @@ from hmarl.core import option
 from hmarl.hier import HierarchicalAgent, HierConfig, HierSpec
 from hmarl.hier.config import OptionsEnv
 from hmarl.training import (
-    BatchedEnv, Budget, EnvSpec, RunConfig, TrainResult, load_checkpoint, make_vector_env, parse_config, restore_agent,
+    BatchedEnv,
+    Budget,
+    EnvSpec,
+    RunConfig,
+    TrainResult,
+    load_checkpoint,
+    make_vector_env,
+    parse_config,
+    restore_agent,
     train,
 )
 from hmarl.training.config import config_from_dict
@@ -37,9 +45,7 @@ class Config(RunConfig, HierConfig):
     """Train a hierarchical learner; defaults learn trash collection's room in minutes on a CPU."""
 
     env: str = option("trash_collection_v0", "environment with options: an hmarl.envs module")
-    env_kwargs: dict = option(
-        {"layout": "room"}, 'keyword arguments of the environment as JSON, e.g. \'{"layout": "ring"}\''
-    )
+    env_kwargs: dict = option({"layout": "room"}, 'keyword arguments of the environment as JSON, e.g. \'{"layout": "ring"}\'')
     num_envs: int = option(32, "environment copies stepped together")
     total_steps: int = option(300_000, "environment steps to train for (summed over copies)")
     learning_starts: int = option(5_000, "environment steps before the first update")
@@ -110,9 +116,7 @@ def save_greedy_gif(config: Config, agent: HierarchicalAgent, path: str, seed: i
     return len(frames) - 1
 
 
-def main(
-    argv: Sequence[str] | None = None, config_cls: type[Config] = Config, name: str = "hierarchical"
-) -> TrainResult:
+def main(argv: Sequence[str] | None = None, config_cls: type[Config] = Config, name: str = "hierarchical") -> TrainResult:
     """Parse ``argv`` into ``config_cls`` (a :class:`Config`) and train."""
     config = parse_config(config_cls, argv, config_cls.__doc__)
     if config.torch_threads < 0:

@@ -1,7 +1,7 @@
 """QMIX over primitive actions, the flat cooperative baseline (no hierarchy).
 
-    python trainers/qmix.py                                                     # trash collection's room
-    python trainers/qmix.py --env basketball_defense_v1 --env-kwargs '{"n_players": 3}' --team-reward mean
+python trainers/qmix.py                                                     # trash collection's room
+python trainers/qmix.py --env basketball_defense_v1 --env-kwargs '{"n_players": 3}' --team-reward mean
 """
 
 from __future__ import annotations
@@ -39,8 +39,16 @@ class Config(RunConfig, QMIXConfig):
 
 def make_agent(config: Config, spec: EnvSpec, budget: Budget, device: torch.device) -> QMIX:
     return QMIX(
-        config, spec.obs_dim, spec.state_dim, spec.n_agents, spec.n_actions, spec.num_envs,
-        total_steps=budget.total_steps, total_updates=budget.total_updates, device=device, seed=config.seed,
+        config,
+        spec.obs_dim,
+        spec.state_dim,
+        spec.n_agents,
+        spec.n_actions,
+        spec.num_envs,
+        total_steps=budget.total_steps,
+        total_updates=budget.total_updates,
+        device=device,
+        seed=config.seed,
     )
 
 

@@ -26,22 +26,16 @@ _ANGLES = np.arange(8) * np.pi / 4
 _DIRECTIONS = np.stack([np.cos(_ANGLES), np.sin(_ANGLES)], axis=1)
 #: Actions: noop, run in 8 directions, slide in 8 directions, steal, block. Angles
 #: are degrees counter-clockwise from +x; +y points from the baseline to half court.
-ACTION_NAMES = (
-    ("noop", *(f"run_{45 * k}" for k in range(8)), *(f"slide_{45 * k}" for k in range(8)), "steal", "block")
-)
+ACTION_NAMES = ("noop", *(f"run_{45 * k}" for k in range(8)), *(f"slide_{45 * k}" for k in range(8)), "steal", "block")
 NOOP, STEAL, BLOCK = 0, 17, 18
 RUN_ACTIONS = np.arange(1, 9)
 SLIDE_ACTIONS = np.arange(9, 17)
 #: Displacement of each action over one step, coordinate first (2, n_actions).
 ACTION_DISPLACEMENT = (
-    np.concatenate(
-        [np.zeros((1, 2)), _DIRECTIONS * rules.RUN_SPEED, _DIRECTIONS * rules.SLIDE_SPEED, np.zeros((2, 2))]
-    ).T
+    np.concatenate([np.zeros((1, 2)), _DIRECTIONS * rules.RUN_SPEED, _DIRECTIONS * rules.SLIDE_SPEED, np.zeros((2, 2))]).T
     * rules.DT
 )
-ACTION_STANCE = np.array(
-    [rules.STANCE_STILL] + [rules.STANCE_RUN] * 8 + [rules.STANCE_SLIDE] * 8 + [rules.STANCE_STILL] * 2
-)
+ACTION_STANCE = np.array([rules.STANCE_STILL] + [rules.STANCE_RUN] * 8 + [rules.STANCE_SLIDE] * 8 + [rules.STANCE_STILL] * 2)
 _WANTED_SQ = ACTION_DISPLACEMENT[0] * ACTION_DISPLACEMENT[0] + ACTION_DISPLACEMENT[1] * ACTION_DISPLACEMENT[1]
 #: A move is blocked by the edge when its lost squared displacement exceeds this; actions
 #: that do not move are never blocked.
@@ -271,8 +265,7 @@ class BasketballDefenseCore(BatchedCore):
         to_ball = to_holder if ball_pos is holder_pos else offense.norm(def_pos - ball_pos[:, None, :])
         ready = (self.recovery[:, idx] == 0) & (self.t[idx] >= rules.CHECK_STEPS)
         can_steal = ready & (
-            ((phase == HELD) & (to_holder <= rules.STEAL_REACH))
-            | ((phase == PASS) & (to_ball <= rules.INTERCEPT_REACH))
+            ((phase == HELD) & (to_holder <= rules.STEAL_REACH)) | ((phase == PASS) & (to_ball <= rules.INTERCEPT_REACH))
         )
         can_block = ready & (phase == SHOOTING) & (to_holder <= rules.BLOCK_REACH)
         reach = (ready, can_steal, can_block, to_holder, to_ball)
@@ -322,8 +315,14 @@ class BasketballDefenseCore(BatchedCore):
         return rewards, self.outcome != rules.NONE, np.ascontiguousarray(invalid.T)
 
     def _defensive_plays(
-        self, copies: np.ndarray, tries_steal: np.ndarray, tries_block: np.ndarray,
-        holder_pos: np.ndarray, to_holder: np.ndarray, to_ball: np.ndarray, uniform: np.ndarray,
+        self,
+        copies: np.ndarray,
+        tries_steal: np.ndarray,
+        tries_block: np.ndarray,
+        holder_pos: np.ndarray,
+        to_holder: np.ndarray,
+        to_ball: np.ndarray,
+        uniform: np.ndarray,
     ) -> None:
         """Resolve the steal and block attempts (n, E) of defenders in reach of the ball's
         holder at ``holder_pos``, judged only in the ``copies`` where any is tried."""
@@ -392,8 +391,12 @@ class BasketballDefenseCore(BatchedCore):
         self.outcome[violation] = rules.SHOT_CLOCK
 
     def _handler_step(
-        self, released: np.ndarray, deciding: np.ndarray, live: np.ndarray,
-        clock_left_s: np.ndarray, uniform: np.ndarray,
+        self,
+        released: np.ndarray,
+        deciding: np.ndarray,
+        live: np.ndarray,
+        clock_left_s: np.ndarray,
+        uniform: np.ndarray,
     ) -> np.ndarray:
         """Score the ``released`` shots, let the ``deciding`` handlers shoot or pass, and
         return the velocity (2, E) of every handler: his drive while he dribbles, else 0."""
@@ -410,9 +413,7 @@ class BasketballDefenseCore(BatchedCore):
 
         # The holder's shot is judged once: released shots go in with this probability,
         # and the handler weighs it when he decides whether to shoot.
-        p_make, points = offense.shot_expectation(
-            handler, handler_offsets, handler_gaps, self.stance, skill, columns
-        )
+        p_make, points = offense.shot_expectation(handler, handler_offsets, handler_gaps, self.stance, skill, columns)
         if released.any():
             made = released & (uniform < p_make)
             self.points[made] = points[made]

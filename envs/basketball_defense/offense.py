@@ -64,8 +64,12 @@ def pick(values: np.ndarray, flat: np.ndarray) -> np.ndarray:
 
 
 def shot_expectation(
-    shooter: np.ndarray, offsets: np.ndarray, distances: np.ndarray, def_stance: np.ndarray,
-    skill: Skill, columns: np.ndarray,
+    shooter: np.ndarray,
+    offsets: np.ndarray,
+    distances: np.ndarray,
+    def_stance: np.ndarray,
+    skill: Skill,
+    columns: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Make probability and points (E,) of shots from ``shooter`` (2, E), whose
     defenders are at ``offsets`` from him."""
@@ -99,17 +103,19 @@ def handler_choice(
     receiver = mates.argmax(axis=0)
     advantage = mates.max(axis=0) - pick(openness, holder) - rules.PASS_MARGIN
     # Without a teammate the advantage is -inf and so is the pass probability's logit.
-    p_pass = (hold_steps >= rules.MIN_HOLD_STEPS) * (
-        rules.PASS_HAZARD * rules.sigmoid(advantage / rules.PASS_TEMPERATURE)
-    )
+    p_pass = (hold_steps >= rules.MIN_HOLD_STEPS) * (rules.PASS_HAZARD * rules.sigmoid(advantage / rules.PASS_TEMPERATURE))
     shoot = uniform < p_shoot
     passes = ~shoot & (uniform < p_shoot + p_pass)
     return shoot, passes, receiver
 
 
 def drive_velocity(
-    handler: np.ndarray, offsets: np.ndarray, distances: np.ndarray, def_stance: np.ndarray,
-    skill: Skill, columns: np.ndarray,
+    handler: np.ndarray,
+    offsets: np.ndarray,
+    distances: np.ndarray,
+    def_stance: np.ndarray,
+    skill: Skill,
+    columns: np.ndarray,
 ) -> np.ndarray:
     """Velocity (2, E) of ball handlers at ``handler`` (2, E) driving to the rim, with
     their defenders at ``offsets`` from them."""
@@ -137,6 +143,7 @@ def drive_velocity(
     stance_contest = rules.STANCE_CONTEST[pick(def_stance, nearest)]
     speed = speed * (1.0 - rules.BODY_BLOCK * contact * stance_contest)
     return direction * np.minimum(speed, remaining / rules.DT)
+
 
 def cut_targets(spots: np.ndarray) -> np.ndarray:
     """Where off-ball players at ``spots`` (2, n, E) cut to: beside the rim, on their side."""

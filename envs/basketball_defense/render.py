@@ -66,22 +66,29 @@ def _draw_court(surface: pygame.Surface) -> None:
     pygame.draw.arc(surface, LINE, arc, np.pi + corner_angle, 2 * np.pi - corner_angle, 2)
     for side in (-1.0, 1.0):
         pygame.draw.line(
-            surface, LINE,
+            surface,
+            LINE,
             _to_pixels(side * rules.CORNER_THREE_X, 0.0),
-            _to_pixels(side * rules.CORNER_THREE_X, rules.CORNER_THREE_Y), 2,
+            _to_pixels(side * rules.CORNER_THREE_X, rules.CORNER_THREE_Y),
+            2,
         )
     restricted = _metres(rules.RESTRICTED_RADIUS)
     pygame.draw.arc(
-        surface, LINE,
+        surface,
+        LINE,
         pygame.Rect(basket[0] - restricted, basket[1] - restricted, 2 * restricted, 2 * restricted),
-        np.pi, 2 * np.pi, 2,
+        np.pi,
+        2 * np.pi,
+        2,
     )
     pygame.draw.circle(surface, LINE, _to_pixels(0.0, rules.COURT_LENGTH), _metres(rules.FREE_THROW_RADIUS), 2)
     pygame.draw.rect(surface, LINE, court, 3)
     pygame.draw.line(
-        surface, LINE,
+        surface,
+        LINE,
         _to_pixels(-rules.BACKBOARD_HALF_WIDTH, rules.BACKBOARD_Y),
-        _to_pixels(rules.BACKBOARD_HALF_WIDTH, rules.BACKBOARD_Y), 4,
+        _to_pixels(rules.BACKBOARD_HALF_WIDTH, rules.BACKBOARD_Y),
+        4,
     )
     pygame.draw.circle(surface, BALL, basket, _metres(rules.RIM_RADIUS), 3)
 
@@ -119,8 +126,5 @@ def draw(core: BasketballDefenseCore, surface: pygame.Surface, index: int, episo
     outcome = rules.OUTCOMES[int(core.outcome[index])]
     status = "live" if core.t[index] >= rules.CHECK_STEPS else "check ball"
     result = status if outcome == "none" else outcome.replace("_", " ")
-    header = (
-        f"shot clock {clock:4.1f}   {result}   points {int(core.points[index])}"
-        f"   return {episode_return:+.1f}"
-    )
+    header = f"shot clock {clock:4.1f}   {result}   points {int(core.points[index])}   return {episode_return:+.1f}"
     surface.blit(font(18).render(header, True, TEXT), (MARGIN, 12))

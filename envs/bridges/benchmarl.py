@@ -39,7 +39,11 @@ class HmarlTaskClass(TaskClass):
         def make() -> EnvBase:
             env = MasksInInfos(module.parallel_env(**kwargs))
             return PettingZooWrapper(
-                env, categorical_actions=True, return_state=True, seed=seed, device=device,
+                env,
+                categorical_actions=True,
+                return_state=True,
+                seed=seed,
+                device=device,
                 group_map={GROUP: list(env.possible_agents)},
             )
 

@@ -81,8 +81,11 @@ class GymnasiumEnv(gymnasium.Env):
             # The episode's last observation, not the one the batched face reset to.
             observation = infos["final_observation"]
             self._next = {key: value.copy() for key, value in obs.items()}
-            self._obs = {"observation": observation, "action_mask": np.ones_like(obs["action_mask"]),
-                         "state": infos["final_state"]}
+            self._obs = {
+                "observation": observation,
+                "action_mask": np.ones_like(obs["action_mask"]),
+                "state": infos["final_state"],
+            }
         else:
             observation = obs["observation"]
             self._obs = obs

@@ -29,10 +29,7 @@ _RANDOM_KWARGS = ("width", "height", "n_agents", "n_trash", "n_dumps", "wall_den
 
 def _random_spec(kwargs: dict[str, Any]) -> RandomLayoutSpec:
     defaults = RandomLayoutSpec()
-    spec = {
-        name: getattr(defaults, name) if kwargs[name] is None else kwargs[name]
-        for name in _RANDOM_KWARGS
-    }
+    spec = {name: getattr(defaults, name) if kwargs[name] is None else kwargs[name] for name in _RANDOM_KWARGS}
     for name in ("width", "height"):
         check_int(name, spec[name], 2, 64)
     check_int("n_agents", spec["n_agents"], 1, MAX_AGENTS)
@@ -42,9 +39,7 @@ def _random_spec(kwargs: dict[str, Any]) -> RandomLayoutSpec:
     if isinstance(density, bool) or not isinstance(density, (int, float, np.floating, np.integer)):
         raise TypeError(f"wall_density must be a number, got {type(density).__name__} {density!r}")
     if not 0.0 <= density <= MAX_WALL_DENSITY:
-        raise ValueError(
-            f"wall_density={density} is out of range; it must be in [0, {MAX_WALL_DENSITY}]"
-        )
+        raise ValueError(f"wall_density={density} is out of range; it must be in [0, {MAX_WALL_DENSITY}]")
     result = RandomLayoutSpec(**{**spec, "wall_density": float(density)})
     capacity = result.width * result.height // 2
     if result.n_items > capacity:
@@ -82,12 +77,12 @@ class TrashState(CoreState):
     layout_component: np.ndarray | None
 
 
-
 def _layout_field(array: np.ndarray | None) -> np.ndarray:
     """A per-copy layout field of a random layout's state (``None`` only for fixed maps)."""
     if array is None:
         raise TypeError("a fixed map's state keeps no per-copy layout; only random layouts do")
     return array
+
 
 class TrashCollectionCore(BatchedCore):
     """Multi-agent trash collection (Tang et al.'s MATC tasks and procedural layouts).
@@ -158,9 +153,7 @@ class TrashCollectionCore(BatchedCore):
     ) -> None:
         super().__init__(num_envs)
         if not isinstance(layout, str):
-            raise TypeError(
-                f"layout must be a layout name or a map path, got {type(layout).__name__}"
-            )
+            raise TypeError(f"layout must be a layout name or a map path, got {type(layout).__name__}")
         check_choice("reward_mode", reward_mode, REWARD_MODES)
         check_choice("view", view, VIEWS)
         if view_size is not None and view != "egocentric":
@@ -171,8 +164,12 @@ class TrashCollectionCore(BatchedCore):
             raise ValueError(f"view_size={self.view_size} must be odd, so that the agent is at the centre")
         self.extra_actions = check_int("extra_actions", extra_actions, 0)
         random_kwargs = dict(
-            width=width, height=height, n_agents=n_agents, n_trash=n_trash,
-            n_dumps=n_dumps, wall_density=wall_density,
+            width=width,
+            height=height,
+            n_agents=n_agents,
+            n_trash=n_trash,
+            n_dumps=n_dumps,
+            wall_density=wall_density,
         )
         self.random_spec: RandomLayoutSpec | None = None
         self.layout: Layout | None = None
@@ -187,9 +184,7 @@ class TrashCollectionCore(BatchedCore):
         else:
             given = [name for name, value in random_kwargs.items() if value is not None]
             if given:
-                raise ValueError(
-                    f"{', '.join(given)} only apply to layout='random', not layout={layout!r}"
-                )
+                raise ValueError(f"{', '.join(given)} only apply to layout='random', not layout={layout!r}")
             self.layout = fixed = load_layout(layout)
             self.layout_name = fixed.name
             self.width, self.height = fixed.width, fixed.height
@@ -198,9 +193,7 @@ class TrashCollectionCore(BatchedCore):
             self.reward_rule, self.payoff = fixed.reward, np.array(fixed.payoff, dtype=np.float32)
             default_cycles = fixed.max_cycles
             self.dump_in_wall = np.array(fixed.dump_in_wall, dtype=bool)
-        self.max_cycles = check_int(
-            "max_cycles", default_cycles if max_cycles is None else max_cycles, 1, MAX_CYCLES
-        )
+        self.max_cycles = check_int("max_cycles", default_cycles if max_cycles is None else max_cycles, 1, MAX_CYCLES)
         self.shared_reward = reward_mode == "shared"
 
         n_cells = self.n_cells = self.width * self.height
@@ -235,18 +228,22 @@ class TrashCollectionCore(BatchedCore):
             fixed = self.layout
             self._layout_base = np.zeros((envs, 1), dtype=np.int64)
             self.walls = np.broadcast_to(fixed.walls.reshape(1, n_cells), (envs, n_cells))
-            self.tables = StaticTables.build(
-                fixed.walls[None], fixed.cells(fixed.dumps)[None], self.dump_in_wall[None]
-            )
+            self.tables = StaticTables.build(fixed.walls[None], fixed.cells(fixed.dumps)[None], self.dump_in_wall[None])
             # Every episode of a fixed map starts alike: one copy's state stands for all.
             self._template = self._start_state(
-                fixed.cells(fixed.agents)[None], fixed.cells(fixed.trash)[None],
-                fixed.cells(fixed.dumps)[None], fixed.walls.reshape(1, n_cells), self.tables, None,
+                fixed.cells(fixed.agents)[None],
+                fixed.cells(fixed.trash)[None],
+                fixed.cells(fixed.dumps)[None],
+                fixed.walls.reshape(1, n_cells),
+                self.tables,
+                None,
             )
         else:
             self._layout_base = self._cell_base
-        self.state = self._start_state(*self._empty_layouts(envs)) if self.layout is None else (
-            self._template.take(np.zeros(envs, dtype=np.int64))
+        self.state = (
+            self._start_state(*self._empty_layouts(envs))
+            if self.layout is None
+            else (self._template.take(np.zeros(envs, dtype=np.int64)))
         )
         # Views of the state's arrays, which are only ever written in place.
         self.trash_at = self.state.trash_map.reshape(-1)
@@ -267,9 +264,12 @@ class TrashCollectionCore(BatchedCore):
             component=np.full(count * n_cells, -1, dtype=np.int64),
         )
         return (
-            zeros, np.zeros((count, self.n_trash), dtype=np.int64),
+            zeros,
+            np.zeros((count, self.n_trash), dtype=np.int64),
             np.zeros((count, self.n_dumps), dtype=np.int64),
-            np.zeros((count, n_cells), dtype=bool), tables, tables,
+            np.zeros((count, n_cells), dtype=bool),
+            tables,
+            tables,
         )
 
     def _layout_tables(self, state: TrashState) -> StaticTables:
@@ -297,8 +297,13 @@ class TrashCollectionCore(BatchedCore):
         return self._start_state(agents, trash, dumps, walls.reshape(count, self.n_cells), tables, tables)
 
     def _start_state(
-        self, pos: np.ndarray, trash_cell: np.ndarray, dump_cell: np.ndarray, walls: np.ndarray,
-        tables: StaticTables, own_tables: StaticTables | None,
+        self,
+        pos: np.ndarray,
+        trash_cell: np.ndarray,
+        dump_cell: np.ndarray,
+        walls: np.ndarray,
+        tables: StaticTables,
+        own_tables: StaticTables | None,
     ) -> TrashState:
         """The state of ``len(pos)`` episodes starting on the given layouts, whose tables
         are ``tables``; ``own_tables`` become part of the state (random layouts)."""
@@ -324,18 +329,26 @@ class TrashCollectionCore(BatchedCore):
         layout: tuple[np.ndarray | None, ...] = (None,) * 6
         if own_tables is not None:
             layout = (
-                walls.copy(), own_tables.next_cell.reshape(count, n_cells, 5),
+                walls.copy(),
+                own_tables.next_cell.reshape(count, n_cells, 5),
                 own_tables.action_mask.reshape(count, n_cells * 4, -1),
                 own_tables.place_ok.reshape(count, n_cells, -1),
                 own_tables.place_dump.reshape(count, n_cells),
                 own_tables.component.reshape(count, n_cells),
             )
         return TrashState(
-            np.zeros(count, dtype=np.int64), pos.astype(np.int64, copy=True),
-            np.full((count, self.n_agents), -1, dtype=np.int64), trash_cell.astype(np.int64, copy=True),
-            np.full((count, self.n_trash), -1, dtype=np.int64), dump_cell.astype(np.int64, copy=True),
-            np.zeros(count, dtype=np.int64), trash_map, board, reachable_dump,
-            agent_region[:, :, None] == trash_region[:, None, :], *layout,
+            np.zeros(count, dtype=np.int64),
+            pos.astype(np.int64, copy=True),
+            np.full((count, self.n_agents), -1, dtype=np.int64),
+            trash_cell.astype(np.int64, copy=True),
+            np.full((count, self.n_trash), -1, dtype=np.int64),
+            dump_cell.astype(np.int64, copy=True),
+            np.zeros(count, dtype=np.int64),
+            trash_map,
+            board,
+            reachable_dump,
+            agent_region[:, :, None] == trash_region[:, None, :],
+            *layout,
         )
 
     # --- rules -------------------------------------------------------------------
@@ -487,7 +500,7 @@ class TrashCollectionCore(BatchedCore):
             return self.tables.action_mask.take(situation, axis=0, out=out)
         if out is None:
             out = np.empty((len(pos), self.n_agents, self.n_actions), dtype=np.int8)
-        out[:, :, len(ACTION_NAMES):] = 0
+        out[:, :, len(ACTION_NAMES) :] = 0
         out[:, :, : len(ACTION_NAMES)] = self.tables.action_mask.take(situation, axis=0)
         return out
 
@@ -520,9 +533,7 @@ class TrashCollectionCore(BatchedCore):
         and the goal kind (index into ``GOAL_KINDS``)."""
         dump = np.minimum(goals, self.n_dumps - 1)
         trash = np.clip(goals - self.n_dumps, 0, self.n_trash - 1)
-        kind = np.select(
-            [goals < self.n_dumps, goals < self._pick_goal, goals == self._pick_goal], [0, 1, 2], 3
-        )
+        kind = np.select([goals < self.n_dumps, goals < self._pick_goal, goals == self._pick_goal], [0, 1, 2], 3)
         return dump, trash, kind
 
     def trash_on_floor(self) -> np.ndarray:

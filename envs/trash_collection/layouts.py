@@ -107,9 +107,7 @@ def parse_map(text: str, source: str = "<text>") -> Layout:
         if not items:
             raise _layout_error(source, f"it needs at least one {what}")
     if len(agents) > MAX_AGENTS:
-        raise _layout_error(
-            source, f"it has {len(agents)} agents; at most {MAX_AGENTS} are allowed"
-        )
+        raise _layout_error(source, f"it has {len(agents)} agents; at most {MAX_AGENTS} are allowed")
     reward, max_cycles, payoff = _parse_settings(settings, len(dumps), source)
     layout = Layout(
         name=settings.get("name", os.path.splitext(os.path.basename(source))[0]),
@@ -138,8 +136,7 @@ def _split_map(text: str, source: str) -> tuple[dict[str, str], list[str]]:
             key, value = (part.strip() for part in line.split(":", 1))
             if key not in ("name", "max_cycles", "reward", "payoff"):
                 raise _layout_error(
-                    source, f"line {number}: unknown setting {key!r}; "
-                    "valid settings are name, max_cycles, reward, payoff"
+                    source, f"line {number}: unknown setting {key!r}; valid settings are name, max_cycles, reward, payoff"
                 )
             settings[key] = value
             continue
@@ -154,9 +151,7 @@ def _parse_grid(rows: list[str], source: str) -> np.ndarray:
     width = len(rows[0])
     for number, row in enumerate(rows):
         if len(row) != width:
-            raise _layout_error(
-                source, f"grid row {number} has {len(row)} cells but the first has {width}"
-            )
+            raise _layout_error(source, f"grid row {number} has {len(row)} cells but the first has {width}")
         bad = sorted(set(row) - set(LEGEND))
         if bad:
             raise _layout_error(source, f"grid row {number} has unknown characters {bad}")
@@ -197,8 +192,9 @@ def _parse_settings(settings: dict[str, str], n_dumps: int, source: str) -> tupl
         raise _layout_error(source, f"payoff: {payoff} must be finite numbers (no nan or inf)")
     if reward == "coordination" and len(payoff) != n_dumps + 1:
         raise _layout_error(
-            source, f"reward: coordination needs 'payoff:' with one value per dump and one for "
-            f"a split, {n_dumps + 1} numbers; got {len(payoff)}"
+            source,
+            f"reward: coordination needs 'payoff:' with one value per dump and one for "
+            f"a split, {n_dumps + 1} numbers; got {len(payoff)}",
         )
     return reward, max_cycles, payoff
 
@@ -206,14 +202,9 @@ def _parse_settings(settings: dict[str, str], n_dumps: int, source: str) -> tupl
 def _check_solvable(layout: Layout, source: str) -> None:
     """Every trash must be reachable by an agent that can also reach a dump."""
     dump_cells = layout.cells(layout.dumps)[None]
-    tables = StaticTables.build(
-        layout.walls[None], dump_cells, np.array(layout.dump_in_wall)[None]
-    )
+    tables = StaticTables.build(layout.walls[None], dump_cells, np.array(layout.dump_in_wall)[None])
     agent_components = set(tables.component[layout.cells(layout.agents)].tolist())
-    usable = {
-        component for component in agent_components
-        if np.any(tables.place_ok[tables.component == component])
-    }
+    usable = {component for component in agent_components if np.any(tables.place_ok[tables.component == component])}
     for (x, y), cell in zip(layout.trash, layout.cells(layout.trash), strict=True):
         if tables.component[cell] not in usable:
             raise ValueError(
@@ -236,8 +227,7 @@ def load_layout(layout: str) -> Layout:
         path = layout
     else:
         raise ValueError(
-            f"layout={layout!r} is not valid; choose one of {[*BUILTIN_LAYOUTS, 'random']} "
-            "or give the path of a map file"
+            f"layout={layout!r} is not valid; choose one of {[*BUILTIN_LAYOUTS, 'random']} or give the path of a map file"
         )
     with open(path, encoding="utf-8") as handle:
         return parse_map(handle.read(), source=path)
@@ -285,9 +275,7 @@ class StaticTables:
     component: np.ndarray
 
     @classmethod
-    def build(
-        cls, walls: np.ndarray, dump_cells: np.ndarray, dump_in_wall: np.ndarray
-    ) -> StaticTables:
+    def build(cls, walls: np.ndarray, dump_cells: np.ndarray, dump_in_wall: np.ndarray) -> StaticTables:
         """Tables of ``L`` layouts: ``walls`` (L, H, W) bool, ``dump_cells`` (L, D)
         cell indices and ``dump_in_wall`` (L, D) bool."""
         n_layouts, height, width = walls.shape
@@ -305,14 +293,12 @@ class StaticTables:
 
         dump_x, dump_y = dump_cells % width, dump_cells // width
         cell_x, cell_y = xs.ravel(), ys.ravel()
-        distance = np.abs(cell_x[None, :, None] - dump_x[:, None, :]) + np.abs(
-            cell_y[None, :, None] - dump_y[:, None, :]
-        )
+        distance = np.abs(cell_x[None, :, None] - dump_x[:, None, :]) + np.abs(cell_y[None, :, None] - dump_y[:, None, :])
         place_ok = (distance <= 1) & ~blocked[:, :, None]
         place_dump = np.where(place_ok.any(2), place_ok.argmax(2), -1)
 
         action_mask = np.zeros((n_layouts, n_cells, 2, 2, 7), dtype=np.int8)
-        action_mask[..., :4] = (next_cell[:, :, None, None, :4] != cell[None, :, None, None, None])
+        action_mask[..., :4] = next_cell[:, :, None, None, :4] != cell[None, :, None, None, None]
         action_mask[..., 4] = 1
         action_mask[:, :, 0, 1, 5] = 1
         action_mask[:, :, 1, :, 6] = (place_dump >= 0)[:, :, None]

@@ -70,9 +70,7 @@ class ShortestPathPlanner:
                     best, best_distance = action, distance[neighbour]
         return best
 
-    def _target_cells(
-        self, env: int, agent: int, claimed: set[int]
-    ) -> tuple[list[int], int | None]:
+    def _target_cells(self, env: int, agent: int, claimed: set[int]) -> tuple[list[int], int | None]:
         """Cells the agent heads for, and the trash it claims (if any)."""
         core = self.core
         if core.carrying[env, agent] >= 0:
@@ -90,7 +88,12 @@ class ShortestPathPlanner:
         return [int(core.trash_cell[env, nearest])], int(nearest)
 
     def _step_aside(
-        self, env: int, agent: int, cell: int, targets: list[int], blocked: np.ndarray,
+        self,
+        env: int,
+        agent: int,
+        cell: int,
+        targets: list[int],
+        blocked: np.ndarray,
         masks: np.ndarray,
     ) -> int | None:
         """A random free move when only other agents stand in the way (to break deadlocks)."""

@@ -24,10 +24,22 @@ GRID_LINE = (214, 208, 194)
 HEADER_BACKGROUND = (44, 48, 60)
 HEADER_TEXT = (240, 240, 240)
 AGENT_COLOURS = (
-    (66, 133, 244), (234, 67, 53), (251, 188, 5), (52, 168, 83),
-    (171, 71, 188), (0, 172, 193), (255, 112, 67), (158, 157, 36),
-    (92, 107, 192), (236, 64, 122), (141, 110, 99), (38, 166, 154),
-    (255, 167, 38), (120, 144, 156), (212, 225, 87), (126, 87, 194),
+    (66, 133, 244),
+    (234, 67, 53),
+    (251, 188, 5),
+    (52, 168, 83),
+    (171, 71, 188),
+    (0, 172, 193),
+    (255, 112, 67),
+    (158, 157, 36),
+    (92, 107, 192),
+    (236, 64, 122),
+    (141, 110, 99),
+    (38, 166, 154),
+    (255, 167, 38),
+    (120, 144, 156),
+    (212, 225, 87),
+    (126, 87, 194),
 )
 
 
@@ -49,9 +61,7 @@ def _cell_rect(core: TrashCollectionCore, cell: int, margin: int = 0) -> pygame.
     return pygame.Rect(x * CELL + margin, top + margin, CELL - 2 * margin, CELL - 2 * margin)
 
 
-def draw(
-    core: TrashCollectionCore, surface: pygame.Surface, index: int, episode_return: float
-) -> None:
+def draw(core: TrashCollectionCore, surface: pygame.Surface, index: int, episode_return: float) -> None:
     """Draw copy ``index`` of ``core`` onto ``surface``."""
     surface.fill(FLOOR)
     for cell in range(core.n_cells):

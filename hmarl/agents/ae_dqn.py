@@ -33,9 +33,18 @@ class AEDQN(DQN):
 
     config: AEDQNConfig
 
-    def __init__(self, config: AEDQNConfig, obs_dim: int, n_actions: int, num_streams: int, total_steps: int,
-                 total_updates: int, device: torch.device | str = "cpu", seed: int = 0,
-                 obs_grid: tuple[int, ...] = ()) -> None:
+    def __init__(
+        self,
+        config: AEDQNConfig,
+        obs_dim: int,
+        n_actions: int,
+        num_streams: int,
+        total_steps: int,
+        total_updates: int,
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+        obs_grid: tuple[int, ...] = (),
+    ) -> None:
         self.elimination = ActionElimination(config, obs_dim, n_actions, obs_grid, torch.device(device), seed)
         self.elimination_network = self.elimination.network
         super().__init__(config, obs_dim, n_actions, num_streams, total_steps, total_updates, device, seed)

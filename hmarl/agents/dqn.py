@@ -62,9 +62,7 @@ class DQN:
         seed: int = 0,
     ) -> None:
         if config.batch_size > config.buffer_size:
-            raise ValueError(
-                f"batch_size={config.batch_size} is larger than buffer_size={config.buffer_size}"
-            )
+            raise ValueError(f"batch_size={config.batch_size} is larger than buffer_size={config.buffer_size}")
         check_epsilons(config.epsilon_start, config.epsilon_end)
         self.config = config
         self.obs_dim = obs_dim

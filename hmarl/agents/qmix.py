@@ -57,8 +57,10 @@ class QMIXConfig(EngineConfig, SamplerConfig, SelectionConfig, EpsilonConfig):
     hidden_sizes: tuple[int, ...] = option((128, 128), "hidden layer widths of the agents' Q network")
     mixer_embed: int = option(32, "width of the mixing network")
     team_reward: str = option(
-        "sum", "the team reward the mixed value learns: the sum of the agents' rewards (individual rewards) or "
-        "their mean (a reward every agent receives, counted once)", choices=TEAM_REWARDS,
+        "sum",
+        "the team reward the mixed value learns: the sum of the agents' rewards (individual rewards) or "
+        "their mean (a reward every agent receives, counted once)",
+        choices=TEAM_REWARDS,
     )
     double_q: bool = option(True, "double Q-learning: the online network picks the target's actions")
 
@@ -108,8 +110,14 @@ class QMIX:
                 "terminated": Field((), torch.bool),
                 "truncated": Field((), torch.bool),
             },
-            capacity=config.buffer_size, num_streams=num_envs, device=self.device, n_step=config.n_step,
-            gamma=config.gamma, seed=seed, sampler=config, total_draws=total_updates,
+            capacity=config.buffer_size,
+            num_streams=num_envs,
+            device=self.device,
+            n_step=config.n_step,
+            gamma=config.gamma,
+            seed=seed,
+            sampler=config,
+            total_draws=total_updates,
         )
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed + 1)
@@ -139,17 +147,19 @@ class QMIX:
     # --- learning ------------------------------------------------------------------
     def store(self, transition: Tensors) -> None:
         reward = transition["reward"]
-        self.replay.add({
-            "observation": transition["observation"],
-            "state": transition["state"],
-            "action": transition["action"],
-            "reward": reward.mean(-1) if self.config.team_reward == "mean" else reward.sum(-1),
-            "next_observation": transition["next_observation"],
-            "next_state": transition["next_state"],
-            "next_action_mask": transition["next_action_mask"],
-            "terminated": transition["terminated"],
-            "truncated": transition["truncated"],
-        })
+        self.replay.add(
+            {
+                "observation": transition["observation"],
+                "state": transition["state"],
+                "action": transition["action"],
+                "reward": reward.mean(-1) if self.config.team_reward == "mean" else reward.sum(-1),
+                "next_observation": transition["next_observation"],
+                "next_state": transition["next_state"],
+                "next_action_mask": transition["next_action_mask"],
+                "terminated": transition["terminated"],
+                "truncated": transition["truncated"],
+            }
+        )
 
     def can_update(self) -> bool:
         return len(self.replay) >= self.config.batch_size
@@ -173,11 +183,13 @@ class QMIX:
 
     # --- checkpoints ---------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"engine": self.engine.state_dict(), "replay": self.replay.state_dict(),
-                "generator": self.generator.get_state()}
+        return {
+            "engine": self.engine.state_dict(),
+            "replay": self.replay.state_dict(),
+            "generator": self.generator.get_state(),
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.engine.load_state_dict(state["engine"])
         self.replay.load_state_dict(state["replay"])
         self.generator.set_state(state["generator"])
-

@@ -209,9 +209,7 @@ class SACN:
         # three share the configuration, so LB-SAC's sqrt rule scales every lr.
         self.temperature_engine = UpdateEngine({"temperature": self.temperature}, config, total_updates, seed=seed)
         self.actor_engine = UpdateEngine({"actor": self.actor}, config, total_updates, seed=seed)
-        self.critic_engine = UpdateEngine(
-            {"critic": self.critic}, config, total_updates, targets=["critic"], seed=seed
-        )
+        self.critic_engine = UpdateEngine({"critic": self.critic}, config, total_updates, targets=["critic"], seed=seed)
         # The critics choose the rows (their selection stage, if any); the others read them.
         self.temperature_engine.selection = self.actor_engine.selection = None
         self.target_critic = self.critic_engine.targets["critic"]
@@ -234,12 +232,16 @@ class SACN:
     def _online_replay(self) -> ReplayBuffer:
         if self.replay is None:
             if self.config.batch_size > self.config.buffer_size:
-                raise ValueError(
-                    f"batch_size={self.config.batch_size} is larger than buffer_size={self.config.buffer_size}"
-                )
+                raise ValueError(f"batch_size={self.config.batch_size} is larger than buffer_size={self.config.buffer_size}")
             self.replay = ReplayBuffer(
-                self.replay_fields(), self.config.buffer_size, self.num_streams, self.device,
-                gamma=self.config.gamma, seed=self.seed, sampler=self.config, total_draws=self.total_updates,
+                self.replay_fields(),
+                self.config.buffer_size,
+                self.num_streams,
+                self.device,
+                gamma=self.config.gamma,
+                seed=self.seed,
+                sampler=self.config,
+                total_draws=self.total_updates,
             )
         return self.replay
 
@@ -257,17 +259,25 @@ class SACN:
         if self.config.batch_size > len(dataset):
             raise ValueError(f"batch_size={self.config.batch_size} is larger than the dataset ({len(dataset)})")
         self.replay = ReplayBuffer(
-            self.replay_fields(), len(dataset), len(dataset), self.device, gamma=self.config.gamma, seed=self.seed,
-            sampler=self.config, total_draws=self.total_updates,
+            self.replay_fields(),
+            len(dataset),
+            len(dataset),
+            self.device,
+            gamma=self.config.gamma,
+            seed=self.seed,
+            sampler=self.config,
+            total_draws=self.total_updates,
         )
-        self.replay.add({
-            "observation": dataset.observations,
-            "action": dataset.actions,
-            "reward": dataset.rewards,
-            "next_observation": dataset.next_observations,
-            "terminated": dataset.terminals,
-            "truncated": dataset.timeouts,
-        })
+        self.replay.add(
+            {
+                "observation": dataset.observations,
+                "action": dataset.actions,
+                "reward": dataset.rewards,
+                "next_observation": dataset.next_observations,
+                "terminated": dataset.terminals,
+                "truncated": dataset.timeouts,
+            }
+        )
         self.offline = True
 
     @torch.no_grad()
@@ -275,9 +285,7 @@ class SACN:
         """Exploring actions ``(B, 1, action_dim)``: uniform before ``random_steps``, then sampled."""
         observation = obs["observation"]
         if global_step < self.config.random_steps:
-            unit = torch.rand(
-                (*observation.shape[:-1], self.action_dim), generator=self.generator, device=self.device
-            )
+            unit = torch.rand((*observation.shape[:-1], self.action_dim), generator=self.generator, device=self.device)
             return self.actor.action_low + unit * (self.actor.action_high - self.actor.action_low)
         return self.act_sampled(obs)
 
@@ -293,14 +301,16 @@ class SACN:
 
     def store(self, transition: Tensors) -> None:
         replay = self._online_replay()
-        replay.add({
-            "observation": transition["observation"][:, 0],
-            "action": transition["action"][:, 0],
-            "reward": transition["reward"][:, 0],
-            "next_observation": transition["next_observation"][:, 0],
-            "terminated": transition["terminated"],
-            "truncated": transition["truncated"],
-        })
+        replay.add(
+            {
+                "observation": transition["observation"][:, 0],
+                "action": transition["action"][:, 0],
+                "reward": transition["reward"][:, 0],
+                "next_observation": transition["next_observation"][:, 0],
+                "terminated": transition["terminated"],
+                "truncated": transition["truncated"],
+            }
+        )
 
     def can_update(self) -> bool:
         return self.replay is not None and len(self.replay) >= self.config.batch_size
@@ -339,9 +349,7 @@ class SACN:
         q_values = self.critic(observation, action)
         # Summed over members, averaged over the batch: each member fits the target alone.
         # A row's score is the members' mean absolute TD error.
-        rows = RowLoss(
-            ((q_values - target) ** 2).T, scores=(q_values.detach() - target).abs().mean(0), normalizer=len(target)
-        )
+        rows = RowLoss(((q_values - target) ** 2).T, scores=(q_values.detach() - target).abs().mean(0), normalizer=len(target))
         extras = {"q_mean": q_values.mean().detach(), "target_mean": target.mean()}
         if self.config.eta > 0:
             diversity = self.diversity_loss(q_values, action)
@@ -424,4 +432,3 @@ class SACN:
         if target is None:
             raise ValueError("an offline SAC-N agent resumes after load_dataset(); this one has no dataset")
         target.load_state_dict(replay)
-

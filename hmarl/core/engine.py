@@ -168,9 +168,7 @@ class EngineConfig:
 
     optimizer: str = option("adam", "optimiser", choices=OPTIMIZERS)
     lr: float = option(3e-4, "learning rate at --base-batch-size (before --lr-scaling)")
-    lr_scaling: str = option(
-        "none", "scale lr with batch size: none, sqrt (LB-SAC) or linear", choices=LR_SCALINGS
-    )
+    lr_scaling: str = option("none", "scale lr with batch size: none, sqrt (LB-SAC) or linear", choices=LR_SCALINGS)
     batch_size: int = option(256, "transitions per update")
     base_batch_size: int = option(256, "batch size at which --lr was tuned")
     weight_decay: float = option(0.0, "weight decay (decoupled for adamw and adamod)")
@@ -197,14 +195,12 @@ class EngineConfig:
     tau: float = option(0.005, "Polyak coefficient for target updates")
 
 
-
-def _rows_and_loss(
-    output: RowLoss | torch.Tensor, weights: torch.Tensor | None
-) -> tuple[RowLoss | None, torch.Tensor]:
+def _rows_and_loss(output: RowLoss | torch.Tensor, weights: torch.Tensor | None) -> tuple[RowLoss | None, torch.Tensor]:
     """A loss function's output as its rows (``None`` for a scalar loss) and the loss."""
     if isinstance(output, RowLoss):
         return output, output.reduce(weights)
     return None, output
+
 
 class UpdateEngine:
     """Steps the parameters of ``modules`` with the gradients of a loss.
@@ -358,9 +354,7 @@ class UpdateEngine:
         joined = Sample.join(kept)
         return joined.take(torch.arange(batch_size, device=joined.index.device))
 
-    def update(
-        self, loss_fn: LossFn, source: BatchSource | Sample | Any, batch_size: int | None = None
-    ) -> dict[str, Any]:
+    def update(self, loss_fn: LossFn, source: BatchSource | Sample | Any, batch_size: int | None = None) -> dict[str, Any]:
         """One optimiser step on ``loss_fn`` over a batch; returns the update's metrics.
 
         ``source`` is where the rows come from: a :class:`BatchSource` (a replay buffer)
@@ -451,7 +445,8 @@ class UpdateEngine:
                 logger.warning(
                     "the update engine runs eagerly (compile=%r asked for): the after_backward hooks %s "
                     "cannot be captured (a hook that can sets capturable = True)",
-                    self.config.compile, ", ".join(uncapturable),
+                    self.config.compile,
+                    ", ".join(uncapturable),
                 )
             return lambda batch, weights: self._gradient_step(loss_fn, batch, weights, context)
         if loss_fn not in self._compiled_steps:
@@ -459,9 +454,7 @@ class UpdateEngine:
             # a copy of the step's code for each engine and loss keeps engines (a learner
             # has several) from evicting each other's graphs.
             method = UpdateEngine._gradient_step
-            own = types.FunctionType(
-                method.__code__.replace(), method.__globals__, method.__name__, method.__defaults__
-            )
+            own = types.FunctionType(method.__code__.replace(), method.__globals__, method.__name__, method.__defaults__)
             step = own.__get__(self)
 
             def compiled(batch: Any, weights: torch.Tensor | None) -> Any:
@@ -492,8 +485,7 @@ class UpdateEngine:
         healthy &= torch.isfinite(loss) & torch.isfinite(grad_norm)
         with torch.no_grad():
             before = [
-                (param.clone(), {key: value.clone() for key, value in self._tensor_state(param)})
-                for param in self.parameters
+                (param.clone(), {key: value.clone() for key, value in self._tensor_state(param)}) for param in self.parameters
             ]
             self.optimizer.step()
             for param, (old, old_state) in zip(self.parameters, before, strict=True):

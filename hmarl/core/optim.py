@@ -119,9 +119,7 @@ def make_optimizer(
         kind = torch.optim.Adam if name == "adam" else torch.optim.AdamW
         capturable = torch.is_tensor(lr) and lr.device.type == "cuda"
         foreach = capturable or not torch.is_tensor(lr)
-        return kind(
-            params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=foreach, capturable=capturable
-        )
+        return kind(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=foreach, capturable=capturable)
     if name == "adamod":
         return AdaMod(params, lr=lr, betas=betas, beta3=adamod_beta3, eps=eps, weight_decay=weight_decay)
     raise ValueError(f"optimizer={name!r} is not known; choose one of {list(OPTIMIZERS)}")

@@ -71,7 +71,6 @@ class Sample:
         )
 
 
-
 def _joined_weights(samples: Sequence[Sample]) -> torch.Tensor | None:
     """The samples' weights joined, or ``None`` where the samples carry none."""
     weights = [sample.weights for sample in samples if sample.weights is not None]
@@ -80,6 +79,7 @@ def _joined_weights(samples: Sequence[Sample]) -> torch.Tensor | None:
     if len(weights) != len(samples):
         raise ValueError("samples to join must all carry weights or all carry none")
     return torch.cat(weights)
+
 
 class BatchSource(Protocol):
     """Where the update engine draws batches from and returns per-row scores to."""
@@ -169,17 +169,13 @@ class ReplayBuffer:
     def add(self, transition: Mapping[str, torch.Tensor | np.ndarray]) -> None:
         """Store one step of every stream: each value is shaped ``(num_streams, *shape)``."""
         if transition.keys() != self.fields.keys():
-            raise ValueError(
-                f"a transition must hold exactly the fields {sorted(self.fields)}, "
-                f"got {sorted(transition)}"
-            )
+            raise ValueError(f"a transition must hold exactly the fields {sorted(self.fields)}, got {sorted(transition)}")
         values = {name: torch.as_tensor(value, device=self.device) for name, value in transition.items()}
         for name, value in values.items():
             field = self.fields[name]
             if value.shape != (self.num_streams, *field.shape):
                 raise ValueError(
-                    f"field {name!r} must have shape {(self.num_streams, *field.shape)}, "
-                    f"got {tuple(value.shape)}"
+                    f"field {name!r} must have shape {(self.num_streams, *field.shape)}, got {tuple(value.shape)}"
                 )
         start = self.next_row * self.num_streams
         # The row written over no longer starts a complete window; the row n_step - 1
@@ -209,9 +205,7 @@ class ReplayBuffer:
                 f"num_streams={self.num_streams} and n_step={self.n_step}"
             )
         if transitions.keys() != self.fields.keys():
-            raise ValueError(
-                f"transitions must hold exactly the fields {sorted(self.fields)}, got {sorted(transitions)}"
-            )
+            raise ValueError(f"transitions must hold exactly the fields {sorted(self.fields)}, got {sorted(transitions)}")
         values = {name: torch.as_tensor(value, device=self.device) for name, value in transitions.items()}
         counts = {len(value) for value in values.values()}
         if len(counts) != 1:
@@ -242,9 +236,7 @@ class ReplayBuffer:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if batch_size > self.capacity:
-            raise ValueError(
-                f"batch_size={batch_size} is larger than the replay capacity {self.capacity}"
-            )
+            raise ValueError(f"batch_size={batch_size} is larger than the replay capacity {self.capacity}")
         available = len(self)
         if batch_size > available:
             raise ValueError(

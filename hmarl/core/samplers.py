@@ -224,15 +224,18 @@ class PrioritizedSampler:
         self.generator.set_state(state["generator"])
 
 
-def make_sampler(
-    config: SamplerConfig, capacity: int, device: torch.device, total_draws: int, seed: int = 0
-) -> Sampler:
+def make_sampler(config: SamplerConfig, capacity: int, device: torch.device, total_draws: int, seed: int = 0) -> Sampler:
     """The sampler ``config.sampler`` names, for a replay of ``capacity`` slots that will
     be drawn from about ``total_draws`` times (prioritised replay anneals beta over them)."""
     check_choice("sampler", config.sampler, SAMPLERS)
     if config.sampler == "uniform":
         return UniformSampler(device, seed)
     return PrioritizedSampler(
-        capacity, device, config.priority_alpha, config.priority_beta, config.priority_eps,
-        beta_draws=max(total_draws, 1), seed=seed,
+        capacity,
+        device,
+        config.priority_alpha,
+        config.priority_beta,
+        config.priority_eps,
+        beta_draws=max(total_draws, 1),
+        seed=seed,
     )

@@ -20,9 +20,7 @@ SCHEDULES = ("constant", "cosine", "autowu")
 def scale_lr(base_lr: float, batch_size: int, base_batch_size: int, rule: str) -> float:
     """The learning rate for ``batch_size`` given ``base_lr`` tuned at ``base_batch_size``."""
     if batch_size < 1 or base_batch_size < 1:
-        raise ValueError(
-            f"batch_size and base_batch_size must be >= 1, got {batch_size} and {base_batch_size}"
-        )
+        raise ValueError(f"batch_size and base_batch_size must be >= 1, got {batch_size} and {base_batch_size}")
     ratio = batch_size / base_batch_size
     if rule == "none":
         return base_lr

@@ -131,7 +131,11 @@ class SelectiveBackprop:
     """
 
     def __init__(
-        self, beta: float = 3.0, floor: float = 0.0, window: int = 1024, device: torch.device | str = "cpu",
+        self,
+        beta: float = 3.0,
+        floor: float = 0.0,
+        window: int = 1024,
+        device: torch.device | str = "cpu",
         seed: int = 0,
     ) -> None:
         if beta < 0:
@@ -264,8 +268,12 @@ class AdaptiveSelectiveBackprop(SelectiveBackprop):
     """
 
     def __init__(
-        self, curves: Mapping[str, Sequence[float]] | None = None, period: int = 20, explore: float = 0.1,
-        step: float = 0.2, **kwargs: Any,
+        self,
+        curves: Mapping[str, Sequence[float]] | None = None,
+        period: int = 20,
+        explore: float = 0.1,
+        step: float = 0.2,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if period < 1:
@@ -329,8 +337,13 @@ class AdaptiveSelectiveBackprop(SelectiveBackprop):
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            **super().state_dict(), "arm": self.arm, "means": list(self.means), "pulls": list(self.pulls),
-            "period_start": self.period_start, "batch_size": self.batch_size, "scored_update": self.scored_update,
+            **super().state_dict(),
+            "arm": self.arm,
+            "means": list(self.means),
+            "pulls": list(self.pulls),
+            "period_start": self.period_start,
+            "batch_size": self.batch_size,
+            "scored_update": self.scored_update,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -341,16 +354,17 @@ class AdaptiveSelectiveBackprop(SelectiveBackprop):
         self.batch_size, self.scored_update = int(state["batch_size"]), int(state["scored_update"])
 
 
-def make_selection(
-    config: SelectionConfig, device: torch.device | str = "cpu", seed: int = 0
-) -> SelectiveBackprop | None:
+def make_selection(config: SelectionConfig, device: torch.device | str = "cpu", seed: int = 0) -> SelectiveBackprop | None:
     """The selection ``config.selection`` names (None for ``none``)."""
     check_selection(config)
     if config.selection == "none":
         return None
     common: dict[str, Any] = {
-        "beta": config.selection_beta, "floor": config.selection_floor, "window": config.selection_window,
-        "device": device, "seed": seed,
+        "beta": config.selection_beta,
+        "floor": config.selection_floor,
+        "window": config.selection_window,
+        "device": device,
+        "seed": seed,
     }
     if config.selection == "sb":
         return SelectiveBackprop(**common)

@@ -74,29 +74,34 @@ class SparseConfig:
     """RLx2 sparse training; every option is inert while --sparsity and --actor-sparsity are 0."""
 
     sparsity: float = option(
-        0.0, "RLx2: share of the critic's / Q-network's weights held at zero, over layers by Erdős-Rényi, "
+        0.0,
+        "RLx2: share of the critic's / Q-network's weights held at zero, over layers by Erdős-Rényi, "
         "in [0, 1) (0: dense, and no other sparse-training option acts)",
     )
     actor_sparsity: float = option(float("nan"), "RLx2: share of the actor's weights held at zero (nan: --sparsity)")
     topology: str = option(
-        "rigl", "rigl: drop the smallest weights and grow the largest gradients every --topology-period updates; "
-        "static: the initial mask throughout", choices=TOPOLOGIES,
+        "rigl",
+        "rigl: drop the smallest weights and grow the largest gradients every --topology-period updates; "
+        "static: the initial mask throughout",
+        choices=TOPOLOGIES,
     )
     topology_period: int = option(
-        0, "updates between topology updates, >= 1 (0: 1/300 of each network's updates, the reference's 10k of 3M, "
-        "at least 100)"
+        0,
+        "updates between topology updates, >= 1 (0: 1/300 of each network's updates, the reference's 10k of 3M, at least 100)",
     )
     drop_fraction: float = option(0.5, "share of active weights dropped at the start, decayed by cosine to 0")
     delayed_nstep: int = option(3, "n of the multi-step TD target after --nstep-delay (1: 1-step throughout)")
     nstep_delay: int = option(
-        -1, "updates with 1-step targets before the switch to --delayed-nstep (-1: a tenth of the run, the "
+        -1,
+        "updates with 1-step targets before the switch to --delayed-nstep (-1: a tenth of the run, the "
         "reference's 300k of 3M)",
     )
     dynamic_buffer: bool = option(
         True, "drop the oldest transitions while the policy distance on them exceeds --buffer-threshold"
     )
     buffer_threshold: float = option(
-        float("nan"), "policy distance above which the oldest transitions are dropped (nan: 0.2 for continuous "
+        float("nan"),
+        "policy distance above which the oldest transitions are dropped (nan: 0.2 for continuous "
         "actions, the reference's; 0.5 for discrete ones)",
     )
     buffer_min: int = option(0, "transitions the dynamic buffer keeps at least (0: 1/15 of the run's steps, >= 8 batches)")
@@ -121,9 +126,7 @@ def check_sparse(config: SparseConfig, total_updates: int) -> None:
             raise ValueError(f"{name}={value} is not valid; it must be in [0, 1) (0: dense)")
     check_choice("topology", config.topology, TOPOLOGIES)
     if config.topology_period < 0:
-        raise ValueError(
-            f"topology_period={config.topology_period} is not valid; it must be >= 1 (or 0: 1/300 of the run)"
-        )
+        raise ValueError(f"topology_period={config.topology_period} is not valid; it must be >= 1 (or 0: 1/300 of the run)")
     if not 0.0 <= config.drop_fraction <= 1.0:
         raise ValueError(f"drop_fraction={config.drop_fraction} is not valid; it must be in [0, 1]")
     if config.delayed_nstep < 1:
@@ -206,8 +209,13 @@ class SparseTraining:
     """The sparse-training hook of one engine (see the module's docstring)."""
 
     def __init__(
-        self, engine: UpdateEngine, sparsity: float, topology: str = "rigl", period: int = 0,
-        drop_fraction: float = 0.5, end: int | None = None,
+        self,
+        engine: UpdateEngine,
+        sparsity: float,
+        topology: str = "rigl",
+        period: int = 0,
+        drop_fraction: float = 0.5,
+        end: int | None = None,
     ) -> None:
         check_choice("topology", topology, TOPOLOGIES)
         if period < 0:
@@ -367,8 +375,16 @@ class ReplayControl:
     (SAC's actor) leaves it idle."""
 
     def __init__(
-        self, engine: UpdateEngine, name: str, policy_distance: Any, nstep: int = 3, delay: int = -1,
-        dynamic_buffer: bool = True, threshold: float = float("nan"), minimum: int = 0, check_period: int = 0,
+        self,
+        engine: UpdateEngine,
+        name: str,
+        policy_distance: Any,
+        nstep: int = 3,
+        delay: int = -1,
+        dynamic_buffer: bool = True,
+        threshold: float = float("nan"),
+        minimum: int = 0,
+        check_period: int = 0,
         check_rows: int = 2048,
     ) -> None:
         self.engine = engine
@@ -496,8 +512,9 @@ def attach_sparse(agent: Any, config: SparseConfig, total_steps: int) -> SparseR
     actor_sparsity = config.sparsity if math.isnan(config.actor_sparsity) else config.actor_sparsity
     distance = getattr(agent, "policy_distance", None)
     if config.dynamic_buffer and distance is None:
-        raise ValueError(f"dynamic_buffer needs a policy distance, which {type(agent).__name__} does not define; "
-                         "pass --no-dynamic-buffer")
+        raise ValueError(
+            f"dynamic_buffer needs a policy distance, which {type(agent).__name__} does not define; pass --no-dynamic-buffer"
+        )
     batch = getattr(config, "batch_size", 256)
     minimum = config.buffer_min or max(BUFFER_CHECK_BATCHES * batch, round(BUFFER_MIN_SHARE * total_steps))
     hooks, replays = {}, {}
@@ -507,10 +524,20 @@ def attach_sparse(agent: Any, config: SparseConfig, total_steps: int) -> SparseR
         if not hook.layers:
             continue
         hooks[name] = engine.add_hook(hook)
-        replays[name] = engine.add_hook(ReplayControl(
-            engine, name, distance, config.delayed_nstep, config.nstep_delay, config.dynamic_buffer,
-            config.buffer_threshold, minimum, config.buffer_check_period, BUFFER_CHECK_BATCHES * batch,
-        ))
+        replays[name] = engine.add_hook(
+            ReplayControl(
+                engine,
+                name,
+                distance,
+                config.delayed_nstep,
+                config.nstep_delay,
+                config.dynamic_buffer,
+                config.buffer_threshold,
+                minimum,
+                config.buffer_check_period,
+                BUFFER_CHECK_BATCHES * batch,
+            )
+        )
     return SparseRun(hooks, replays)
 
 
@@ -533,15 +560,17 @@ def _compressed(tensor: torch.Tensor) -> torch.Tensor:
     csr = tensor.to_sparse_csr()
     if csr.values().numel() >= 2**31:
         return csr
-    return torch.sparse_csr_tensor(
-        csr.crow_indices().int(), csr.col_indices().int(), csr.values(), csr.shape
-    )
+    return torch.sparse_csr_tensor(csr.crow_indices().int(), csr.col_indices().int(), csr.values(), csr.shape)
 
 
 def load_sparse(module: nn.Module, state: Mapping[str, Any]) -> None:
     """Load an :func:`export_sparse` state into ``module`` (dense weights)."""
-    module.load_state_dict({name: value.to_dense() if value.is_sparse or value.layout == torch.sparse_csr else value
-                            for name, value in state.items()})
+    module.load_state_dict(
+        {
+            name: value.to_dense() if value.is_sparse or value.layout == torch.sparse_csr else value
+            for name, value in state.items()
+        }
+    )
 
 
 class CSRLinear(nn.Module):

@@ -122,14 +122,11 @@ def _as_array(key: str, value: Any) -> np.ndarray:
 
 def _check_shapes(arrays: Mapping[str, np.ndarray]) -> int:
     """Check the arrays' ranks and row counts (one row per transition); returns the count."""
-    expected_ndim = {"observations": 2, "actions": 2, "next_observations": 2,
-                     "rewards": 1, "terminals": 1, "timeouts": 1}
+    expected_ndim = {"observations": 2, "actions": 2, "next_observations": 2, "rewards": 1, "terminals": 1, "timeouts": 1}
     for key, ndim in expected_ndim.items():
         if arrays[key].ndim != ndim:
             layout = "(N, dim)" if ndim == 2 else "(N,)"
-            raise ValueError(
-                f"dataset key {key!r} must have shape {layout}, got shape {arrays[key].shape}"
-            )
+            raise ValueError(f"dataset key {key!r} must have shape {layout}, got shape {arrays[key].shape}")
     length = arrays["rewards"].shape[0]
     if length == 0:
         raise ValueError("dataset is empty: 'rewards' has no transitions")
@@ -160,10 +157,7 @@ def validate_arrays(data: Mapping[str, Any]) -> dict[str, np.ndarray]:
         raise TypeError(f"dataset must be a mapping of arrays, got {type(data).__name__}")
     missing = [key for key in ARRAY_KEYS if key not in data]
     if missing:
-        raise ValueError(
-            f"dataset is missing required keys {missing}; a D4RL-layout dataset needs "
-            f"{list(ARRAY_KEYS)}"
-        )
+        raise ValueError(f"dataset is missing required keys {missing}; a D4RL-layout dataset needs {list(ARRAY_KEYS)}")
     arrays = {key: _as_array(key, data[key]) for key in ARRAY_KEYS}
     for key, array in arrays.items():
         if array.dtype.kind not in "biuf":
@@ -178,10 +172,7 @@ def validate_arrays(data: Mapping[str, Any]) -> dict[str, np.ndarray]:
         if not finite.all():
             bad_row = int(np.flatnonzero(~finite.reshape(length, -1).all(axis=1))[0])
             kind = "NaN" if np.isnan(array).any() else "infinite"
-            raise ValueError(
-                f"dataset key {key!r} contains {kind} values (first at row {bad_row}); "
-                "all values must be finite"
-            )
+            raise ValueError(f"dataset key {key!r} contains {kind} values (first at row {bad_row}); all values must be finite")
         result[key] = np.ascontiguousarray(array, dtype=np.float32)
     for key in _FLAG_KEYS:
         array = arrays[key]
@@ -202,9 +193,7 @@ def _validate_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(value, np.generic):
             value = value.item()
         if not isinstance(value, (str, int, float, bool)):
-            raise TypeError(
-                f"metadata[{key!r}] must be a str, int, float or bool, got {type(value).__name__}"
-            )
+            raise TypeError(f"metadata[{key!r}] must be a str, int, float or bool, got {type(value).__name__}")
         clean[key] = value
     return clean
 
@@ -216,8 +205,7 @@ def _file_format(path: Path, argument: str = "path") -> str:
     if suffix in NPZ_SUFFIXES:
         return "npz"
     raise ValueError(
-        f"{argument}={str(path)!r} has an unknown suffix {suffix!r}; use one of "
-        f"{list(HDF5_SUFFIXES + NPZ_SUFFIXES)}"
+        f"{argument}={str(path)!r} has an unknown suffix {suffix!r}; use one of {list(HDF5_SUFFIXES + NPZ_SUFFIXES)}"
     )
 
 
@@ -226,8 +214,7 @@ def _import_h5py() -> Any:
         import h5py
     except ImportError as error:
         raise ImportError(
-            "reading or writing HDF5 datasets needs h5py (pip install h5py); "
-            "NPZ files need only numpy"
+            "reading or writing HDF5 datasets needs h5py (pip install h5py); NPZ files need only numpy"
         ) from error
     return h5py
 

@@ -82,8 +82,17 @@ import numpy as np
 from hmarl.hier.options import OptionOutcome
 
 FIELDS = (
-    "obs", "state", "goal", "reward", "duration", "next_obs", "next_state",
-    "next_goal_mask", "next_free", "terminated", "acting",
+    "obs",
+    "state",
+    "goal",
+    "reward",
+    "duration",
+    "next_obs",
+    "next_state",
+    "next_goal_mask",
+    "next_free",
+    "terminated",
+    "acting",
 )
 RETURN_FIELD = "episode_return"
 NEXT_GOAL_FIELD = "next_goal"
@@ -204,8 +213,15 @@ class ACERRecorder:
             acting[np.arange(env_index.size), agent_index] = True
         end = self.step[env_index]
         rows = self._rows(
-            env_index, start, end, acting, outcome.ended, next_obs, next_state,
-            next_goal_mask, terminated,
+            env_index,
+            start,
+            end,
+            acting,
+            outcome.ended,
+            next_obs,
+            next_state,
+            next_goal_mask,
+            terminated,
         )
         if not self.holds:
             return rows

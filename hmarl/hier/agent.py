@@ -58,7 +58,9 @@ OPTION_STATS_DECAY = 0.99
 # Options that must have ended (decayed count) before the goal success may freeze the low level.
 MIN_FREEZE_OPTIONS = 100
 HierConfig = with_sections(
-    "HierConfig", HierBaseConfig, high_level_sections(),
+    "HierConfig",
+    HierBaseConfig,
+    high_level_sections(),
     doc="Options of the hierarchical learners: the shared ones, and a section per high level with options of its own.",
 )
 
@@ -137,12 +139,25 @@ class HierarchicalAgent:
         self.navigation_goals = self.low.navigation_goals
         self.one_step_goals = np.setdiff1d(np.arange(n_goals), self.navigation_goals)
         self.options = Options(
-            spec.num_envs, n_agents, n_goals, option_len, config.termination, config.reach_bonus, config.step_cost,
+            spec.num_envs,
+            n_agents,
+            n_goals,
+            option_len,
+            config.termination,
+            config.reach_bonus,
+            config.step_cost,
             config.hold_goals,
         )
         self.recorder = ACERRecorder(
-            spec.num_envs, n_agents, spec.obs_dim, spec.state_dim, n_goals, option_len, config.gamma,
-            augmented=config.acer_augmented, concurrent=config.acer_concurrent,
+            spec.num_envs,
+            n_agents,
+            spec.obs_dim,
+            spec.state_dim,
+            n_goals,
+            option_len,
+            config.gamma,
+            augmented=config.acer_augmented,
+            concurrent=config.acer_concurrent,
             episode_returns=self.learns_high and config.return_regularizer > 0,
             n_step=config.high_n_step if self.learns_high else 1,
         )
@@ -212,7 +227,11 @@ class HierarchicalAgent:
             return
         self.eval_env = env
         self.eval_options = Options(
-            env.num_envs, self.spec.n_agents, self.spec.n_goals, self.option_len, self.config.termination,
+            env.num_envs,
+            self.spec.n_agents,
+            self.spec.n_goals,
+            self.option_len,
+            self.config.termination,
             hold=self.config.hold_goals,
         )
         self.eval_one_step = None
@@ -280,8 +299,12 @@ class HierarchicalAgent:
         primitive = env.goal_primitive(goals)
         goal_mask = env.goal_mask()
         choice = self.low.choose(
-            obs["observation"].flatten(0, 1), encoding.flatten(0, 1), self._agent_index(num_envs),
-            obs["action_mask"].flatten(0, 1), epsilon, generator,
+            obs["observation"].flatten(0, 1),
+            encoding.flatten(0, 1),
+            self._agent_index(num_envs),
+            obs["action_mask"].flatten(0, 1),
+            epsilon,
+            generator,
         )
         low_primitive = self.low.low_actions[choice].view(num_envs, n_agents).cpu().numpy()
         actions = np.where(primitive >= 0, primitive, low_primitive)
@@ -302,9 +325,7 @@ class HierarchicalAgent:
             epsilon = self.high_epsilon(global_step)
             goals = self._choose_goals(obs["observation"], env.goal_mask(), epsilon, self.generator)
             self.options.start(goals, deciding)
-        self.recorder.observe(
-            obs["observation"].cpu().numpy(), obs["state"].cpu().numpy(), self.options.goals, deciding
-        )
+        self.recorder.observe(obs["observation"].cpu().numpy(), obs["state"].cpu().numpy(), self.options.goals, deciding)
         actions, self.pending = self._primitive_actions(
             env, obs, self.options.goals, self.low_epsilon(global_step), self.generator
         )
@@ -364,15 +385,23 @@ class HierarchicalAgent:
         goal_mask = env.goal_mask()
         feasible = np.take_along_axis(goal_mask, goals[..., None], -1)[..., 0]
         outcome = self.options.advance(
-            env.goal_reached(goals), feasible, pending.one_step, invalid, terminated | truncated,
+            env.goal_reached(goals),
+            feasible,
+            pending.one_step,
+            invalid,
+            terminated | truncated,
             self._interrupt(goal_mask, pending.one_step),
         )
         if self.low_learning:
             self._store_low_level(env, transition, pending, terminated, terminated | truncated)
         rows = self.recorder.record(
-            transition["reward"].cpu().numpy(), outcome,
-            transition["next_observation"].cpu().numpy(), transition["next_state"].cpu().numpy(),
-            goal_mask, terminated, truncated,
+            transition["reward"].cpu().numpy(),
+            outcome,
+            transition["next_observation"].cpu().numpy(),
+            transition["next_state"].cpu().numpy(),
+            goal_mask,
+            terminated,
+            truncated,
         )
         if self.high_replay is not None:
             self.high_replay.extend({name: rows[name] for name in self.high_replay.fields})
@@ -407,20 +436,22 @@ class HierarchicalAgent:
         rows = (torch.as_tensor(env_index, device=self.device), torch.as_tensor(agent_index, device=self.device))
         pursued = self.low.navigation_index[pending.goals[env_index, agent_index]]
         feasible = pending.goal_mask[env_index, agent_index][:, self.navigation_goals]
-        self.low.store({
-            "observation": transition["observation"][rows],
-            "agent": rows[1],
-            "action": pending.low_choice[rows],
-            "next_observation": transition["next_observation"][rows],
-            "next_action_mask": transition["next_action_mask"][..., self.low.low_actions][rows],
-            "terminated": torch.as_tensor(terminated[env_index], device=self.device),
-            "invalid": transition["invalid_action"][rows],
-            "goal_index": torch.as_tensor(pursued, device=self.device),
-            "goal_encodings": torch.as_tensor(encodings[env_index, agent_index], device=self.device),
-            "next_goal_encodings": torch.as_tensor(next_encodings[env_index, agent_index], device=self.device),
-            "feasible": torch.as_tensor(feasible, device=self.device),
-            "reached": torch.as_tensor(reached[env_index, agent_index], device=self.device),
-        })
+        self.low.store(
+            {
+                "observation": transition["observation"][rows],
+                "agent": rows[1],
+                "action": pending.low_choice[rows],
+                "next_observation": transition["next_observation"][rows],
+                "next_action_mask": transition["next_action_mask"][..., self.low.low_actions][rows],
+                "terminated": torch.as_tensor(terminated[env_index], device=self.device),
+                "invalid": transition["invalid_action"][rows],
+                "goal_index": torch.as_tensor(pursued, device=self.device),
+                "goal_encodings": torch.as_tensor(encodings[env_index, agent_index], device=self.device),
+                "next_goal_encodings": torch.as_tensor(next_encodings[env_index, agent_index], device=self.device),
+                "feasible": torch.as_tensor(feasible, device=self.device),
+                "reached": torch.as_tensor(reached[env_index, agent_index], device=self.device),
+            }
+        )
 
     # --- learning ------------------------------------------------------------------
     def low_level_batch(self, rows: Tensors) -> dict[str, torch.Tensor]:

@@ -74,17 +74,24 @@ class HierSpec:
                 raise TypeError(f"env has no options interface: {type(env).__name__} lacks {name!r}")
         n_goals = len(env.goal_names)
         primitives = [
-            env.goal_primitive(np.full((env.num_envs, env.n_agents), goal, dtype=np.int64)).max()
-            for goal in range(n_goals)
+            env.goal_primitive(np.full((env.num_envs, env.n_agents), goal, dtype=np.int64)).max() for goal in range(n_goals)
         ]
         low_actions = tuple(a for a in range(env.n_actions) if a not in primitives)
         navigation_goals = tuple(goal for goal, primitive in enumerate(primitives) if primitive < 0)
         if not low_actions or not navigation_goals:
             raise ValueError("every goal is a one-step goal; the low level has nothing to learn")
         return cls(
-            num_envs or env.num_envs, env.n_agents, env.obs_dim, env.state_dim, env.n_actions,
-            n_goals, env.goal_dim, low_actions, navigation_goals,
-            tuple(getattr(env, "observation_grid", None) or ()), tuple(getattr(env, "goal_grid", None) or ()),
+            num_envs or env.num_envs,
+            env.n_agents,
+            env.obs_dim,
+            env.state_dim,
+            env.n_actions,
+            n_goals,
+            env.goal_dim,
+            low_actions,
+            navigation_goals,
+            tuple(getattr(env, "observation_grid", None) or ()),
+            tuple(getattr(env, "goal_grid", None) or ()),
         )
 
 
@@ -114,7 +121,8 @@ class HierBaseConfig(SparseConfig, EngineConfig, SamplerConfig, SelectionConfig,
         "async", "async: each agent picks a goal when its own option ends; sync: all together", choices=TERMINATIONS
     )
     hold_goals: bool = option(
-        False, "navigation options keep their goal once reached (a defender stays with his man) and end only "
+        False,
+        "navigation options keep their goal once reached (a defender stays with his man) and end only "
         "on timeout, infeasibility, interruption or the episode's end",
     )
     reach_bonus: float = option(1.0, "intrinsic reward for reaching the goal")
@@ -122,30 +130,35 @@ class HierBaseConfig(SparseConfig, EngineConfig, SamplerConfig, SelectionConfig,
     acer_augmented: bool = option(True, "ACER augmentation: rows also start at every intermediate step of an option")
     acer_concurrent: bool = option(True, "ACER concurrency: joint rows between the decision points of any agent")
     return_regularizer: float = option(
-        0.0, "high level: weight of a squared penalty on the distance between the learned value (Q_tot for "
+        0.0,
+        "high level: weight of a squared penalty on the distance between the learned value (Q_tot for "
         "hQmix, each Q_i otherwise) and the discounted return that followed in the replayed episode (RES, Pan et "
         "al. 2021), against overestimation; rows then enter replay when their episode ends (0: off)",
     )
     high_n_step: int = option(
-        1, "high level: extend each row by the segments that followed it until it spans at least N steps and "
+        1,
+        "high level: extend each row by the segments that followed it until it spans at least N steps and "
         "bootstrap there (n-step returns of the behaviour; needs concurrent ACER); rows then enter replay when "
         "their episode ends (1: bootstrap at the next decision point)",
     )
     high_hidden_sizes: tuple[int, ...] = option((128, 128), "hidden layer widths of the high-level Q network")
     high_shared: bool = option(
-        True, "one high-level network for all agents (agent id as input); off: one per agent (independent and "
-        "qmix high levels)",
+        True,
+        "one high-level network for all agents (agent id as input); off: one per agent (independent and qmix high levels)",
     )
     low_hidden_sizes: tuple[int, ...] = option((128, 128), "hidden layer widths of the low-level Q network")
     low_view: str = option(
-        "full", "low level's input: full (observation and goal as they are) or egocentric (grid observation "
-        "and goal map re-centred on the agent; for layouts that change every episode)", choices=LOW_VIEWS,
+        "full",
+        "low level's input: full (observation and goal as they are) or egocentric (grid observation "
+        "and goal map re-centred on the agent; for layouts that change every episode)",
+        choices=LOW_VIEWS,
     )
     low_shared: bool = option(True, "one low-level network for all agents (agent id as input); off: one per agent")
     low_relabel: bool = option(True, "low level: learn every navigation goal from each step (all-goals updating)")
     elimination: bool = option(
-        False, "low level: learn which primitives have no effect and do not take them (AE-DQN's elimination "
-        "network and bandit, with the --elimination-* options)"
+        False,
+        "low level: learn which primitives have no effect and do not take them (AE-DQN's elimination "
+        "network and bandit, with the --elimination-* options)",
     )
     interrupt: bool = option(
         False, "end a navigation option as soon as a one-step goal (steal, block, pick, place) is feasible"
@@ -159,9 +172,7 @@ class HierBaseConfig(SparseConfig, EngineConfig, SamplerConfig, SelectionConfig,
     high_exploration_steps: int = option(
         30_000, "environment steps over which the high level's epsilon decays after it starts"
     )
-    low_updates: int = option(
-        4, "low-level updates per update of the high level (navigation learns in updates, not samples)"
-    )
+    low_updates: int = option(4, "low-level updates per update of the high level (navigation learns in updates, not samples)")
     low_exploration_steps: int = option(40_000, "environment steps over which the low level's epsilon decays")
     low_freeze_success: float = option(
         0.0,
@@ -170,5 +181,3 @@ class HierBaseConfig(SparseConfig, EngineConfig, SamplerConfig, SelectionConfig,
     )
     epsilon_start: float = option(1.0, "exploration rate at the start of each decay")
     epsilon_end: float = option(0.05, "exploration rate after the decay, at both levels")
-
-

@@ -72,8 +72,13 @@ class GoalConditionedLowLevel:
                 )
             view = EgocentricView(spec.obs_dim, spec.goal_dim, spec.observation_grid, spec.goal_grid)
         self.net = GoalConditionedQ(
-            spec.obs_dim, spec.goal_dim, spec.n_agents, len(spec.low_actions), config.low_hidden_sizes,
-            shared=config.low_shared, view=view,
+            spec.obs_dim,
+            spec.goal_dim,
+            spec.n_agents,
+            len(spec.low_actions),
+            config.low_hidden_sizes,
+            shared=config.low_shared,
+            view=view,
         ).to(device)
         modules: dict[str, nn.Module] = {"low": self.net}
         self.elimination: ActionElimination | None = None
@@ -83,9 +88,7 @@ class GoalConditionedLowLevel:
             )
             modules["elimination"] = self.elimination.network
         updates = total_updates * config.low_updates
-        self.engine = UpdateEngine(
-            modules, dataclasses.replace(config, lr=config.low_lr), updates, targets=["low"], seed=seed
-        )
+        self.engine = UpdateEngine(modules, dataclasses.replace(config, lr=config.low_lr), updates, targets=["low"], seed=seed)
         obs_dtype = torch.float16 if config.compact_replay else torch.float32
         self.replay = ReplayBuffer(
             {
@@ -106,7 +109,11 @@ class GoalConditionedLowLevel:
                 "feasible": Field((n_navigation,), torch.bool),
                 "reached": Field((n_navigation,), torch.bool),
             },
-            capacity=config.low_buffer_size, num_streams=1, device=device, seed=seed, sampler=config,
+            capacity=config.low_buffer_size,
+            num_streams=1,
+            device=device,
+            seed=seed,
+            sampler=config,
             total_draws=updates,
         )
         self.relabel_generator = torch.Generator(device=device)
@@ -114,8 +121,13 @@ class GoalConditionedLowLevel:
 
     # --- acting --------------------------------------------------------------------
     def choose(
-        self, observation: torch.Tensor, encoding: torch.Tensor, agent: torch.Tensor, action_mask: torch.Tensor,
-        epsilon: float, generator: torch.Generator,
+        self,
+        observation: torch.Tensor,
+        encoding: torch.Tensor,
+        agent: torch.Tensor,
+        action_mask: torch.Tensor,
+        epsilon: float,
+        generator: torch.Generator,
     ) -> torch.Tensor:
         """Each flat row's primitive, as an index into ``low_actions``: epsilon-greedy
         among the allowed ones (the environment's mask, less what elimination rules out)."""

@@ -37,9 +37,7 @@ class CommonRunConfig:
     log_dir: str = option("runs", "TensorBoard root directory")
     log_every: int = option(100, "updates between logged training metrics")
     checkpoint_dir: str = option("checkpoints", "checkpoints go to <checkpoint-dir>/<run-name>/")
-    checkpoint_every: int = option(
-        10_000, "updates between checkpoints (0: by --checkpoint-minutes and at the end only)"
-    )
+    checkpoint_every: int = option(10_000, "updates between checkpoints (0: by --checkpoint-minutes and at the end only)")
     checkpoint_minutes: float = option(
         10.0, "minutes of wall clock between checkpoints, besides --checkpoint-every (0: none by time)"
     )
@@ -48,7 +46,8 @@ class CommonRunConfig:
     )
     keep_checkpoints: int = option(2, "most recent checkpoints kept on disk (0 keeps all)")
     resume: str = option(
-        "", "continue the run saved in this checkpoint file, or in a run directory's newest intact one. Alone it "
+        "",
+        "continue the run saved in this checkpoint file, or in a run directory's newest intact one. Alone it "
         "continues that run exactly; with changed budget, learning rates, evaluation or logging options it starts a "
         "new run directory that records its parent",
     )
@@ -103,9 +102,7 @@ def build_parser(config_cls: type, description: str | None = None) -> argparse.A
     return parser
 
 
-def _add_options(
-    parser: argparse.ArgumentParser, group: Any, config_cls: type, prefix: str, flags: set[str]
-) -> None:
+def _add_options(parser: argparse.ArgumentParser, group: Any, config_cls: type, prefix: str, flags: set[str]) -> None:
     hints = typing.get_type_hints(config_cls)
     for field in dataclasses.fields(config_cls):
         help_text = field.metadata.get("help")
@@ -242,7 +239,8 @@ def given_options(config: Any) -> frozenset[str]:
 def _defaults(config_cls: type) -> Any:
     """An instance of ``config_cls`` with every default; fields without one get None."""
     kwargs = {
-        field.name: None for field in dataclasses.fields(config_cls)
+        field.name: None
+        for field in dataclasses.fields(config_cls)
         if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
     }
     return config_cls(**kwargs)

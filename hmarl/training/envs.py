@@ -58,9 +58,7 @@ class GymVectorEnv:
             and bool(action_space.is_bounded("both"))
         )
         if not (isinstance(action_space, gymnasium.spaces.Discrete) or continuous):
-            raise TypeError(
-                f"env={env_id!r} needs a Discrete or a bounded 1-D Box action space, it has {action_space}"
-            )
+            raise TypeError(f"env={env_id!r} needs a Discrete or a bounded 1-D Box action space, it has {action_space}")
         if not isinstance(observation_space, gymnasium.spaces.Box):
             raise TypeError(f"env={env_id!r} needs a Box observation space, it has {observation_space}")
         self.num_envs = num_envs
@@ -96,9 +94,7 @@ class GymVectorEnv:
         if self.continuous and not (
             (actions >= np.asarray(self.action_low)).all() and (actions <= np.asarray(self.action_high)).all()
         ):
-            raise ValueError(
-                f"actions must lie in the action box [{list(self.action_low)}, {list(self.action_high)}]"
-            )
+            raise ValueError(f"actions must lie in the action box [{list(self.action_low)}, {list(self.action_high)}]")
         observation, reward, terminated, truncated, info = self.envs.step(actions[:, 0])
         rewards = np.asarray(reward, dtype=np.float32)[:, None]
         self._episode_return += rewards

@@ -111,8 +111,13 @@ class EnvSpec:
         """The spec of ``env``; only continuous-action environments have ``action_low``,
         only grid worlds have ``obs_grid``."""
         return cls(
-            env.num_envs, env.n_agents, env.n_actions, env.obs_dim, env.state_dim,
-            getattr(env, "action_low", ()), getattr(env, "action_high", ()),
+            env.num_envs,
+            env.n_agents,
+            env.n_actions,
+            env.obs_dim,
+            env.state_dim,
+            getattr(env, "action_low", ()),
+            getattr(env, "action_high", ()),
             tuple(getattr(env, "observation_grid", None) or ()),
         )
 
@@ -246,9 +251,7 @@ def _episode_stat_names(infos: Mapping[str, Any], num_envs: int) -> list[str]:
     return [
         name
         for name, value in infos.items()
-        if name not in ("episode_length", "episode_return")
-        and isinstance(value, np.ndarray)
-        and value.shape == (num_envs,)
+        if name not in ("episode_length", "episode_return") and isinstance(value, np.ndarray) and value.shape == (num_envs,)
     ]
 
 
@@ -264,8 +267,14 @@ def make_transition(
 ) -> Tensors:
     """One batched step as tensors, with the final observations where episodes ended."""
     return transition(
-        to_tensors(obs, device), torch.as_tensor(actions, device=device), rewards, to_tensors(next_obs, device),
-        terminated, truncated, infos, device,
+        to_tensors(obs, device),
+        torch.as_tensor(actions, device=device),
+        rewards,
+        to_tensors(next_obs, device),
+        terminated,
+        truncated,
+        infos,
+        device,
     )
 
 
@@ -433,8 +442,11 @@ class RunInterrupted(SystemExit):
     def after(cls, signum: int, checkpoint: Path, updates: int, progress: Any, where: str = "") -> RunInterrupted:
         """Says where the run stopped and its checkpoint, in one line, and returns the exception to raise."""
         progress.close()
-        print(f"{signal.Signals(signum).name}: stopped after update {updates}{where}; checkpoint: {checkpoint}",
-              file=sys.stderr, flush=True)
+        print(
+            f"{signal.Signals(signum).name}: stopped after update {updates}{where}; checkpoint: {checkpoint}",
+            file=sys.stderr,
+            flush=True,
+        )
         return cls(signum, checkpoint)
 
 
@@ -549,8 +561,13 @@ def _restore_run(checkpoint: Mapping[str, Any], agent: Agent, env: BatchedEnv) -
 
 
 def _evaluate_if_due(
-    config: ConfigT, agent: Agent, eval_env: BatchedEnv | None, state: LoopState, logger: RunLogger,
-    device: torch.device, started: float,
+    config: ConfigT,
+    agent: Agent,
+    eval_env: BatchedEnv | None,
+    state: LoopState,
+    logger: RunLogger,
+    device: torch.device,
+    started: float,
 ) -> bool:
     """Evaluate when this step crosses an evaluation point or ends the run; returns whether
     the run stops there (``--stop-at-target`` and the target reached)."""
@@ -621,8 +638,12 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
     checkpoint_seconds = config.checkpoint_minutes * 60.0
     logger = RunLogger(config.log_dir, config.run_name)
     progress = tqdm(
-        total=config.total_steps, initial=state.global_step, unit="step", dynamic_ncols=True,
-        disable=not config.progress, desc=config.run_name,
+        total=config.total_steps,
+        initial=state.global_step,
+        unit="step",
+        dynamic_ncols=True,
+        disable=not config.progress,
+        desc=config.run_name,
     )
     started = time.perf_counter() - state.wall_seconds
     last_saved = time.monotonic()
@@ -635,9 +656,9 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
                 actions = agent.act(obs_tensors, state.global_step)
                 next_obs, rewards, terminated, truncated, infos = env.step(actions.cpu().numpy())
                 next_tensors = to_tensors(next_obs, device)
-                agent.store(transition(
-                    obs_tensors, actions.to(device), rewards, next_tensors, terminated, truncated, infos, device
-                ))
+                agent.store(
+                    transition(obs_tensors, actions.to(device), rewards, next_tensors, terminated, truncated, infos, device)
+                )
                 guard.observe_rewards(rewards)
                 obs, obs_tensors = next_obs, next_tensors
                 state.global_step += config.num_envs
@@ -702,7 +723,10 @@ def train(config: ConfigT, make_agent: AgentFactory, algorithm: str) -> TrainRes
 
 
 def _guard(
-    guard: DivergenceGuard, metrics: Mapping[str, Any], state: LoopState, config: RunConfig,
+    guard: DivergenceGuard,
+    metrics: Mapping[str, Any],
+    state: LoopState,
+    config: RunConfig,
     save_checkpoint: Callable[[], Path],
 ) -> None:
     message = guard.check(metrics, state.updates)

@@ -80,9 +80,7 @@ class OfflineRunConfig(CommonRunConfig):
     target_value: float = option(
         float("nan"), "report the first update and training time at which the normalised score reaches this"
     )
-    max_train_seconds: float = option(
-        0.0, "stop once the updates have taken this long, evaluation excluded (0: no limit)"
-    )
+    max_train_seconds: float = option(0.0, "stop once the updates have taken this long, evaluation excluded (0: no limit)")
 
 
 @dataclass
@@ -145,9 +143,7 @@ def _validate(config: OfflineRunConfig) -> None:
 def _evaluation_env(config: OfflineRunConfig, dataset: OfflineDataset) -> tuple[str, dict[str, Any]]:
     env = config.env or str(dataset.metadata.get("env_id", ""))
     if not env:
-        raise ValueError(
-            f"env is required: the dataset {config.dataset!r} names no env_id in its metadata to evaluate in"
-        )
+        raise ValueError(f"env is required: the dataset {config.dataset!r} names no env_id in its metadata to evaluate in")
     env_kwargs = config.env_kwargs or json.loads(str(dataset.metadata.get("env_kwargs", "{}")))
     return env, env_kwargs
 
@@ -201,8 +197,12 @@ def train_offline(config: ConfigT, make_agent: OfflineAgentFactory, algorithm: s
 
     logger = RunLogger(config.log_dir, config.run_name)
     progress = tqdm(
-        total=config.total_updates, initial=state.updates, unit="update", dynamic_ncols=True,
-        disable=not config.progress, desc=config.run_name,
+        total=config.total_updates,
+        initial=state.updates,
+        unit="update",
+        dynamic_ncols=True,
+        disable=not config.progress,
+        desc=config.run_name,
     )
     started = time.perf_counter() - state.wall_seconds
     last_saved = time.monotonic()
@@ -261,7 +261,10 @@ def train_offline(config: ConfigT, make_agent: OfflineAgentFactory, algorithm: s
 
 
 def _build_agent(
-    config: ConfigT, make_agent: OfflineAgentFactory, dataset: OfflineDataset, eval_env: BatchedEnv,
+    config: ConfigT,
+    make_agent: OfflineAgentFactory,
+    dataset: OfflineDataset,
+    eval_env: BatchedEnv,
     device: torch.device,
 ) -> tuple[OfflineAgent, SparseRun | None]:
     """The run's agent, with sparse training attached where the config asks for it."""
@@ -282,4 +285,3 @@ def _postfix(state: OfflineLoopState) -> dict[str, str]:
     if "normalized_score" in latest:
         postfix["score"] = f"{latest['normalized_score']:.1f}"
     return postfix
-

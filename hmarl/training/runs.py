@@ -23,20 +23,55 @@ from hmarl.training.config import CommonRunConfig, _same, config_from_dict, flat
 ConfigT = TypeVar("ConfigT", bound=CommonRunConfig)
 
 #: Options that change how a run is watched or kept, not what it learns.
-FREE_ON_RESUME = frozenset({
-    "resume", "progress", "device", "torch_threads", "keep_checkpoints", "checkpoint_minutes",
-    "checkpoint_replay", "stop_on_divergence", "gif",
-})
+FREE_ON_RESUME = frozenset(
+    {
+        "resume",
+        "progress",
+        "device",
+        "torch_threads",
+        "keep_checkpoints",
+        "checkpoint_minutes",
+        "checkpoint_replay",
+        "stop_on_divergence",
+        "gif",
+    }
+)
 #: Options a branch may change: budget, learning rates and the schedules of learning and
 #: exploration that agents compute from the configuration, evaluation, logging.
-BRANCHABLE = frozenset({
-    "run_name", "total_steps", "total_updates", "max_train_seconds", "learning_starts", "train_every",
-    "updates_per_round", "lr_scaling", "autowu_check_every", "max_grad_norm", "weight_decay",
-    "target_update_period", "tau", "exploration_fraction", "epsilon_start", "epsilon_end",
-    "high_exploration_steps", "low_exploration_steps", "eval_every", "eval_episodes", "target_metric",
-    "target_value", "target_max_length", "stop_at_target", "log_dir", "log_every", "checkpoint_dir",
-    "checkpoint_every", "compile", "cuda_graphs",
-})
+BRANCHABLE = frozenset(
+    {
+        "run_name",
+        "total_steps",
+        "total_updates",
+        "max_train_seconds",
+        "learning_starts",
+        "train_every",
+        "updates_per_round",
+        "lr_scaling",
+        "autowu_check_every",
+        "max_grad_norm",
+        "weight_decay",
+        "target_update_period",
+        "tau",
+        "exploration_fraction",
+        "epsilon_start",
+        "epsilon_end",
+        "high_exploration_steps",
+        "low_exploration_steps",
+        "eval_every",
+        "eval_episodes",
+        "target_metric",
+        "target_value",
+        "target_max_length",
+        "stop_at_target",
+        "log_dir",
+        "log_every",
+        "checkpoint_dir",
+        "checkpoint_every",
+        "compile",
+        "cuda_graphs",
+    }
+)
 
 
 def _branchable(name: str) -> bool:

@@ -101,4 +101,3 @@ def check_writable_file(name: str, file: str | Path) -> None:
     check_writable_dir(name, path.parent if str(path.parent) else ".")
     if path.exists() and not os.access(path, os.W_OK):
         raise ValueError(f"{name}={str(file)!r} exists and cannot be overwritten")
-

@@ -30,5 +30,7 @@ def require_extra() -> None:
     """Raise an ImportError that says how to install the tune extra if part of it is missing."""
     missing = missing_extra()
     if missing:
-        raise ImportError(f"hmarl tune needs the tune extra, which is not installed (missing: {', '.join(missing)}); "
-                          f"install it with {INSTALL_HINT}")
+        raise ImportError(
+            f"hmarl tune needs the tune extra, which is not installed (missing: {', '.join(missing)}); "
+            f"install it with {INSTALL_HINT}"
+        )

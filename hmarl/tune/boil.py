@@ -90,7 +90,7 @@ def compress_curve(curve: Sequence[float], max_length: int, m0: float = M0_INIT,
     if values.max() <= 0:
         values = values + NONPOSITIVE_SHIFT
     weighted = values * logistic_weights(values.size, max_length, m0, g0)
-    return float(weighted[window_start(values.size, m0):].mean())
+    return float(weighted[window_start(values.size, m0) :].mean())
 
 
 class CurveCompression(nn.Module):
@@ -188,9 +188,7 @@ def product_kernel(dim: int) -> RBFKernel:
         active_dims=tuple(range(dim)),
         lengthscale_constraint=Interval(*map(_rbf_lengthscale, X_LENGTHSCALE)),
     )
-    t_kernel = RBFKernel(
-        active_dims=(dim,), lengthscale_constraint=Interval(*map(_rbf_lengthscale, T_LENGTHSCALE))
-    )
+    t_kernel = RBFKernel(active_dims=(dim,), lengthscale_constraint=Interval(*map(_rbf_lengthscale, T_LENGTHSCALE)))
     # The initial lengthscales lie below the bounds; the constraint clamps them to the nearest bound.
     x_kernel.lengthscale = max(_rbf_lengthscale(X_LENGTHSCALE_INIT), _rbf_lengthscale(X_LENGTHSCALE[0]))
     t_kernel.lengthscale = max(_rbf_lengthscale(T_LENGTHSCALE_INIT), _rbf_lengthscale(T_LENGTHSCALE[0]))
@@ -254,9 +252,11 @@ class Boil:
         compression = CurveCompression(self.max_length)
         compression.set(self.m0, self.g0)
         model = SingleTaskGP(
-            inputs, torch.zeros(len(inputs), 1, dtype=torch.float64),
+            inputs,
+            torch.zeros(len(inputs), 1, dtype=torch.float64),
             train_Yvar=torch.full((len(inputs), 1), NOISE, dtype=torch.float64),
-            covar_module=product_kernel(self.dim).to(torch.float64), outcome_transform=None,
+            covar_module=product_kernel(self.dim).to(torch.float64),
+            outcome_transform=None,
         )
         model.mean_module.constant.requires_grad_(False)
         mll = ExactMarginalLogLikelihood(model.likelihood, model)
@@ -280,8 +280,12 @@ class Boil:
         return (scores - scores.mean()) / scores.std().clamp_min(1e-9)
 
     def _fit_joint(
-        self, model: SingleTaskGP, mll: ExactMarginalLogLikelihood, compression: CurveCompression,
-        inputs: torch.Tensor, curves: Sequence[np.ndarray],
+        self,
+        model: SingleTaskGP,
+        mll: ExactMarginalLogLikelihood,
+        compression: CurveCompression,
+        inputs: torch.Tensor,
+        curves: Sequence[np.ndarray],
     ) -> None:
         model.add_module("compression", compression)
         model.train()
@@ -308,8 +312,7 @@ class Boil:
         model.load_state_dict(best)
         parameters: dict[str, torch.Tensor] = {name: p for name, p in model.named_parameters() if p.requires_grad}
         closure = ForwardBackwardClosure(forward=loss, parameters=parameters)
-        scipy_minimize(closure=closure, parameters=parameters, method="L-BFGS-B",
-                       options={"maxiter": 30 * (self.dim + 1)})
+        scipy_minimize(closure=closure, parameters=parameters, method="L-BFGS-B", options={"maxiter": 30 * (self.dim + 1)})
         del model.compression
 
     # --- acquisition --------------------------------------------------------------
@@ -335,7 +338,11 @@ class Boil:
             warnings.simplefilter("ignore", RuntimeWarning)
             warnings.simplefilter("ignore", OptimizationWarning)
             candidate, value = optimize_acqf(
-                CostAwareLogEI(model, best_f, cost), bounds=bounds, q=1, num_restarts=5, raw_samples=256,
+                CostAwareLogEI(model, best_f, cost),
+                bounds=bounds,
+                q=1,
+                num_restarts=5,
+                raw_samples=256,
             )
         if value is None:
             raise RuntimeError("the acquisition's optimiser returned no value")
@@ -359,9 +366,7 @@ class Boil:
     def _continued(self, index: int) -> bool:
         """Whether a longer real curve of the same x exists (the curve was already continued)."""
         obs = self.observations[index]
-        return any(
-            not other.virtual and other.t > obs.t and np.array_equal(other.x, obs.x) for other in self.observations
-        )
+        return any(not other.virtual and other.t > obs.t and np.array_equal(other.x, obs.x) for other in self.observations)
 
     # --- selective augmentation ---------------------------------------------------
 
@@ -411,9 +416,7 @@ class Boil:
                 log_condition = math.log(float(torch.linalg.cond(gram)))
             if log_condition > MAX_LOG_CONDITION:
                 break
-            self.observations.append(
-                Observation(source.x, t, source.curve[:size], source.cost * t, virtual=True)
-            )
+            self.observations.append(Observation(source.x, t, source.curve[:size], source.cost * t, virtual=True))
             added += 1
         return added
 
@@ -433,13 +436,15 @@ class Boil:
                 {"x": obs.x.tolist(), "t": obs.t, "curve": obs.curve.tolist(), "cost": obs.cost, "virtual": obs.virtual}
                 for obs in self.observations
             ],
-            "m0": self.m0, "g0": self.g0, "fits": self.fits, "rng": self.rng.bit_generator.state,
+            "m0": self.m0,
+            "g0": self.g0,
+            "fits": self.fits,
+            "rng": self.rng.bit_generator.state,
         }
 
     def load(self, state: dict) -> None:
         self.observations = [
-            Observation(np.array(o["x"]), o["t"], np.array(o["curve"]), o["cost"], o["virtual"])
-            for o in state["observations"]
+            Observation(np.array(o["x"]), o["t"], np.array(o["curve"]), o["cost"], o["virtual"]) for o in state["observations"]
         ]
         self.m0, self.g0, self.fits = state["m0"], state["g0"], state["fits"]
         self.rng.bit_generator.state = state["rng"]

@@ -33,48 +33,66 @@ EXIT_BAD_INPUT = 2
 def build_parser(prog: str = "hmarl tune") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument(
-        "algorithm", nargs="?", default="",
+        "algorithm",
+        nargs="?",
+        default="",
         help="a trainer of `hmarl train` (dqn, ind_hdqn, ...) or a trainer script (.py) with Config and main(argv)",
     )
     space = parser.add_argument_group("search space")
     space.add_argument("--space", default="", help="a YAML, TOML or JSON file with params, length and options")
     space.add_argument(
-        "--param", action="append", default=[], metavar="NAME=LOW:HIGH[:log]",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=LOW:HIGH[:log]",
         help="a range over a config field of the trainer (repeat for more); ':log' samples on a log scale, "
         "integer fields take integers",
     )
     space.add_argument(
-        "--length", default="", metavar="[NAME=]LOW:HIGH",
+        "--length",
+        default="",
+        metavar="[NAME=]LOW:HIGH",
         help="the training-length range (default field: total_steps); BOIL and ASHA treat it as the curve's "
         "length, rounded to whole --eval-every periods",
     )
     search = parser.add_argument_group("search")
-    search.add_argument("--searcher", default="boil", choices=["boil", "random", "tpe", "asha"],
-                        help="boil, or a baseline: random search, Optuna's TPE, ASHA early stopping")
-    search.add_argument("--budget", type=float, default=0.0,
-                        help="wall-clock seconds the study may run (0: no limit; then give --max-trials)")
+    search.add_argument(
+        "--searcher",
+        default="boil",
+        choices=["boil", "random", "tpe", "asha"],
+        help="boil, or a baseline: random search, Optuna's TPE, ASHA early stopping",
+    )
+    search.add_argument(
+        "--budget", type=float, default=0.0, help="wall-clock seconds the study may run (0: no limit; then give --max-trials)"
+    )
     search.add_argument("--max-trials", type=int, default=0, help="trials to run at most (0: no limit)")
-    search.add_argument("--metric", default="return",
-                        help="the evaluation metric a curve is made of (return, success, ...); it is maximised")
+    search.add_argument(
+        "--metric", default="return", help="the evaluation metric a curve is made of (return, success, ...); it is maximised"
+    )
     search.add_argument("--seed", type=int, default=0, help="seed of the searcher")
     ray_group = parser.add_argument_group("Ray and storage")
     ray_group.add_argument("--name", default="", help="name of the study (default: <algorithm>_<searcher>_<time>)")
-    ray_group.add_argument("--storage", default="tune_results",
-                           help="Ray Tune storage directory; the study lives in <storage>/<name>")
     ray_group.add_argument(
-        "--address", default="",
+        "--storage", default="tune_results", help="Ray Tune storage directory; the study lives in <storage>/<name>"
+    )
+    ray_group.add_argument(
+        "--address",
+        default="",
         help="HOST:PORT (or ray://HOST:PORT, or auto) of an existing Ray cluster; RAY_ADDRESS is read when this "
         "is empty; without either, Ray starts on this machine",
     )
-    ray_group.add_argument("--workers", type=int, default=0,
-                           help="trials at once on this machine (0: one per core); ignored on a cluster")
+    ray_group.add_argument(
+        "--workers", type=int, default=0, help="trials at once on this machine (0: one per core); ignored on a cluster"
+    )
     ray_group.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPU cores Ray reserves for each trial")
     ray_group.add_argument("--resume", default="", help="a study directory to continue (other options are its own)")
     output = parser.add_argument_group("output")
-    output.add_argument("--plot", default="", help="PNG of best score so far against wall clock "
-                        "(default: <storage>/<name>/best_so_far.png)")
-    output.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                        help="show a progress bar of finished trials")
+    output.add_argument(
+        "--plot", default="", help="PNG of best score so far against wall clock (default: <storage>/<name>/best_so_far.png)"
+    )
+    output.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar of finished trials"
+    )
     output.add_argument("--verbose", type=int, default=0, choices=[0, 1, 2], help="Ray Tune's own status output")
     return parser
 
@@ -84,7 +102,7 @@ def split_options(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     argv = list(argv)
     if "--" in argv:
         at = argv.index("--")
-        return argv[:at], argv[at + 1:]
+        return argv[:at], argv[at + 1 :]
     return argv, []
 
 
@@ -127,8 +145,15 @@ def make_study(args: argparse.Namespace, trainer_options: Sequence[str]) -> Stud
         raise ValueError(f"name={name!r} is not valid; use letters, digits, '_', '-' and '.'")
     study = Study(
         algorithm=str(Path(args.algorithm).resolve()) if args.algorithm.endswith(".py") else args.algorithm,
-        space=space, searcher=args.searcher, metric=args.metric, budget_s=args.budget, max_trials=args.max_trials,
-        seed=args.seed, name=name, storage=str(Path(args.storage).resolve()), cpus_per_trial=args.cpus_per_trial,
+        space=space,
+        searcher=args.searcher,
+        metric=args.metric,
+        budget_s=args.budget,
+        max_trials=args.max_trials,
+        seed=args.seed,
+        name=name,
+        storage=str(Path(args.storage).resolve()),
+        cpus_per_trial=args.cpus_per_trial,
     )
     if study.directory.exists():
         raise ValueError(f"name={name!r}: {study.directory} exists; give another --name or --resume it")
@@ -164,12 +189,21 @@ def main(argv: Sequence[str] | None = None, prog: str = "hmarl tune") -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    print(f"study {study.name} in {study.directory}: {study.searcher} over "
-          f"{', '.join(r.describe() for r in study.space.params)}"
-          + (f", length {study.space.length.describe()}" if study.space.length else ""), flush=True)
+    print(
+        f"study {study.name} in {study.directory}: {study.searcher} over "
+        f"{', '.join(r.describe() for r in study.space.params)}"
+        + (f", length {study.space.length.describe()}" if study.space.length else ""),
+        flush=True,
+    )
     try:
-        rows = run_study(study, resume=bool(args.resume), address=address, num_cpus=args.workers or None,
-                         verbose=args.verbose, progress=args.progress)
+        rows = run_study(
+            study,
+            resume=bool(args.resume),
+            address=address,
+            num_cpus=args.workers or None,
+            verbose=args.verbose,
+            progress=args.progress,
+        )
     except ValueError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

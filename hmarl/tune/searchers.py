@@ -35,9 +35,7 @@ def param_space(space: SearchSpace, with_length: bool) -> dict[str, Any]:
         if with_length:
             low = math.ceil(space.length.low / space.eval_every)
             high = math.floor(space.length.high / space.eval_every)
-            domains[space.length.name] = tune.qrandint(
-                low * space.eval_every, high * space.eval_every, space.eval_every
-            )
+            domains[space.length.name] = tune.qrandint(low * space.eval_every, high * space.eval_every, space.eval_every)
         else:
             domains[space.length.name] = int(space.length.high)
     return domains
@@ -103,7 +101,10 @@ class BoilSearcher(Searcher):
 
     def get_state(self) -> dict:
         return {
-            "boil": self.boil.state(), "pending": self.pending, "trial_of": self.trial_of, "failed": self.failed,
+            "boil": self.boil.state(),
+            "pending": self.pending,
+            "trial_of": self.trial_of,
+            "failed": self.failed,
         }
 
     def set_state(self, state: dict) -> None:
@@ -129,7 +130,9 @@ def make_searcher(name: str, space: SearchSpace, seed: int) -> tuple[Any, Any, d
 
         max_t = space.max_curve_length
         scheduler = ASHAScheduler(
-            time_attr="eval_count", max_t=max_t, grace_period=max(1, max_t // ASHA_REDUCTION**2),
+            time_attr="eval_count",
+            max_t=max_t,
+            grace_period=max(1, max_t // ASHA_REDUCTION**2),
             reduction_factor=ASHA_REDUCTION,
         )
         return BasicVariantGenerator(random_state=seed), scheduler, param_space(space, with_length=False)

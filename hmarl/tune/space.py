@@ -100,14 +100,17 @@ class SearchSpace:
         return {
             "params": [dataclasses.asdict(r) for r in self.params],
             "length": dataclasses.asdict(self.length) if self.length else None,
-            "options": list(self.options), "eval_every": self.eval_every,
+            "options": list(self.options),
+            "eval_every": self.eval_every,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:
         return cls(
-            tuple(Range(**r) for r in data["params"]), Range(**data["length"]) if data["length"] else None,
-            tuple(data["options"]), int(data["eval_every"]),
+            tuple(Range(**r) for r in data["params"]),
+            Range(**data["length"]) if data["length"] else None,
+            tuple(data["options"]),
+            int(data["eval_every"]),
         )
 
 
@@ -279,4 +282,3 @@ def _parse(config_cls: type, options: Sequence[str], argument: str) -> Any:
 def base_config(config_cls: type, space: SearchSpace) -> Any:
     """The trainer's configuration with the fixed options."""
     return _parse(config_cls, space.options, "options")
-

@@ -95,7 +95,9 @@ def check_address(address: str) -> None:
     host_port = address.split("://", 1)[-1]
     host, sep, port = host_port.rpartition(":")
     if not sep or not port.isdigit():
-        raise ValueError(f"address={address!r} is not valid; give HOST:PORT of a Ray head (e.g. 10.0.0.1:6379) or ray://HOST:PORT")
+        raise ValueError(
+            f"address={address!r} is not valid; give HOST:PORT of a Ray head (e.g. 10.0.0.1:6379) or ray://HOST:PORT"
+        )
     try:
         with socket.create_connection((host, int(port)), timeout=5.0):
             pass
@@ -123,7 +125,11 @@ def connect(address: str, num_cpus: int | None) -> None:
 
 
 def run_study(
-    study: Study, resume: bool = False, address: str = "", num_cpus: int | None = None, verbose: int = 0,
+    study: Study,
+    resume: bool = False,
+    address: str = "",
+    num_cpus: int | None = None,
+    verbose: int = 0,
     progress: bool = True,
 ) -> list[TrialRow]:
     """Run (or with ``resume``, continue) ``study``; returns its trials, written to
@@ -142,8 +148,13 @@ def run_study(
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     connect(address or os.environ.get("RAY_ADDRESS", ""), num_cpus)
     directory = study.directory
-    spec = {"algorithm": study.algorithm, "space": study.space.to_dict(), "metric": study.metric,
-            "runs_dir": str(directory / RUNS_DIR), "cpus_per_trial": study.cpus_per_trial}
+    spec = {
+        "algorithm": study.algorithm,
+        "space": study.space.to_dict(),
+        "metric": study.metric,
+        "runs_dir": str(directory / RUNS_DIR),
+        "cpus_per_trial": study.cpus_per_trial,
+    }
     trainable = tune.with_resources(tune.with_parameters(run_trial, study=spec), {"cpu": study.cpus_per_trial})
     callbacks: list[Callback] = [Progress(study)] if progress else []
     if resume:
@@ -157,15 +168,23 @@ def run_study(
             trainable,
             param_space=param_space,
             tune_config=tune.TuneConfig(
-                metric="objective", mode="max", search_alg=search, scheduler=scheduler,
-                num_samples=study.max_trials or -1, time_budget_s=study.budget_s or None,
+                metric="objective",
+                mode="max",
+                search_alg=search,
+                scheduler=scheduler,
+                num_samples=study.max_trials or -1,
+                time_budget_s=study.budget_s or None,
                 # A searcher draws no more trials than can run at once (random search and ASHA
                 # draw ahead; trials never started are left out of the table).
-                max_concurrent_trials=None if isinstance(search, BasicVariantGenerator) else
-                max(int(ray.cluster_resources().get("CPU", 1) // study.cpus_per_trial), 1),
+                max_concurrent_trials=None
+                if isinstance(search, BasicVariantGenerator)
+                else max(int(ray.cluster_resources().get("CPU", 1) // study.cpus_per_trial), 1),
             ),
             run_config=tune.RunConfig(
-                name=study.name, storage_path=str(directory.parent), verbose=verbose, callbacks=callbacks,
+                name=study.name,
+                storage_path=str(directory.parent),
+                verbose=verbose,
+                callbacks=callbacks,
                 failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
             ),
         )
@@ -188,8 +207,12 @@ class Progress(Callback):
     ) -> None:
         from tqdm import tqdm
 
-        self.bar = tqdm(total=self.study.max_trials or None, unit="trial", dynamic_ncols=True,
-                        desc=f"{self.study.name} ({self.study.searcher})")
+        self.bar = tqdm(
+            total=self.study.max_trials or None,
+            unit="trial",
+            dynamic_ncols=True,
+            desc=f"{self.study.name} ({self.study.searcher})",
+        )
 
     def _finished(self, trial: Any, failed: bool) -> None:
         score = (trial.last_result or {}).get("objective", -math.inf)
@@ -226,17 +249,19 @@ def trial_rows(study: Study, grid: Any) -> list[TrialRow]:
         trial_id = metrics.get("trial_id") or Path(result.path).name.split("_")[-2]
         error = result.error
         score = metrics.get("objective", math.nan)
-        rows.append(TrialRow(
-            trial_id=str(trial_id),
-            status="failed" if error is not None else "done",
-            values=trial_values(study.space, config),
-            score=float(score) if error is None and isinstance(score, (int, float)) else math.nan,
-            evaluations=int(metrics.get("eval_count", 0)),
-            train_seconds=float(metrics.get("train_seconds", math.nan)),
-            finished_s=float(metrics.get("reported_at", math.nan)) - study.started,
-            continues=str(config.get(PARENT_KEY, "") or ""),
-            error=_first_line(error),
-        ))
+        rows.append(
+            TrialRow(
+                trial_id=str(trial_id),
+                status="failed" if error is not None else "done",
+                values=trial_values(study.space, config),
+                score=float(score) if error is None and isinstance(score, (int, float)) else math.nan,
+                evaluations=int(metrics.get("eval_count", 0)),
+                train_seconds=float(metrics.get("train_seconds", math.nan)),
+                finished_s=float(metrics.get("reported_at", math.nan)) - study.started,
+                continues=str(config.get(PARENT_KEY, "") or ""),
+                error=_first_line(error),
+            )
+        )
     return sorted(rows, key=lambda row: (math.isnan(row.finished_s), row.finished_s))
 
 
@@ -251,11 +276,23 @@ def write_table(rows: Sequence[TrialRow], path: Path) -> None:
     names = sorted({name for row in rows for name in row.values})
     with path.open("w", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow(["trial_id", "status", *names, "score", "evaluations", "train_seconds", "finished_s",
-                         "continues", "error"])
+        writer.writerow(
+            ["trial_id", "status", *names, "score", "evaluations", "train_seconds", "finished_s", "continues", "error"]
+        )
         for row in rows:
-            writer.writerow([row.trial_id, row.status, *(row.values.get(name, "") for name in names), row.score,
-                             row.evaluations, row.train_seconds, row.finished_s, row.continues, row.error])
+            writer.writerow(
+                [
+                    row.trial_id,
+                    row.status,
+                    *(row.values.get(name, "") for name in names),
+                    row.score,
+                    row.evaluations,
+                    row.train_seconds,
+                    row.finished_s,
+                    row.continues,
+                    row.error,
+                ]
+            )
 
 
 def format_rows(rows: Sequence[TrialRow]) -> str:
@@ -264,8 +301,17 @@ def format_rows(rows: Sequence[TrialRow]) -> str:
 
     names = sorted({name for row in rows for name in row.values})
     table = [
-        [row.trial_id, row.status, *(_short(row.values.get(name, "")) for name in names), row.score,
-         row.evaluations, row.train_seconds, row.finished_s, row.continues or "-", row.error or "-"]
+        [
+            row.trial_id,
+            row.status,
+            *(_short(row.values.get(name, "")) for name in names),
+            row.score,
+            row.evaluations,
+            row.train_seconds,
+            row.finished_s,
+            row.continues or "-",
+            row.error or "-",
+        ]
         for row in rows
     ]
     columns = ["trial", "status", *names, "score", "evals", "train_s", "finished_s", "continues", "error"]

@@ -82,8 +82,17 @@ def run_trial(config: dict[str, Any], study: Mapping[str, Any]) -> None:
     run_name = f"trial_{trial_id}"
     values = trial_values(space, config)
     argv = [
-        *prefix, *space.options, *option_args(values), "--run-name", run_name, "--checkpoint-dir", str(runs),
-        "--log-dir", str(runs / "logs"), "--no-progress", "--checkpoint-replay",
+        *prefix,
+        *space.options,
+        *option_args(values),
+        "--run-name",
+        run_name,
+        "--checkpoint-dir",
+        str(runs),
+        "--log-dir",
+        str(runs / "logs"),
+        "--no-progress",
+        "--checkpoint-replay",
     ]
     own = runs / run_name
     if _has_checkpoint(own, open_checkpoint):
@@ -96,10 +105,17 @@ def run_trial(config: dict[str, Any], study: Mapping[str, Any]) -> None:
 
     def report(state: Any) -> None:
         curve = [float(metrics.get(metric, float("nan"))) for _, metrics in state.evaluations]
-        tune.report({
-            "objective": curve[-1], "eval_count": len(curve), "env_steps": state.global_step,
-            "train_seconds": state.wall_seconds, "curve": curve, "reported_at": time.time(), "node": node,
-        })
+        tune.report(
+            {
+                "objective": curve[-1],
+                "eval_count": len(curve),
+                "env_steps": state.global_step,
+                "train_seconds": state.wall_seconds,
+                "curve": curve,
+                "reported_at": time.time(),
+                "node": node,
+            }
+        )
         reported[0] += 1
 
     with evaluation_listener(report):
@@ -109,10 +125,17 @@ def run_trial(config: dict[str, Any], study: Mapping[str, Any]) -> None:
         curve = [float(metrics.get(metric, float("nan"))) for _, metrics in result.evaluations]
         if not curve:
             raise RuntimeError(f"trial {trial_id}: the run made no evaluation; set eval_every > 0")
-        tune.report({
-            "objective": curve[-1], "eval_count": len(curve), "env_steps": result.env_steps,
-            "train_seconds": result.wall_seconds, "curve": curve, "reported_at": time.time(), "node": node,
-        })
+        tune.report(
+            {
+                "objective": curve[-1],
+                "eval_count": len(curve),
+                "env_steps": result.env_steps,
+                "train_seconds": result.wall_seconds,
+                "curve": curve,
+                "reported_at": time.time(),
+                "node": node,
+            }
+        )
 
 
 def _has_checkpoint(directory: Path, open_checkpoint: Callable[[str], Any]) -> bool:

@@ -20,8 +20,12 @@ def test_ippo_learns_with_masks_in_infos_and_our_returns():
     recorder = ReturnRecorder(env.env)
     ids = env.possible_agents
     agent = IPPO(
-        [env.observation_space(a) for a in ids], [env.action_space(a) for a in ids], agent_ids=ids,
-        learn_step=128, batch_size=64, update_epochs=1,
+        [env.observation_space(a) for a in ids],
+        [env.action_space(a) for a in ids],
+        agent_ids=ids,
+        learn_step=128,
+        batch_size=64,
+        update_epochs=1,
     )
     before = np.concatenate([parameters(actor) for actor in agent.actors.values()])
     obs, info = env.reset(seed=0)

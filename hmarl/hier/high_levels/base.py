@@ -69,8 +69,13 @@ class HighLevel:
             raise TypeError(f"high level {self.name!r}: build_modules() must include the per-agent values 'agents'")
         self.engine = UpdateEngine(modules, config, total_updates, targets=list(modules), seed=seed)
         self.replay = ReplayBuffer(
-            {**self.row_fields(), **self.extra_fields()}, capacity=config.high_buffer_size, num_streams=1,
-            device=device, seed=seed, sampler=config, total_draws=total_updates,
+            {**self.row_fields(), **self.extra_fields()},
+            capacity=config.high_buffer_size,
+            num_streams=1,
+            device=device,
+            seed=seed,
+            sampler=config,
+            total_draws=total_updates,
         )
 
     # --- what a high level declares -----------------------------------------------

@@ -31,8 +31,10 @@ class QmixOptions:
     # (docs/results/reproduction.md#why-hqmixs-defaults-are-what-they-are).
     mixer_embed: int = option(8, "hQmix: width of the mixing network")
     team_reward: str = option(
-        "sum", "hQmix: the team reward its mixed value learns: sum of the agents' rewards (for individual "
-        "rewards) or their mean (for a shared reward that every agent receives, counted once)", choices=TEAM_REWARDS,
+        "sum",
+        "hQmix: the team reward its mixed value learns: sum of the agents' rewards (for individual "
+        "rewards) or their mean (for a shared reward that every agent receives, counted once)",
+        choices=TEAM_REWARDS,
     )
 
 
