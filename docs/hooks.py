@@ -83,13 +83,14 @@ HELP_COLUMNS = 100
 
 def rst_to_markdown(text: str) -> str:
     """The docstring markup used in ``hmarl`` as Markdown: double backquotes and
-    ``:mod:``/``:class:`` roles become code, ``>>>`` examples a Python block."""
+    ``:mod:``/``:class:`` roles become code, ``>>>`` examples a Python block (a bare
+    ``>>>`` is a blank line in it)."""
     text = re.sub(r":(?:mod|class|func|meth|attr):`~?([^`]+)`", r"`\1`", text)
     text = re.sub(r"``([^`]+)``", r"`\1`", text)
     out: list[str] = []
     in_example = False
     for line in text.splitlines():
-        if line.startswith(">>> ") or line.startswith("... "):
+        if line.startswith((">>> ", "... ")) or line in (">>>", "..."):
             if not in_example:
                 out.append("```python")
                 in_example = True

@@ -9,7 +9,8 @@ reward comes when the possession ends, so it is sparse and delayed. ``env``,
 the offense's behaviour is :mod:`hmarl.envs.basketball_defense.offense`.
 
 >>> from hmarl.envs import basketball_defense_v1
->>> env = basketball_defense_v1.parallel_env(n_players=3)                # PettingZoo parallel
+>>>
+>>> env = basketball_defense_v1.parallel_env(n_players=3)  # PettingZoo parallel
 >>> venv = basketball_defense_v1.vector_env(num_envs=1024, n_players=3)  # batched, auto-reset
 
 Agents

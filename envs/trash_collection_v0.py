@@ -8,8 +8,9 @@ solvable layout per episode; any other string is read as the path of an ASCII ma
 (legend in ``assets/layouts/README.md``).
 
 >>> from hmarl.envs import trash_collection_v0
->>> env = trash_collection_v0.parallel_env(layout="ring")            # PettingZoo parallel
->>> aec = trash_collection_v0.env(layout="coordination")             # PettingZoo AEC
+>>>
+>>> env = trash_collection_v0.parallel_env(layout="ring")  # PettingZoo parallel
+>>> aec = trash_collection_v0.env(layout="coordination")  # PettingZoo AEC
 >>> venv = trash_collection_v0.vector_env(num_envs=1024, layout="room")  # batched, auto-reset
 
 Agents
