@@ -320,7 +320,7 @@ def page_summary(path: Path) -> str:
         paragraph.append(line.strip())
     text = " ".join(paragraph)
     text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
-    match = re.match(r"(.+?\.)(\s|$)", text)
+    match = re.match(r"(.+?(?<!et al)(?<!e\.g)(?<!i\.e)\.)(\s|$)", text)
     sentence = match.group(1) if match else text
     if len(sentence) > SUMMARY_CHARS:
         sentence = sentence[:SUMMARY_CHARS].rsplit(" ", 1)[0].rstrip(",;:(") + " …"
