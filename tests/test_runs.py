@@ -219,13 +219,16 @@ def test_ctrl_c_finishes_the_update_and_saves(tmp_path, monkeypatch, capsys):
         return metrics
 
     monkeypatch.setattr(DQN, "update", update_then_ctrl_c)
+    # The handler in force before the run (Python's default, or SIG_IGN where the test
+    # process was started in the background) is the one the run must put back.
+    before = signal.getsignal(signal.SIGINT)
     with pytest.raises(RunInterrupted) as stopped:
         dqn_trainer.main(dqn_args(tmp_path, "ctrl_c", total_steps=2_000, checkpoint_every=0))
     assert stopped.value.code == 128 + signal.SIGINT
     # The round of two updates that the signal fell into is finished before saving.
     assert load_checkpoint(stopped.value.checkpoint)["loop"]["updates"] == 26
     assert "SIGINT: stopped after update 26 (step " in capsys.readouterr().err
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_an_offline_run_stops_on_sigterm_with_a_checkpoint(tmp_path, monkeypatch):
