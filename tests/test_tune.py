@@ -125,6 +125,26 @@ def test_continuing_a_curve_is_weighed_at_its_extra_cost():
     assert parent != 3
 
 
+def test_running_trials_push_the_next_suggestion_away():
+    # With two trials at once, a suggestion made while another runs must not repeat it.
+    for seed in range(4):
+        model = Boil(dim=2, t_min=0.2, max_length=CURVE_POINTS, seed=seed)
+        for _ in range(model.initial_design):
+            x = model.random_point()
+            model.add(x, 1.0, synthetic_curve(x, 1.0), cost=1.0)
+        gp = model.fit()
+        torch.manual_seed(0)
+        first = model.suggest(gp)
+        torch.manual_seed(0)
+        again = model.suggest(gp)
+        torch.manual_seed(0)
+        beside = model.suggest(gp, pending=[(first[0], first[1])])
+        point = np.r_[first[0], first[1]]
+        assert np.allclose(np.r_[again[0], again[1]], point), "the same model and seed must suggest the same point"
+        distance = float(np.linalg.norm(np.r_[beside[0], beside[1]] - point))
+        assert distance > 0.1, f"seed {seed}: the suggestion beside a running trial is {distance:.3f} from it"
+
+
 # --- cost model --------------------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ from botorch.acquisition.analytic import LogExpectedImprovement
 from botorch.exceptions import OptimizationWarning
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
+from botorch.models.model import Model
 from botorch.optim import optimize_acqf
 from botorch.optim.closures import ForwardBackwardClosure
 from botorch.optim.core import scipy_minimize
@@ -170,7 +171,7 @@ class CostAwareLogEI(AcquisitionFunction):
     cost. ``paid`` is the cost already spent on a curve that the point would continue
     (zero for a new one)."""
 
-    def __init__(self, model: SingleTaskGP, best_f: float, cost: CostModel, paid: float = 0.0) -> None:
+    def __init__(self, model: Model, best_f: float, cost: CostModel, paid: float = 0.0) -> None:
         super().__init__(model)
         self.log_ei = LogExpectedImprovement(model, best_f=best_f, maximize=True)
         self.cost = cost
@@ -322,23 +323,40 @@ class Boil:
         return CostModel().fit(inputs, np.array([obs.cost for obs in self.observations]))
 
     def suggest(
-        self, model: SingleTaskGP | None = None, exclude: AbstractSet[int] = frozenset()
+        self,
+        model: SingleTaskGP | None = None,
+        exclude: AbstractSet[int] = frozenset(),
+        pending: Sequence[tuple[np.ndarray, float]] = (),
     ) -> tuple[np.ndarray, float, int | None]:
         """The next (x, t) by cost-aware log EI, with the incumbent the GP mean's maximum
         over the observations. Besides new points it weighs continuing each evaluated
         curve to a longer t, at the cost of only the extra length; the returned index is
-        that curve's (None for a new point); curves in ``exclude`` are not continued."""
-        model = model or self.fit()
+        that curve's (None for a new point); curves in ``exclude`` are not continued.
+
+        ``pending`` holds the (x, t) of trials still running. The reference suggests one
+        point at a time; with several trials at once, each pending point is taken as
+        observed at the lowest score seen so far (the "constant liar", Ginsbourger et al.
+        2010, in its pessimistic form): the GP is conditioned on that value there, which
+        lowers the mean and the variance around the running trial, so the next suggestion
+        goes elsewhere instead of duplicating it. Believing the GP's own mean there
+        instead moves the next point only slightly when the mean is above the incumbent.
+        """
+        fitted = model or self.fit()
         cost = self.cost_model()
         with torch.no_grad():
-            best_f = float(model.posterior(self._inputs()).mean.max())
+            best_f = float(fitted.posterior(self._inputs()).mean.max())
+            acquired: Model = fitted
+            if pending:
+                points = torch.tensor(np.array([[*x, t] for x, t in pending]), dtype=torch.float64)
+                lie = torch.full((len(points), 1), float(fitted.train_targets.min()), dtype=torch.float64)
+                acquired = fitted.condition_on_observations(points, lie, noise=torch.full_like(lie, NOISE))
         bounds = torch.tensor([[0.0] * self.dim + [self.t_min], [1.0] * (self.dim + 1)], dtype=torch.float64)
         with warnings.catch_warnings():
             # A failed local run is retried from other starts by botorch itself; its warning is noise here.
             warnings.simplefilter("ignore", RuntimeWarning)
             warnings.simplefilter("ignore", OptimizationWarning)
             candidate, value = optimize_acqf(
-                CostAwareLogEI(model, best_f, cost),
+                CostAwareLogEI(acquired, best_f, cost),
                 bounds=bounds,
                 q=1,
                 num_restarts=5,
@@ -356,7 +374,7 @@ class Boil:
             points = torch.cat([torch.tensor(obs.x).expand(len(longer), -1), longer[:, None]], dim=1)
             paid = float(cost.predict(np.array([[*obs.x, obs.t]]))[0])
             with torch.no_grad():
-                values = CostAwareLogEI(model, best_f, cost, paid)(points[:, None, :])
+                values = CostAwareLogEI(acquired, best_f, cost, paid)(points[:, None, :])
             k = int(values.argmax())
             if float(values[k]) > best[1]:
                 best = (points[k].numpy(), float(values[k]), index)

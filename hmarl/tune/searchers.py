@@ -69,7 +69,8 @@ class BoilSearcher(Searcher):
             return None
         else:
             busy = {index for _, _, index in self.pending.values() if index is not None}
-            x, t, parent = self.boil.suggest(exclude=busy)
+            running = [(x, t) for x, t, _ in self.pending.values()]
+            x, t, parent = self.boil.suggest(exclude=busy, pending=running)
         config: dict[str, Any] = {r.name: r.value(u) for r, u in zip(self.space.params, x, strict=True)}
         if self.space.length is not None:
             steps = self.space.round_length(t * self.space.length.high)
